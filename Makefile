@@ -1,0 +1,65 @@
+# deepscope: `make lab` and `make test` are all a new user needs.
+# Every target that needs the environment runs `setup` first; setup is
+# idempotent and takes well under a second once done.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PY := $(VENV)/bin/python
+VENV_STAMP := $(VENV)/.requirements.stamp
+# The data folder: DEEPSCOPE_DATA if set, else data/ in this checkout.
+DATA := $(if $(DEEPSCOPE_DATA),$(DEEPSCOPE_DATA),$(CURDIR)/data)
+MANIFEST := $(DATA)/manifest.json
+export DEEPSCOPE_DATA := $(abspath $(DATA))
+LAB_ARGS ?=
+
+.PHONY: help setup system lab test lint figures bench clean-data
+
+help:
+	@echo "make lab      set up if needed, then open JupyterLab on notebooks/"
+	@echo "make test     set up if needed, then run every test"
+	@echo "make setup    system packages, .venv (libtorch, Jupyter), data folder"
+	@echo "make figures  re-run every notebook at full scale (slow) and save outputs"
+	@echo "make bench    side-by-side benchmarks against the Python tools"
+
+setup: system $(VENV_STAMP) $(MANIFEST)
+
+system:
+	@scripts/system_packages.sh
+
+# The Python environment: libtorch (the torch wheel), Jupyter, the data wheels.
+# .venv/libtorch links to the wheel's torch folder; .cargo/config.toml points tch there.
+$(VENV_STAMP): requirements.txt | system
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	ln -sfn "$$($(PY) -c 'import torch, os; print(os.path.relpath(os.path.dirname(torch.__file__), "$(VENV)"))')" $(VENV)/libtorch
+	@touch $@
+
+$(MANIFEST): scripts/gather_data.py $(VENV_STAMP)
+	$(PY) scripts/gather_data.py $(DATA)
+
+lab: setup
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(LAB_ARGS)
+
+lint: setup
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+test: setup lint
+	cargo test --workspace
+
+figures: setup
+	@shopt -s nullglob; nbs=(notebooks/*.ipynb); \
+	if ((!$${#nbs[@]})); then echo "figures: no notebooks yet"; exit 0; fi; \
+	for nb in "$${nbs[@]}"; do \
+	  echo "figures: $$nb"; \
+	  $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=-1 "$$nb" || exit 1; \
+	done
+
+bench: setup
+	cargo bench --bench data_loading --quiet -- --json > target/bench-data-loading.json
+	$(PY) bench/data_loading.py --rust target/bench-data-loading.json
+
+clean-data:
+	rm -rf $(DATA)

@@ -1,0 +1,338 @@
+//! The `Dataset` value: train and test splits of images `[N, C, H, W]` f32 and
+//! labels `[N]` i64, with class names, and seeded mini-batches over a split.
+
+use crate::check;
+use crate::error::{Error, Result};
+use crate::rng::{seeded, seeded_stream};
+use rand::seq::SliceRandom;
+use tch::{Device, Kind, Tensor};
+
+/// One part of a dataset: images `[N, C, H, W]` f32 and labels `[N]` i64.
+#[derive(Debug)]
+pub struct Split {
+    /// Images `[N, C, H, W]`, f32, usually in [0, 1].
+    pub images: Tensor,
+    /// Class indices `[N]`, i64.
+    pub labels: Tensor,
+}
+
+impl Clone for Split {
+    fn clone(&self) -> Self {
+        Split {
+            images: self.images.shallow_clone(),
+            labels: self.labels.shallow_clone(),
+        }
+    }
+}
+
+/// The order in which [`Split::batches`] visits examples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// In storage order (for evaluation).
+    Sequential,
+    /// A permutation drawn from `seed` and `epoch`: the same pair always gives
+    /// the same order, and each epoch of one seed gives a different one.
+    Shuffled {
+        /// The run's seed.
+        seed: u64,
+        /// The epoch (or any other stream number).
+        epoch: u64,
+    },
+}
+
+impl Split {
+    /// A split from images `[N, C, H, W]` (floating point) and labels `[N]`
+    /// (i64); checks that they fit together.
+    pub fn new(images: Tensor, labels: Tensor) -> Result<Self> {
+        check::defined(&images, "images")?;
+        check::defined(&labels, "labels")?;
+        let (n, ..) = check::images(&images, "images")?;
+        check::labels(&labels, n, "labels")?;
+        if images.device() != labels.device() {
+            return Err(Error::shape(
+                "labels",
+                format!("labels on the images' device {:?}", images.device()),
+                format!("{:?}", labels.device()),
+            ));
+        }
+        Ok(Split { images, labels })
+    }
+
+    /// An empty split with images of shape `[0, C, H, W]`.
+    pub fn empty(channels: i64, height: i64, width: i64) -> Self {
+        Split {
+            images: Tensor::zeros([0, channels, height, width], (Kind::Float, Device::Cpu)),
+            labels: Tensor::zeros([0], (Kind::Int64, Device::Cpu)),
+        }
+    }
+
+    /// Number of examples.
+    pub fn len(&self) -> usize {
+        self.labels.size()[0] as usize
+    }
+
+    /// Whether the split has no examples.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Shape of one image, `[C, H, W]`.
+    pub fn image_shape(&self) -> [i64; 3] {
+        let s = self.images.size();
+        [s[1], s[2], s[3]]
+    }
+
+    /// How many examples of each class `0..num_classes`.
+    pub fn class_counts(&self, num_classes: i64) -> Result<Vec<i64>> {
+        if num_classes <= 0 {
+            return Err(Error::invalid("class count must be positive"));
+        }
+        let counts = self
+            .labels
+            .to_device(Device::Cpu)
+            .f_bincount::<Tensor>(None, num_classes)?;
+        Ok(Vec::<i64>::try_from(&counts)?)
+    }
+
+    /// The examples at `indices` (any order, repeats allowed).
+    pub fn select(&self, indices: &[i64]) -> Result<Split> {
+        let n = self.len() as i64;
+        if let Some(bad) = indices.iter().find(|&&i| i < 0 || i >= n) {
+            return Err(Error::invalid(format!(
+                "index {bad} out of range for a split of {n} examples"
+            )));
+        }
+        let idx = Tensor::from_slice(indices).to_device(self.images.device());
+        Ok(Split {
+            images: self.images.index_select(0, &idx),
+            labels: self.labels.index_select(0, &idx),
+        })
+    }
+
+    /// The first `k` examples of each class in a seeded shuffle: a balanced
+    /// few-shot subset (e.g. 1, 5, 10 or 50 per class). Fails if a class has
+    /// fewer than `k` examples.
+    pub fn take_per_class(&self, k: usize, num_classes: i64, seed: u64) -> Result<Split> {
+        let by_class = self.indices_by_class(num_classes)?;
+        let mut rng = seeded(seed);
+        let mut chosen = Vec::with_capacity(k * by_class.len());
+        for (class, mut idx) in by_class.into_iter().enumerate() {
+            if idx.len() < k {
+                return Err(Error::invalid(format!(
+                    "class {class} has {} examples, fewer than the {k} asked for",
+                    idx.len()
+                )));
+            }
+            idx.shuffle(&mut rng);
+            chosen.extend_from_slice(&idx[..k]);
+        }
+        chosen.sort_unstable();
+        self.select(&chosen)
+    }
+
+    fn indices_by_class(&self, num_classes: i64) -> Result<Vec<Vec<i64>>> {
+        if num_classes <= 0 {
+            return Err(Error::invalid("class count must be positive"));
+        }
+        let labels = Vec::<i64>::try_from(&self.labels.to_device(Device::Cpu))?;
+        let mut by_class = vec![Vec::new(); num_classes as usize];
+        for (i, &y) in labels.iter().enumerate() {
+            let slot = by_class.get_mut(y as usize).ok_or_else(|| {
+                Error::invalid(format!("label {y} outside 0..{num_classes}"))
+            })?;
+            slot.push(i as i64);
+        }
+        Ok(by_class)
+    }
+
+    /// This split on `device`.
+    pub fn to_device(&self, device: Device) -> Split {
+        Split {
+            images: self.images.to_device(device),
+            labels: self.labels.to_device(device),
+        }
+    }
+
+    /// Mini-batches of `batch_size` examples in `order`. The last batch is
+    /// smaller when `batch_size` does not divide the split, unless `drop_last`.
+    pub fn batches(&self, batch_size: usize, order: Order, drop_last: bool) -> Result<Batches> {
+        if batch_size == 0 {
+            return Err(Error::invalid("batch size must be at least 1"));
+        }
+        let n = self.len();
+        let mut order_idx: Vec<i64> = (0..n as i64).collect();
+        if let Order::Shuffled { seed, epoch } = order {
+            order_idx.shuffle(&mut seeded_stream(seed, epoch));
+        }
+        let end = if drop_last { n - n % batch_size } else { n };
+        order_idx.truncate(end);
+        Ok(Batches {
+            split: self.clone(),
+            order: order_idx,
+            batch_size,
+            pos: 0,
+        })
+    }
+}
+
+/// An iterator of `(images [B, C, H, W], labels [B])` mini-batches.
+pub struct Batches {
+    split: Split,
+    order: Vec<i64>,
+    batch_size: usize,
+    pos: usize,
+}
+
+impl Batches {
+    /// Number of batches this iterator yields in all.
+    pub fn num_batches(&self) -> usize {
+        self.order.len().div_ceil(self.batch_size)
+    }
+}
+
+impl Iterator for Batches {
+    type Item = (Tensor, Tensor);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.pos >= self.order.len() {
+            return None;
+        }
+        let end = (self.pos + self.batch_size).min(self.order.len());
+        let idx = &self.order[self.pos..end];
+        self.pos = end;
+        let contiguous = idx.windows(2).all(|w| w[1] == w[0] + 1);
+        let batch = if contiguous {
+            // Sequential order: a view, no copy.
+            let (start, len) = (idx[0], idx.len() as i64);
+            (
+                self.split.images.narrow(0, start, len),
+                self.split.labels.narrow(0, start, len),
+            )
+        } else {
+            let t = Tensor::from_slice(idx).to_device(self.split.images.device());
+            (
+                self.split.images.index_select(0, &t),
+                self.split.labels.index_select(0, &t),
+            )
+        };
+        Some(batch)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = (self.order.len() - self.pos).div_ceil(self.batch_size);
+        (left, Some(left))
+    }
+}
+
+impl ExactSizeIterator for Batches {}
+
+/// A labelled image dataset: a train and a test split and the class names.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    /// Catalog name, e.g. "fashion-mnist".
+    pub name: String,
+    /// Training examples.
+    pub train: Split,
+    /// Held-out test examples.
+    pub test: Split,
+    /// Class names; label `i` is `classes[i]`.
+    pub classes: Vec<String>,
+}
+
+impl Dataset {
+    /// A dataset from two splits; checks that their images have one shape and
+    /// their labels lie in `0..classes.len()`.
+    pub fn new(name: impl Into<String>, train: Split, test: Split, classes: Vec<String>) -> Result<Self> {
+        if classes.is_empty() {
+            return Err(Error::invalid("a dataset needs at least one class name"));
+        }
+        if !train.is_empty() && !test.is_empty() && train.image_shape() != test.image_shape() {
+            return Err(Error::shape(
+                "test images",
+                format!("the train images' shape {}", check::shape_str(&train.image_shape())),
+                check::shape_str(&test.image_shape()),
+            ));
+        }
+        let k = classes.len() as i64;
+        for (what, split) in [("train", &train), ("test", &test)] {
+            if split.is_empty() {
+                continue;
+            }
+            let hi = i64::try_from(split.labels.max())?;
+            let lo = i64::try_from(split.labels.min())?;
+            if lo < 0 || hi >= k {
+                return Err(Error::invalid(format!(
+                    "{what} labels range over {lo}..={hi}, but there are {k} class names"
+                )));
+            }
+        }
+        Ok(Dataset {
+            name: name.into(),
+            train,
+            test,
+            classes,
+        })
+    }
+
+    /// Splits one set of examples into train and test, per class, so that each
+    /// class keeps its proportion: `round(test_fraction * n_c)` examples of
+    /// class `c` go to the test split, chosen by a seeded shuffle.
+    pub fn stratified(
+        name: impl Into<String>,
+        all: Split,
+        classes: Vec<String>,
+        test_fraction: f64,
+        seed: u64,
+    ) -> Result<Self> {
+        if !(0.0..1.0).contains(&test_fraction) {
+            return Err(Error::invalid(format!(
+                "test fraction must be in [0, 1), got {test_fraction}"
+            )));
+        }
+        let by_class = all.indices_by_class(classes.len() as i64)?;
+        let mut rng = seeded(seed);
+        let (mut train, mut test) = (Vec::new(), Vec::new());
+        for mut idx in by_class {
+            idx.shuffle(&mut rng);
+            let k = (test_fraction * idx.len() as f64).round() as usize;
+            test.extend_from_slice(&idx[..k]);
+            train.extend_from_slice(&idx[k..]);
+        }
+        train.sort_unstable();
+        test.sort_unstable();
+        Dataset::new(name, all.select(&train)?, all.select(&test)?, classes)
+    }
+
+    /// Number of classes.
+    pub fn num_classes(&self) -> i64 {
+        self.classes.len() as i64
+    }
+
+    /// Number of examples in both splits together.
+    pub fn len(&self) -> usize {
+        self.train.len() + self.test.len()
+    }
+
+    /// Whether both splits are empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Train and test together, train first.
+    pub fn all(&self) -> Split {
+        Split {
+            images: Tensor::cat(&[&self.train.images, &self.test.images], 0),
+            labels: Tensor::cat(&[&self.train.labels, &self.test.labels], 0),
+        }
+    }
+
+    /// This dataset on `device`.
+    pub fn to_device(&self, device: Device) -> Dataset {
+        Dataset {
+            name: self.name.clone(),
+            train: self.train.to_device(device),
+            test: self.test.to_device(device),
+            classes: self.classes.clone(),
+        }
+    }
+}

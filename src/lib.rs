@@ -1,0 +1,32 @@
+//! deepscope: look inside deep networks.
+//!
+//! A library on libtorch (through tch) for the classic experiments on
+//! understanding, generalisation and transfer: datasets as tensors, layered
+//! models that stop at any layer, deconvnets, occlusion, loss surfaces and
+//! more. Every public function checks what it is given and returns an
+//! [`Error`] that says what was wrong, never a panic: a panic in a notebook
+//! cell can cost the user the state of the kernel.
+//!
+//! Start with the [`prelude`].
+
+pub mod check;
+pub mod data;
+pub mod device;
+pub mod error;
+pub mod rng;
+
+pub use error::{Error, Result};
+
+/// What the deepscope kernel imports into every notebook.
+pub mod prelude {
+    pub use crate::data::{self, transforms, Dataset, Order, Split};
+    pub use crate::device::default_device;
+    pub use crate::error::{Error, Result};
+    pub use tch::{self, Device, Kind, Tensor};
+}
+
+/// Whether notebooks and examples should shrink their work to finish in about
+/// a minute (the test suite sets `DEEPSCOPE_QUICK=1`).
+pub fn quick_mode() -> bool {
+    std::env::var("DEEPSCOPE_QUICK").is_ok_and(|v| !v.is_empty() && v != "0")
+}
