@@ -66,7 +66,11 @@ pub fn defined(t: &Tensor, what: &str) -> Result<()> {
     if t.defined() {
         Ok(())
     } else {
-        Err(Error::shape(what, "a defined tensor", "an undefined tensor"))
+        Err(Error::shape(
+            what,
+            "a defined tensor",
+            "an undefined tensor",
+        ))
     }
 }
 
@@ -82,15 +86,21 @@ mod tests {
 
     #[test]
     fn images_rejects_wrong_rank_and_integer_kind() {
-        let err = images(&Tensor::zeros([28, 28], (Kind::Float, tch::Device::Cpu)), "images")
-            .unwrap_err()
-            .to_string();
+        let err = images(
+            &Tensor::zeros([28, 28], (Kind::Float, tch::Device::Cpu)),
+            "images",
+        )
+        .unwrap_err()
+        .to_string();
         assert_eq!(
             err,
             "images: expected a batch of images [N, C, H, W], got [28, 28]"
         );
         let bytes = Tensor::zeros([1, 1, 2, 2], (Kind::Uint8, tch::Device::Cpu));
-        assert!(images(&bytes, "images").unwrap_err().to_string().contains("Uint8"));
+        assert!(images(&bytes, "images")
+            .unwrap_err()
+            .to_string()
+            .contains("Uint8"));
     }
 
     #[test]

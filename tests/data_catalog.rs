@@ -29,7 +29,9 @@ fn tiny_data_folder() -> tempfile::TempDir {
     write(d, "tiny/train-y.gz", &gzip(&idx_bytes(&[6], &lb)));
     write(d, "tiny/test-x", &idx_bytes(&[3, 2, 2], &px[..12]));
     write(d, "tiny/test-y", &idx_bytes(&[3], &lb[..3]));
-    let rows: String = (0..10).map(|i| format!("{i},0,0,{i},{}\n", i % 2)).collect();
+    let rows: String = (0..10)
+        .map(|i| format!("{i},0,0,{i},{}\n", i % 2))
+        .collect();
     write(d, "grid/grid.csv.gz", &gzip(rows.as_bytes()));
     std::fs::create_dir_all(d.join("images")).unwrap();
     image::RgbImage::from_pixel(5, 3, image::Rgb([255, 0, 0]))
@@ -76,7 +78,10 @@ fn loads_every_kind_by_name() {
     assert_eq!(dot.size(), vec![3, 3, 5]);
 
     let listing = cat.to_string();
-    assert!(listing.contains("tiny") && listing.contains("train 6, test 3"), "{listing}");
+    assert!(
+        listing.contains("tiny") && listing.contains("train 6, test 3"),
+        "{listing}"
+    );
 }
 
 #[test]
@@ -98,7 +103,10 @@ fn a_gathered_file_that_went_missing_is_named() {
     let dir = tiny_data_folder();
     std::fs::remove_file(dir.path().join("tiny/test-y")).unwrap();
     let msg = err_text(Catalog::open(dir.path()).unwrap().load("tiny"));
-    assert!(msg.contains("dataset 'tiny'") && msg.contains("tiny/test-y is missing"), "{msg}");
+    assert!(
+        msg.contains("dataset 'tiny'") && msg.contains("tiny/test-y is missing"),
+        "{msg}"
+    );
     assert!(msg.contains("make setup"), "{msg}");
 }
 
@@ -129,17 +137,31 @@ fn a_truncated_file_with_a_matching_checksum_is_still_caught() {
     m["entries"][0]["files"]["test-images"] = record(d, "tiny/test-x");
     std::fs::write(d.join("manifest.json"), m.to_string()).unwrap();
     let msg = err_text(Catalog::open(d).unwrap().load("tiny"));
-    assert!(msg.contains("test-x") && msg.contains("short read"), "{msg}");
+    assert!(
+        msg.contains("test-x") && msg.contains("short read"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn broken_or_absent_manifests_are_explained() {
     let dir = tempfile::tempdir().unwrap();
     let msg = err_text(Catalog::open(dir.path()));
-    assert!(msg.contains("manifest.json does not exist") && msg.contains("make setup"), "{msg}");
-    write(dir.path(), "manifest.json", b"{\"version\": 1, \"entries\": [{\"name\": 3}]}");
+    assert!(
+        msg.contains("manifest.json does not exist") && msg.contains("make setup"),
+        "{msg}"
+    );
+    write(
+        dir.path(),
+        "manifest.json",
+        b"{\"version\": 1, \"entries\": [{\"name\": 3}]}",
+    );
     let msg = err_text(Catalog::open(dir.path()));
     assert!(msg.contains("not a deepscope manifest"), "{msg}");
-    write(dir.path(), "manifest.json", b"{\"version\": 7, \"entries\": []}");
+    write(
+        dir.path(),
+        "manifest.json",
+        b"{\"version\": 7, \"entries\": []}",
+    );
     assert!(err_text(Catalog::open(dir.path())).contains("manifest version 7"));
 }

@@ -53,7 +53,10 @@ fn truncated_idx_is_a_short_read_naming_the_file() {
     let gz = gzip(&full);
     let cut_gz = write(dir.path(), "cut.gz", &gz[..gz.len() / 2]);
     let msg = err_text(data::read_idx_images(&cut_gz));
-    assert!(msg.contains("cut.gz") && msg.contains("short read"), "{msg}");
+    assert!(
+        msg.contains("cut.gz") && msg.contains("short read"),
+        "{msg}"
+    );
 
     // A header cut short.
     let head = write(dir.path(), "head.idx", &full[..6]);
@@ -79,18 +82,27 @@ fn counts_that_disagree_are_wrong_counts() {
     let x = write(dir.path(), "x.idx", &idx_bytes(&[4, 2, 2], &px));
     let y3 = write(dir.path(), "y3.idx", &idx_bytes(&[3], &lb[..3]));
     let msg = err_text(data::read_idx_pair(&x, &y3, 2));
-    assert!(msg.contains("y3.idx") && msg.contains("wrong count: 3 labels for 4 images"), "{msg}");
+    assert!(
+        msg.contains("y3.idx") && msg.contains("wrong count: 3 labels for 4 images"),
+        "{msg}"
+    );
 
     let mut long = idx_bytes(&[4], &lb);
     long.extend_from_slice(&[0, 0]);
     let trailing = write(dir.path(), "trailing.idx", &long);
     let msg = err_text(data::read_idx_labels(&trailing));
-    assert!(msg.contains("wrong count") && msg.contains("2 trailing bytes"), "{msg}");
+    assert!(
+        msg.contains("wrong count") && msg.contains("2 trailing bytes"),
+        "{msg}"
+    );
 
     // Labels outside the class range.
     let y = write(dir.path(), "y.idx", &idx_bytes(&[4], &[0, 1, 9, 1]));
     let msg = err_text(data::read_idx_pair(&x, &y, 2));
-    assert!(msg.contains("labels range over 0..=9, expected 0..=1"), "{msg}");
+    assert!(
+        msg.contains("labels range over 0..=9, expected 0..=1"),
+        "{msg}"
+    );
 
     // An image file where labels are expected, and the other way round.
     assert!(err_text(data::read_idx_labels(&x)).contains("expected a label file"));
@@ -107,8 +119,16 @@ fn missing_file_names_the_path() {
 #[test]
 fn labelled_csv_loads_with_label_first_or_last() {
     let dir = tempfile::tempdir().unwrap();
-    let last = write(dir.path(), "last.csv", b"0,255,0,255,2\n255,255,255,255,0\n\n");
-    let first = write(dir.path(), "first.csv", &gzip(b"2,0,255,0,255\n0,255,255,255,255\n"));
+    let last = write(
+        dir.path(),
+        "last.csv",
+        b"0,255,0,255,2\n255,255,255,255,0\n\n",
+    );
+    let first = write(
+        dir.path(),
+        "first.csv",
+        &gzip(b"2,0,255,0,255\n0,255,255,255,255\n"),
+    );
     let (x, y) = data::read_labeled_csv(&last, &layout(LabelColumn::Last, 255.0)).unwrap();
     let (xf, yf) = data::read_labeled_csv(&first, &layout(LabelColumn::First, 255.0)).unwrap();
     assert_eq!(x.size(), vec![2, 1, 2, 2]);
@@ -125,17 +145,36 @@ fn bad_csv_rows_are_reported_by_line() {
     let dir = tempfile::tempdir().unwrap();
     let l = layout(LabelColumn::Last, 16.0);
     let cases: [(&str, &[u8], &str); 6] = [
-        ("cols.csv", b"1,2,3,4,0\n1,2,3,0\n", "line 2: wrong count: 4 columns, expected 5"),
+        (
+            "cols.csv",
+            b"1,2,3,4,0\n1,2,3,0\n",
+            "line 2: wrong count: 4 columns, expected 5",
+        ),
         ("nan.csv", b"1,2,x,4,0\n", "line 1: 'x' is not a number"),
-        ("range.csv", b"1,2,17,4,0\n", "line 1: pixel value 17 outside 0..=16"),
-        ("label.csv", b"1,2,3,4,1.5\n", "line 1: label '1.5' is not a whole number"),
-        ("classes.csv", b"1,2,3,4,3\n", "labels range over 3..=3, expected 0..=2"),
+        (
+            "range.csv",
+            b"1,2,17,4,0\n",
+            "line 1: pixel value 17 outside 0..=16",
+        ),
+        (
+            "label.csv",
+            b"1,2,3,4,1.5\n",
+            "line 1: label '1.5' is not a whole number",
+        ),
+        (
+            "classes.csv",
+            b"1,2,3,4,3\n",
+            "labels range over 3..=3, expected 0..=2",
+        ),
         ("empty.csv", b"\n\n", "no data rows"),
     ];
     for (name, bytes, expected) in cases {
         let path = write(dir.path(), name, bytes);
         let msg = err_text(data::read_labeled_csv(&path, &l));
-        assert!(msg.contains(name) && msg.contains(expected), "{name}: {msg}");
+        assert!(
+            msg.contains(name) && msg.contains(expected),
+            "{name}: {msg}"
+        );
     }
     let bad_layout = CsvLayout { height: 0, ..l };
     let path = write(dir.path(), "ok.csv", b"1,2,3,4,0\n");
@@ -157,16 +196,25 @@ fn png_and_jpeg_load_as_chw_in_unit_range() {
         assert!((a - b).abs() < 1e-6, "{red:?} vs {want:?}");
     }
     assert!((f64::try_from(t.get(2).mean(Kind::Float)).unwrap() - 1.0).abs() < 1e-6);
-    assert_eq!(data::load_image(&png, Channels::Gray).unwrap().size(), vec![1, 3, 2]);
+    assert_eq!(
+        data::load_image(&png, Channels::Gray).unwrap().size(),
+        vec![1, 3, 2]
+    );
 
     let gray = image::GrayImage::from_fn(4, 4, |c, r| image::Luma([(r * 4 + c) as u8 * 16]));
     let jpg = dir.path().join("gray.jpg");
     gray.save(&jpg).unwrap();
     let g = data::load_image(&jpg, Channels::Auto).unwrap();
     assert_eq!(g.size(), vec![1, 4, 4]);
-    assert_eq!(data::load_image(&jpg, Channels::Rgb).unwrap().size(), vec![3, 4, 4]);
+    assert_eq!(
+        data::load_image(&jpg, Channels::Rgb).unwrap().size(),
+        vec![3, 4, 4]
+    );
     let max = f64::try_from(g.max()).unwrap();
-    assert!(max > 0.8 && max <= 1.0, "JPEG keeps values near the original: {max}");
+    assert!(
+        max > 0.8 && max <= 1.0,
+        "JPEG keeps values near the original: {max}"
+    );
 
     // Round trip through save_image is exact for 8-bit PNG.
     let out = dir.path().join("back.png");
@@ -179,7 +227,10 @@ fn undecodable_image_names_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let bad = write(dir.path(), "broken.png", b"\x89PNG\r\n\x1a\nnot really");
     let msg = err_text(data::load_image(&bad, Channels::Auto));
-    assert!(msg.contains("broken.png") && msg.contains("cannot decode image"), "{msg}");
+    assert!(
+        msg.contains("broken.png") && msg.contains("cannot decode image"),
+        "{msg}"
+    );
     let t = Tensor::zeros([2, 4, 4], (Kind::Float, tch::Device::Cpu));
     let msg = err_text(data::save_image(&t, dir.path().join("x.png")));
     assert!(msg.contains("1 (gray) or 3 (RGB) channels"), "{msg}");
@@ -201,13 +252,20 @@ fn cifar_batches_keep_channel_order() {
     let (x, y) = data::read_cifar10_batch(&path).unwrap();
     assert_eq!(x.size(), vec![2, 3, 32, 32]);
     assert_eq!(Vec::<i64>::try_from(&y).unwrap(), vec![3, 9]);
-    let means = Vec::<f32>::try_from(x.get(0).mean_dim([1i64, 2].as_slice(), false, Kind::Float)).unwrap();
+    let means =
+        Vec::<f32>::try_from(x.get(0).mean_dim([1i64, 2].as_slice(), false, Kind::Float)).unwrap();
     assert_eq!(means, vec![10.0 / 255.0, 20.0 / 255.0, 30.0 / 255.0]);
-    assert_eq!(f32::try_from(x.get(1).get(0).get(0).get(5)).unwrap(), 5.0 / 255.0);
+    assert_eq!(
+        f32::try_from(x.get(1).get(0).get(0).get(5)).unwrap(),
+        5.0 / 255.0
+    );
 
     let short = write(dir.path(), "short.bin", &bytes[..bytes.len() - 1]);
     let msg = err_text(data::read_cifar10_batch(&short));
-    assert!(msg.contains("short.bin") && msg.contains("not a whole number of 3073-byte"), "{msg}");
+    assert!(
+        msg.contains("short.bin") && msg.contains("not a whole number of 3073-byte"),
+        "{msg}"
+    );
     let bad_label = write(dir.path(), "label.bin", &cifar_record(12, |_| 0));
     assert!(err_text(data::read_cifar10_batch(&bad_label)).contains("labels range over 12..=12"));
     assert!(err_text(data::read_cifar10(dir.path().join("nope"))).contains("is not a folder"));
@@ -217,13 +275,20 @@ fn cifar_batches_keep_channel_order() {
 fn cifar_folder_reads_five_train_batches_and_test() {
     let dir = tempfile::tempdir().unwrap();
     for i in 1..=5u8 {
-        write(dir.path(), &format!("data_batch_{i}.bin"), &cifar_record(i, |_| i));
+        write(
+            dir.path(),
+            &format!("data_batch_{i}.bin"),
+            &cifar_record(i, |_| i),
+        );
     }
     write(dir.path(), "test_batch.bin", &cifar_record(0, |_| 0));
     let ds = data::read_cifar10(dir.path()).unwrap();
     assert_eq!((ds.train.len(), ds.test.len()), (5, 1));
     assert_eq!(ds.classes[0], "airplane");
-    assert_eq!(Vec::<i64>::try_from(&ds.train.labels).unwrap(), vec![1, 2, 3, 4, 5]);
+    assert_eq!(
+        Vec::<i64>::try_from(&ds.train.labels).unwrap(),
+        vec![1, 2, 3, 4, 5]
+    );
 }
 
 #[test]
@@ -245,13 +310,23 @@ fn image_folders_number_classes_in_sorted_order() {
     let ds = data::read_image_folders(root, 8, Channels::Auto).unwrap();
     assert_eq!(ds.classes, vec!["ant", "zebra"]);
     assert_eq!(ds.train.images.size(), vec![4, 3, 8, 8]);
-    assert_eq!(Vec::<i64>::try_from(&ds.train.labels).unwrap(), vec![0, 0, 1, 1]);
+    assert_eq!(
+        Vec::<i64>::try_from(&ds.train.labels).unwrap(),
+        vec![0, 0, 1, 1]
+    );
     let v = f32::try_from(ds.train.images.get(3).mean(Kind::Float)).unwrap();
     assert!((v - 200.0 / 255.0).abs() < 1e-6);
 
     std::fs::create_dir_all(root.join("val/bee")).unwrap();
-    image::RgbImage::new(4, 4).save(root.join("val/bee/0.png")).unwrap();
+    image::RgbImage::new(4, 4)
+        .save(root.join("val/bee/0.png"))
+        .unwrap();
     let msg = err_text(data::read_image_folders(root, 8, Channels::Auto));
     assert!(msg.contains("differ from train's"), "{msg}");
-    assert!(err_text(data::read_image_folder(root.join("none"), 8, Channels::Auto)).contains("none"));
+    assert!(err_text(data::read_image_folder(
+        root.join("none"),
+        8,
+        Channels::Auto
+    ))
+    .contains("none"));
 }

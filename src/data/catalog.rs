@@ -174,7 +174,10 @@ impl Catalog {
         if manifest.version != 1 {
             return Err(Error::corrupt(
                 &path,
-                format!("manifest version {} (this library reads version 1)", manifest.version),
+                format!(
+                    "manifest version {} (this library reads version 1)",
+                    manifest.version
+                ),
             ));
         }
         Ok(Catalog { dir, manifest })
@@ -256,7 +259,12 @@ impl Catalog {
                     self.verified_file(entry, "test-labels")?,
                     k,
                 )?;
-                Dataset::new(name, Split::new(x, y)?, Split::new(tx, ty)?, entry.classes.clone())
+                Dataset::new(
+                    name,
+                    Split::new(x, y)?,
+                    Split::new(tx, ty)?,
+                    entry.classes.clone(),
+                )
             }
             EntryKind::Csv => {
                 self.class_count(entry)?;

@@ -14,7 +14,16 @@ const RECORD: usize = 1 + 3 * 32 * 32;
 
 /// The CIFAR-10 classes in label order (used when `batches.meta.txt` is absent).
 pub const CIFAR10_CLASSES: [&str; 10] = [
-    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
 ];
 
 /// Reads one binary batch file into images `[N, 3, 32, 32]` f32 in [0, 1] and
@@ -28,7 +37,11 @@ pub fn read_cifar10_batch(path: impl AsRef<Path>) -> Result<(Tensor, Tensor)> {
             format!(
                 "wrong count: {} bytes is not a whole number of {RECORD}-byte CIFAR-10 records{}",
                 bytes.len(),
-                if bytes.len() > RECORD { " (truncated file?)" } else { "" }
+                if bytes.len() > RECORD {
+                    " (truncated file?)"
+                } else {
+                    ""
+                }
             ),
         ));
     }

@@ -137,9 +137,9 @@ impl Split {
         let labels = Vec::<i64>::try_from(&self.labels.to_device(Device::Cpu))?;
         let mut by_class = vec![Vec::new(); num_classes as usize];
         for (i, &y) in labels.iter().enumerate() {
-            let slot = by_class.get_mut(y as usize).ok_or_else(|| {
-                Error::invalid(format!("label {y} outside 0..{num_classes}"))
-            })?;
+            let slot = by_class
+                .get_mut(y as usize)
+                .ok_or_else(|| Error::invalid(format!("label {y} outside 0..{num_classes}")))?;
             slot.push(i as i64);
         }
         Ok(by_class)
@@ -242,14 +242,22 @@ pub struct Dataset {
 impl Dataset {
     /// A dataset from two splits; checks that their images have one shape and
     /// their labels lie in `0..classes.len()`.
-    pub fn new(name: impl Into<String>, train: Split, test: Split, classes: Vec<String>) -> Result<Self> {
+    pub fn new(
+        name: impl Into<String>,
+        train: Split,
+        test: Split,
+        classes: Vec<String>,
+    ) -> Result<Self> {
         if classes.is_empty() {
             return Err(Error::invalid("a dataset needs at least one class name"));
         }
         if !train.is_empty() && !test.is_empty() && train.image_shape() != test.image_shape() {
             return Err(Error::shape(
                 "test images",
-                format!("the train images' shape {}", check::shape_str(&train.image_shape())),
+                format!(
+                    "the train images' shape {}",
+                    check::shape_str(&train.image_shape())
+                ),
                 check::shape_str(&test.image_shape()),
             ));
         }

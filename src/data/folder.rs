@@ -15,7 +15,11 @@ const EXTENSIONS: [&str; 4] = ["png", "jpg", "jpeg", "JPEG"];
 /// Reads one split folder `dir/<class>/<image>`: each image resized so its
 /// shorter side is `size`, then centre-cropped to `size x size` (the usual
 /// ImageNet evaluation transform). Returns the split and the class names.
-pub fn read_image_folder(dir: impl AsRef<Path>, size: u32, channels: Channels) -> Result<(Split, Vec<String>)> {
+pub fn read_image_folder(
+    dir: impl AsRef<Path>,
+    size: u32,
+    channels: Channels,
+) -> Result<(Split, Vec<String>)> {
     let dir = dir.as_ref();
     if size == 0 {
         return Err(Error::invalid("image folder size must be at least 1 pixel"));
@@ -30,15 +34,25 @@ pub fn read_image_folder(dir: impl AsRef<Path>, size: u32, channels: Channels) -
         }
     }
     if images.is_empty() {
-        return Err(Error::corrupt(dir, "no PNG or JPEG images in any class folder"));
+        return Err(Error::corrupt(
+            dir,
+            "no PNG or JPEG images in any class folder",
+        ));
     }
-    let split = Split::new(Tensor::stack(&images, 0), Tensor::from_slice(&labels).to_kind(Kind::Int64))?;
+    let split = Split::new(
+        Tensor::stack(&images, 0),
+        Tensor::from_slice(&labels).to_kind(Kind::Int64),
+    )?;
     Ok((split, classes))
 }
 
 /// Reads `root/train` and `root/val` (or `root/test`) into a dataset; both
 /// must have the same class folders.
-pub fn read_image_folders(root: impl AsRef<Path>, size: u32, channels: Channels) -> Result<Dataset> {
+pub fn read_image_folders(
+    root: impl AsRef<Path>,
+    size: u32,
+    channels: Channels,
+) -> Result<Dataset> {
     let root = root.as_ref();
     let (train, classes) = read_image_folder(root.join("train"), size, channels)?;
     let test_dir = ["val", "test"]
@@ -70,7 +84,10 @@ fn class_dirs(dir: &Path) -> Result<Vec<String>> {
         .collect();
     classes.sort();
     if classes.is_empty() {
-        return Err(Error::corrupt(dir, "no class folders (expected <split>/<class>/<image>)"));
+        return Err(Error::corrupt(
+            dir,
+            "no class folders (expected <split>/<class>/<image>)",
+        ));
     }
     Ok(classes)
 }

@@ -251,7 +251,9 @@ mod tests {
         assert!(parse_idx(&[0, 0, 0x42, 1, 0, 0, 0, 1, 7])
             .unwrap_err()
             .contains("unknown IDX type code 0x42"));
-        assert!(parse_idx(&[0, 0, 8, 0]).unwrap_err().contains("at least one"));
+        assert!(parse_idx(&[0, 0, 8, 0])
+            .unwrap_err()
+            .contains("at least one"));
         assert!(parse_idx(&[0, 0, 8, 2, 0, 0, 0, 1])
             .unwrap_err()
             .contains("short read"));

@@ -72,7 +72,10 @@ pub fn tensor_to_image(t: &Tensor) -> Result<DynamicImage> {
         ));
     }
     let bytes: Vec<u8> = Vec::<u8>::try_from(
-        (t.to_device(tch::Device::Cpu).to_kind(Kind::Float).clamp(0.0, 1.0) * 255.0)
+        (t.to_device(tch::Device::Cpu)
+            .to_kind(Kind::Float)
+            .clamp(0.0, 1.0)
+            * 255.0)
             .round()
             .to_kind(Kind::Uint8)
             .permute([1, 2, 0])

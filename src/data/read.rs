@@ -58,7 +58,10 @@ pub fn check_label_range(labels: &Tensor, num_classes: i64, path: &Path) -> Resu
     if lo < 0 || hi >= num_classes {
         return Err(Error::corrupt(
             path,
-            format!("labels range over {lo}..={hi}, expected 0..={}", num_classes - 1),
+            format!(
+                "labels range over {lo}..={hi}, expected 0..={}",
+                num_classes - 1
+            ),
         ));
     }
     Ok(())

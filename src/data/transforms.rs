@@ -62,7 +62,10 @@ impl Normalize {
         let x = images.to_kind(Kind::Double);
         let mean = Vec::<f64>::try_from(x.mean_dim([0i64, 2, 3].as_slice(), false, Kind::Double))?;
         let std = Vec::<f64>::try_from(x.std_dim([0i64, 2, 3].as_slice(), false, false))?;
-        let std: Vec<f64> = std.into_iter().map(|s| if s > 0.0 { s } else { 1.0 }).collect();
+        let std: Vec<f64> = std
+            .into_iter()
+            .map(|s| if s > 0.0 { s } else { 1.0 })
+            .collect();
         Normalize::new(&mean, &std)
     }
 }
@@ -78,8 +81,14 @@ impl Transform for Normalize {
             ));
         }
         let opts = (images.kind(), images.device());
-        let mean = Tensor::from_slice(&self.mean).to_kind(opts.0).to_device(opts.1).view([1, c, 1, 1]);
-        let std = Tensor::from_slice(&self.std).to_kind(opts.0).to_device(opts.1).view([1, c, 1, 1]);
+        let mean = Tensor::from_slice(&self.mean)
+            .to_kind(opts.0)
+            .to_device(opts.1)
+            .view([1, c, 1, 1]);
+        let std = Tensor::from_slice(&self.std)
+            .to_kind(opts.0)
+            .to_device(opts.1)
+            .view([1, c, 1, 1]);
         Ok((images - mean) / std)
     }
 }
@@ -125,9 +134,11 @@ impl Transform for CenterCrop {
         let (_, _, h, w) = check::images(images, "images")?;
         positive_size(self.height, self.width, "CenterCrop")?;
         fits(self.height, self.width, h, w, "CenterCrop")?;
-        Ok(images
-            .narrow(2, (h - self.height) / 2, self.height)
-            .narrow(3, (w - self.width) / 2, self.width))
+        Ok(images.narrow(2, (h - self.height) / 2, self.height).narrow(
+            3,
+            (w - self.width) / 2,
+            self.width,
+        ))
     }
 }
 
