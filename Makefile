@@ -38,6 +38,7 @@ $(VENV_STAMP): requirements.txt | system
 
 $(MANIFEST): scripts/gather_data.py $(VENV_STAMP)
 	$(PY) scripts/gather_data.py $(DATA)
+	@touch $@
 
 lab: setup
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(LAB_ARGS)

@@ -25,7 +25,7 @@ if ((${#need[@]})); then
     echo "setup: installing system packages: ${need[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq "${need[@]}"
+    apt-get install -y -qq -o Dpkg::Use-Pty=0 "${need[@]}" >/dev/null
   else
     echo "setup: missing system packages: ${need[*]}" >&2
     echo "setup: install them with:  sudo apt-get install -y ${need[*]}" >&2
