@@ -70,9 +70,27 @@ pub enum Error {
     #[error("{0}")]
     InvalidArgument(String),
 
-    /// An error that libtorch raised despite our checks.
+    /// An error that libtorch raised despite our checks (its message only;
+    /// libtorch's C++ backtrace is dropped).
     #[error("libtorch: {0}")]
-    Torch(#[from] tch::TchError),
+    Torch(String),
+}
+
+impl From<tch::TchError> for Error {
+    fn from(e: tch::TchError) -> Self {
+        Error::Torch(torch_message(&e))
+    }
+}
+
+/// A libtorch error's message without the C++ backtrace that follows it
+/// ("Exception raised from ..." and the frame list), which says nothing to a
+/// notebook user.
+pub fn torch_message(e: &tch::TchError) -> String {
+    let text = e.to_string();
+    let cut = text
+        .find("\nException raised from")
+        .or_else(|| text.find("Exception raised from"));
+    text[..cut.unwrap_or(text.len())].trim_end().to_string()
 }
 
 impl Error {

@@ -13,7 +13,10 @@ pub mod check;
 pub mod data;
 pub mod device;
 pub mod error;
+pub mod model;
 pub mod rng;
+pub mod weights;
+pub mod zoo;
 
 pub use error::{Error, Result};
 

@@ -1,0 +1,547 @@
+//! Building a [`Model`] layer by layer. Each layer's input shape is inferred
+//! by running a zero example through the layers before it, so a stack that
+//! cannot work (a kernel larger than its input, a shortcut of the wrong
+//! shape) is an error at `build`, not a crash at the first batch.
+
+use super::layer::{InitScheme, Layer, Op, Shortcut};
+use super::network::Model;
+use crate::error::{Error, Result};
+use std::collections::HashSet;
+use tch::{nn, Device, Kind, Tensor};
+
+/// Options of a square convolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conv {
+    /// Kernel size (square).
+    pub kernel: i64,
+    /// Stride.
+    pub stride: i64,
+    /// Zero padding on each side.
+    pub padding: i64,
+    /// Whether the layer has a bias.
+    pub bias: bool,
+}
+
+impl Conv {
+    /// A `kernel x kernel` convolution with stride 1, no padding and a bias.
+    pub fn new(kernel: i64) -> Self {
+        Conv {
+            kernel,
+            stride: 1,
+            padding: 0,
+            bias: true,
+        }
+    }
+    /// With this stride.
+    pub fn stride(mut self, s: i64) -> Self {
+        self.stride = s;
+        self
+    }
+    /// With this padding.
+    pub fn padding(mut self, p: i64) -> Self {
+        self.padding = p;
+        self
+    }
+    /// Without a bias (before batch norm).
+    pub fn no_bias(mut self) -> Self {
+        self.bias = false;
+        self
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Spec {
+    Conv {
+        name: String,
+        path: String,
+        out: i64,
+        conv: Conv,
+    },
+    Linear {
+        name: String,
+        path: String,
+        out: i64,
+        bias: bool,
+    },
+    BatchNorm {
+        name: String,
+        path: String,
+    },
+    Plain {
+        name: String,
+        op: Op,
+    },
+    Block {
+        name: String,
+        main: Vec<Spec>,
+        shortcut: Option<Vec<Spec>>,
+        residual: bool,
+    },
+}
+
+impl Spec {
+    fn name(&self) -> &str {
+        match self {
+            Spec::Conv { name, .. }
+            | Spec::Linear { name, .. }
+            | Spec::BatchNorm { name, .. }
+            | Spec::Plain { name, .. }
+            | Spec::Block { name, .. } => name,
+        }
+    }
+}
+
+/// Builds a [`Model`]: add layers in order, then [`build`](Self::build).
+#[derive(Debug, Clone)]
+pub struct ModelBuilder {
+    input: Vec<i64>,
+    specs: Vec<Spec>,
+    init: InitScheme,
+    seed: Option<u64>,
+}
+
+impl ModelBuilder {
+    /// A model taking examples of shape `input` (without the batch
+    /// dimension), e.g. `[1, 28, 28]`.
+    pub fn new(input: &[i64]) -> Self {
+        ModelBuilder {
+            input: input.to_vec(),
+            specs: Vec::new(),
+            init: InitScheme::PyTorchDefault,
+            seed: None,
+        }
+    }
+
+    /// How weights are drawn (default: PyTorch's defaults).
+    pub fn init(mut self, scheme: InitScheme) -> Self {
+        self.init = scheme;
+        self
+    }
+
+    /// Seeds libtorch's generator before drawing the weights, so the same
+    /// seed gives the same initial weights.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    fn plain(mut self, name: &str, op: Op) -> Self {
+        self.specs.push(Spec::Plain {
+            name: name.into(),
+            op,
+        });
+        self
+    }
+
+    /// A convolution with `out` output channels; parameters under `path`.
+    pub fn conv(mut self, name: &str, path: &str, out: i64, conv: Conv) -> Self {
+        self.specs.push(Spec::Conv {
+            name: name.into(),
+            path: path.into(),
+            out,
+            conv,
+        });
+        self
+    }
+
+    /// A fully connected layer with `out` outputs (inputs inferred).
+    pub fn linear(mut self, name: &str, path: &str, out: i64) -> Self {
+        self.specs.push(Spec::Linear {
+            name: name.into(),
+            path: path.into(),
+            out,
+            bias: true,
+        });
+        self
+    }
+
+    /// Batch normalisation (momentum 0.1, eps 1e-5, as PyTorch).
+    pub fn batch_norm(mut self, name: &str, path: &str) -> Self {
+        self.specs.push(Spec::BatchNorm {
+            name: name.into(),
+            path: path.into(),
+        });
+        self
+    }
+
+    /// ReLU.
+    pub fn relu(self, name: &str) -> Self {
+        self.plain(name, Op::Relu)
+    }
+    /// Leaky ReLU with the given negative slope.
+    pub fn leaky_relu(self, name: &str, slope: f64) -> Self {
+        self.plain(name, Op::LeakyRelu(slope))
+    }
+    /// tanh.
+    pub fn tanh(self, name: &str) -> Self {
+        self.plain(name, Op::Tanh)
+    }
+    /// Logistic sigmoid.
+    pub fn sigmoid(self, name: &str) -> Self {
+        self.plain(name, Op::Sigmoid)
+    }
+    /// Max pooling, `kernel x kernel` windows every `stride` pixels.
+    pub fn max_pool(self, name: &str, kernel: i64, stride: i64) -> Self {
+        self.max_pool_with(name, kernel, stride, 0, false)
+    }
+    /// Max pooling with padding and ceil mode.
+    pub fn max_pool_with(
+        self,
+        name: &str,
+        kernel: i64,
+        stride: i64,
+        padding: i64,
+        ceil_mode: bool,
+    ) -> Self {
+        self.plain(
+            name,
+            Op::MaxPool2d {
+                kernel: [kernel; 2],
+                stride: [stride; 2],
+                padding: [padding; 2],
+                ceil_mode,
+            },
+        )
+    }
+    /// Average pooling.
+    pub fn avg_pool(self, name: &str, kernel: i64, stride: i64) -> Self {
+        self.plain(
+            name,
+            Op::AvgPool2d {
+                kernel: [kernel; 2],
+                stride: [stride; 2],
+                padding: [0; 2],
+            },
+        )
+    }
+    /// Adaptive average pooling to `size`.
+    pub fn adaptive_avg_pool(self, name: &str, size: [i64; 2]) -> Self {
+        self.plain(name, Op::AdaptiveAvgPool2d(size))
+    }
+    /// Local response normalisation.
+    pub fn lrn(self, name: &str, size: i64, alpha: f64, beta: f64, k: f64) -> Self {
+        self.plain(
+            name,
+            Op::LocalResponseNorm {
+                size,
+                alpha,
+                beta,
+                k,
+            },
+        )
+    }
+    /// Dropout with probability `p`.
+    pub fn dropout(self, name: &str, p: f64) -> Self {
+        self.plain(name, Op::Dropout(p))
+    }
+    /// Flatten to `[N, F]`.
+    pub fn flatten(self, name: &str) -> Self {
+        self.plain(name, Op::Flatten)
+    }
+
+    /// torchvision's `BasicBlock` under `path` (e.g. "layer2.0"): 3x3 conv
+    /// (stride `stride`), BN, ReLU, 3x3 conv, BN, plus the shortcut (a 1x1
+    /// conv and BN named "downsample" when the shape changes), then ReLU. With
+    /// `residual = false`, the same layers without the shortcut (the plain twin).
+    pub fn basic_block(
+        mut self,
+        name: &str,
+        path: &str,
+        out: i64,
+        stride: i64,
+        residual: bool,
+    ) -> Self {
+        let sub = |s: &str| format!("{path}.{s}");
+        let main = vec![
+            Spec::Conv {
+                name: "conv1".into(),
+                path: sub("conv1"),
+                out,
+                conv: Conv::new(3).stride(stride).padding(1).no_bias(),
+            },
+            Spec::BatchNorm {
+                name: "bn1".into(),
+                path: sub("bn1"),
+            },
+            Spec::Plain {
+                name: "relu".into(),
+                op: Op::Relu,
+            },
+            Spec::Conv {
+                name: "conv2".into(),
+                path: sub("conv2"),
+                out,
+                conv: Conv::new(3).padding(1).no_bias(),
+            },
+            Spec::BatchNorm {
+                name: "bn2".into(),
+                path: sub("bn2"),
+            },
+        ];
+        // Whether a projection is needed is known only once the input
+        // channel count is: decided at build time (None = decide there).
+        let shortcut = residual.then(|| {
+            vec![
+                Spec::Conv {
+                    name: "downsample.0".into(),
+                    path: sub("downsample.0"),
+                    out,
+                    conv: Conv::new(1).stride(stride).no_bias(),
+                },
+                Spec::BatchNorm {
+                    name: "downsample.1".into(),
+                    path: sub("downsample.1"),
+                },
+            ]
+        });
+        self.specs.push(Spec::Block {
+            name: name.into(),
+            main,
+            shortcut,
+            residual,
+        });
+        self
+    }
+
+    /// Creates the parameters on `device` and checks the whole stack by
+    /// running a zero example through it.
+    pub fn build(self, device: Device) -> Result<Model> {
+        if self.input.is_empty() || self.input.iter().any(|&d| d <= 0) {
+            return Err(Error::invalid(format!(
+                "model input shape must be positive sizes without the batch dimension, got {:?}",
+                self.input
+            )));
+        }
+        if self.specs.is_empty() {
+            return Err(Error::invalid("a model needs at least one layer"));
+        }
+        let mut seen = HashSet::new();
+        for s in &self.specs {
+            if !seen.insert(s.name().to_string()) {
+                return Err(Error::invalid(format!(
+                    "two layers are called '{}'",
+                    s.name()
+                )));
+            }
+        }
+        if let Some(seed) = self.seed {
+            tch::manual_seed(seed as i64);
+        }
+        let vs = nn::VarStore::new(device);
+        let mut shape = self.input.clone();
+        let mut layers = Vec::with_capacity(self.specs.len());
+        for spec in &self.specs {
+            let (layer, out) = tch::no_grad(|| make(spec, &vs, &shape, self.init, device))?;
+            layers.push(layer);
+            shape = out;
+        }
+        Ok(Model::from_parts(vs, layers, self.input, shape))
+    }
+}
+
+fn var_path<'a>(vs: &'a nn::VarStore, path: &str) -> nn::Path<'a> {
+    path.split('.').fold(vs.root(), |p, s| p.sub(s))
+}
+
+fn make(
+    spec: &Spec,
+    vs: &nn::VarStore,
+    input: &[i64],
+    init: InitScheme,
+    device: Device,
+) -> Result<(Layer, Vec<i64>)> {
+    let layer = match spec {
+        Spec::Conv {
+            name,
+            path,
+            out,
+            conv,
+        } => {
+            let in_c = match input {
+                [c, _, _] => *c,
+                _ => {
+                    return Err(Error::shape(
+                        format!("input of conv layer {name}"),
+                        "[C, H, W]",
+                        format!("{input:?}"),
+                    ))
+                }
+            };
+            positive(*out, name)?;
+            positive(conv.kernel, name)?;
+            positive(conv.stride, name)?;
+            let p = var_path(vs, path);
+            let mut params = vec![(
+                "weight".to_string(),
+                p.f_var(
+                    "weight",
+                    &[*out, in_c, conv.kernel, conv.kernel],
+                    nn::Init::Const(0.),
+                )?,
+            )];
+            if conv.bias {
+                params.push((
+                    "bias".into(),
+                    p.f_var("bias", &[*out], nn::Init::Const(0.))?,
+                ));
+            }
+            Layer {
+                name: name.clone(),
+                path: path.clone(),
+                op: Op::Conv2d {
+                    stride: [conv.stride; 2],
+                    padding: [conv.padding; 2],
+                    dilation: [1, 1],
+                    groups: 1,
+                },
+                params,
+                buffers: vec![],
+                init,
+            }
+        }
+        Spec::Linear {
+            name,
+            path,
+            out,
+            bias,
+        } => {
+            let in_f = match input {
+                [f] => *f,
+                _ => {
+                    return Err(Error::shape(
+                        format!("input of linear layer {name}"),
+                        "[F] (add a flatten layer before it)",
+                        format!("{input:?}"),
+                    ))
+                }
+            };
+            positive(*out, name)?;
+            let p = var_path(vs, path);
+            let mut params = vec![(
+                "weight".to_string(),
+                p.f_var("weight", &[*out, in_f], nn::Init::Const(0.))?,
+            )];
+            if *bias {
+                params.push((
+                    "bias".into(),
+                    p.f_var("bias", &[*out], nn::Init::Const(0.))?,
+                ));
+            }
+            Layer {
+                name: name.clone(),
+                path: path.clone(),
+                op: Op::Linear,
+                params,
+                buffers: vec![],
+                init: InitScheme::PyTorchDefault,
+            }
+        }
+        Spec::BatchNorm { name, path } => {
+            let c = *input.first().unwrap_or(&0);
+            positive(c, name)?;
+            let p = var_path(vs, path);
+            Layer {
+                name: name.clone(),
+                path: path.clone(),
+                op: Op::BatchNorm {
+                    momentum: 0.1,
+                    eps: 1e-5,
+                },
+                params: vec![
+                    (
+                        "weight".into(),
+                        p.f_var("weight", &[c], nn::Init::Const(1.))?,
+                    ),
+                    ("bias".into(), p.f_var("bias", &[c], nn::Init::Const(0.))?),
+                ],
+                buffers: vec![
+                    (
+                        "running_mean".into(),
+                        p.zeros_no_train("running_mean", &[c]),
+                    ),
+                    ("running_var".into(), p.ones_no_train("running_var", &[c])),
+                ],
+                init,
+            }
+        }
+        Spec::Plain { name, op } => Layer {
+            name: name.clone(),
+            path: String::new(),
+            op: op.clone(),
+            params: vec![],
+            buffers: vec![],
+            init,
+        },
+        Spec::Block {
+            name,
+            main,
+            shortcut,
+            residual,
+        } => {
+            let mut shape = input.to_vec();
+            let mut main_layers = Vec::new();
+            for s in main {
+                let (l, out) = make(s, vs, &shape, init, device)?;
+                main_layers.push(l);
+                shape = out;
+            }
+            let shortcut = match (residual, shortcut) {
+                (false, _) => Shortcut::None,
+                (true, Some(proj)) if shape != input => {
+                    let mut ls = Vec::new();
+                    let mut s_shape = input.to_vec();
+                    for s in proj {
+                        let (l, out) = make(s, vs, &s_shape, init, device)?;
+                        ls.push(l);
+                        s_shape = out;
+                    }
+                    Shortcut::Layers(ls)
+                }
+                (true, _) => Shortcut::Identity,
+            };
+            Layer {
+                name: name.clone(),
+                path: String::new(),
+                op: Op::Block {
+                    main: main_layers,
+                    shortcut,
+                    relu: true,
+                },
+                params: vec![],
+                buffers: vec![],
+                init,
+            }
+        }
+    };
+    super::init::initialise(&layer)?;
+    // Shape inference: one zero example, evaluation mode.
+    let mut dims = vec![1];
+    dims.extend_from_slice(input);
+    let probe = Tensor::zeros(dims.as_slice(), (Kind::Float, device));
+    let (y, _) = layer.forward(&probe, false).map_err(|e| {
+        Error::invalid(format!(
+            "layer '{}' ({}) cannot take input of shape {input:?}: {e}",
+            layer.name,
+            layer.op.kind_name()
+        ))
+    })?;
+    let out = y.size()[1..].to_vec();
+    if out.iter().any(|&d| d <= 0) {
+        return Err(Error::invalid(format!(
+            "layer '{}' ({}) turns input {input:?} into an empty output {out:?}",
+            layer.name,
+            layer.op.kind_name()
+        )));
+    }
+    Ok((layer, out))
+}
+
+fn positive(v: i64, name: &str) -> Result<()> {
+    if v > 0 {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "layer '{name}': sizes must be positive, got {v}"
+        )))
+    }
+}

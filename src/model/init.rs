@@ -1,0 +1,55 @@
+//! Drawing a layer's weights: used when a model is built and when layers are
+//! re-initialised (e.g. the upper layers of a transfer experiment).
+
+use super::layer::{InitScheme, Layer, Op};
+use crate::error::Result;
+
+/// (Re-)draws every parameter of `layer` and resets its buffers, in place.
+pub fn initialise(layer: &Layer) -> Result<()> {
+    tch::no_grad(|| -> Result<()> {
+        match &layer.op {
+            Op::Conv2d { .. } | Op::Linear => {
+                let Some(w) = layer.tensor("weight") else {
+                    return Err(crate::Error::invalid(format!(
+                        "layer {} has no weight to initialise",
+                        layer.name
+                    )));
+                };
+                let size = w.size();
+                let receptive: i64 = size[2..].iter().product();
+                let fan_in = size[1] * receptive;
+                let fan_out = size[0] * receptive;
+                let bound = 1.0 / (fan_in as f64).sqrt();
+                match (layer.init, &layer.op) {
+                    (InitScheme::KaimingNormalFanOut, Op::Conv2d { .. }) => {
+                        let std = (2.0 / fan_out as f64).sqrt();
+                        let _ = w.shallow_clone().f_normal_(0.0, std)?;
+                    }
+                    _ => {
+                        let _ = w.shallow_clone().f_uniform_(-bound, bound)?;
+                    }
+                }
+                if let Some(b) = layer.tensor("bias") {
+                    let _ = b.shallow_clone().f_uniform_(-bound, bound)?;
+                }
+            }
+            Op::BatchNorm { .. } => {
+                for (name, value) in [
+                    ("weight", 1.0),
+                    ("bias", 0.0),
+                    ("running_mean", 0.0),
+                    ("running_var", 1.0),
+                ] {
+                    if let Some(t) = layer.tensor(name) {
+                        let _ = t.shallow_clone().f_fill_(value)?;
+                    }
+                }
+            }
+            _ => {}
+        }
+        for sub in layer.sublayers() {
+            initialise(sub)?;
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,371 @@
+//! One named layer of a [`Model`](super::Model): what it computes ([`Op`]),
+//! its parameters and buffers, and how it runs forward.
+
+use crate::error::{Error, Result};
+use tch::Tensor;
+
+/// What a layer computes. Shapes are `[N, C, H, W]` for images and `[N, F]`
+/// after `Flatten`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    /// 2-D convolution; parameters `weight [out, in/groups, kh, kw]` and
+    /// optionally `bias [out]`.
+    Conv2d {
+        /// Step between windows, (rows, columns).
+        stride: [i64; 2],
+        /// Zero padding on each side, (rows, columns).
+        padding: [i64; 2],
+        /// Spacing of kernel taps.
+        dilation: [i64; 2],
+        /// Channel groups.
+        groups: i64,
+    },
+    /// Affine map; parameters `weight [out, in]` and optionally `bias [out]`.
+    Linear,
+    /// `max(x, 0)`.
+    Relu,
+    /// `x` where positive, `slope * x` elsewhere.
+    LeakyRelu(f64),
+    /// Hyperbolic tangent.
+    Tanh,
+    /// Logistic sigmoid.
+    Sigmoid,
+    /// Max pooling; the recorded argmax positions are the deconvnet's switches.
+    MaxPool2d {
+        /// Window size.
+        kernel: [i64; 2],
+        /// Step between windows.
+        stride: [i64; 2],
+        /// Padding (with -inf) on each side.
+        padding: [i64; 2],
+        /// Round the output size up instead of down.
+        ceil_mode: bool,
+    },
+    /// Average pooling (padding counts as zeros, as in PyTorch's default).
+    AvgPool2d {
+        /// Window size.
+        kernel: [i64; 2],
+        /// Step between windows.
+        stride: [i64; 2],
+        /// Zero padding on each side.
+        padding: [i64; 2],
+    },
+    /// Average pooling to a fixed output size `[H, W]`.
+    AdaptiveAvgPool2d([i64; 2]),
+    /// Local response normalisation across channels (AlexNet, ZFNet), as
+    /// `torch.nn.LocalResponseNorm`: `x / (k + alpha/size * sum x^2)^beta`.
+    LocalResponseNorm {
+        /// Number of neighbouring channels summed over.
+        size: i64,
+        /// Scale of the sum.
+        alpha: f64,
+        /// Exponent.
+        beta: f64,
+        /// Additive constant.
+        k: f64,
+    },
+    /// Batch normalisation over `[N, C, H, W]` or `[N, C]`; parameters
+    /// `weight`, `bias`, buffers `running_mean`, `running_var`.
+    BatchNorm {
+        /// Weight of the new batch statistics in the running averages.
+        momentum: f64,
+        /// Added to the variance.
+        eps: f64,
+    },
+    /// Zeroes each value with probability `p` in training mode.
+    Dropout(f64),
+    /// `[N, ...] -> [N, F]`.
+    Flatten,
+    /// A block of layers with an optional shortcut: `relu(main(x) + shortcut(x))`
+    /// (ResNet's basic block), or `relu(main(x))` with [`Shortcut::None`] (its
+    /// plain twin, same layers and names without the skip connection).
+    Block {
+        /// The main branch.
+        main: Vec<Layer>,
+        /// What is added to the main branch's output.
+        shortcut: Shortcut,
+        /// Whether a ReLU follows.
+        relu: bool,
+    },
+}
+
+/// The skip connection of a [`Op::Block`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Shortcut {
+    /// No skip connection (a plain block).
+    None,
+    /// `x` itself.
+    Identity,
+    /// A projection, e.g. 1x1 conv + batch norm when the shape changes.
+    Layers(Vec<Layer>),
+}
+
+/// How a layer's weights are drawn when built or re-initialised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InitScheme {
+    /// PyTorch's default for `Conv2d`/`Linear`: weight and bias uniform in
+    /// `+-1/sqrt(fan_in)`.
+    PyTorchDefault,
+    /// torchvision's ResNet: conv weights normal with std `sqrt(2 / fan_out)`,
+    /// no conv bias; batch norm weight 1, bias 0.
+    KaimingNormalFanOut,
+}
+
+impl Op {
+    /// A short name for tables: "conv", "linear", "relu", "maxpool", ...
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Op::Conv2d { .. } => "conv",
+            Op::Linear => "linear",
+            Op::Relu => "relu",
+            Op::LeakyRelu(_) => "leaky_relu",
+            Op::Tanh => "tanh",
+            Op::Sigmoid => "sigmoid",
+            Op::MaxPool2d { .. } => "maxpool",
+            Op::AvgPool2d { .. } => "avgpool",
+            Op::AdaptiveAvgPool2d(_) => "adaptive_avgpool",
+            Op::LocalResponseNorm { .. } => "lrn",
+            Op::BatchNorm { .. } => "batchnorm",
+            Op::Dropout(_) => "dropout",
+            Op::Flatten => "flatten",
+            Op::Block { .. } => "block",
+        }
+    }
+}
+
+/// A layer: its name (what tools ask for, e.g. "conv5"), its parameter path
+/// (torchvision's state-dict prefix, e.g. "features.10"), what it computes,
+/// and its tensors.
+#[derive(Debug)]
+pub struct Layer {
+    /// Name used by `forward_to`, `activations`, `freeze`, ... Unique in a model.
+    pub name: String,
+    /// Prefix of its parameter names, e.g. "features.10" for
+    /// "features.10.weight". Empty for layers without tensors.
+    pub path: String,
+    /// What it computes.
+    pub op: Op,
+    /// Trainable tensors by short name ("weight", "bias").
+    pub params: Vec<(String, Tensor)>,
+    /// Non-trainable state by short name ("running_mean", "running_var").
+    pub buffers: Vec<(String, Tensor)>,
+    /// How the weights are (re-)initialised.
+    pub init: InitScheme,
+}
+
+impl Clone for Layer {
+    /// A clone shares its tensors with the original (tensors are handles).
+    fn clone(&self) -> Self {
+        let share = |v: &Vec<(String, Tensor)>| {
+            v.iter()
+                .map(|(n, t)| (n.clone(), t.shallow_clone()))
+                .collect()
+        };
+        Layer {
+            name: self.name.clone(),
+            path: self.path.clone(),
+            op: self.op.clone(),
+            params: share(&self.params),
+            buffers: share(&self.buffers),
+            init: self.init,
+        }
+    }
+}
+
+impl PartialEq for Layer {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && self.path == other.path && self.op == other.op
+    }
+}
+
+impl Layer {
+    /// The tensor called `short` ("weight", "bias", "running_mean", ...).
+    pub fn tensor(&self, short: &str) -> Option<&Tensor> {
+        self.params
+            .iter()
+            .chain(&self.buffers)
+            .find(|(n, _)| n == short)
+            .map(|(_, t)| t)
+    }
+
+    /// The layers inside a block (main branch, then shortcut); none otherwise.
+    pub fn sublayers(&self) -> Vec<&Layer> {
+        match &self.op {
+            Op::Block { main, shortcut, .. } => {
+                let mut v: Vec<&Layer> = main.iter().collect();
+                if let Shortcut::Layers(s) = shortcut {
+                    v.extend(s.iter());
+                }
+                v
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Every parameter of this layer and its sub-layers with its full name
+    /// (`path.short`), in a stable order.
+    pub fn named_params(&self) -> Vec<(String, Tensor)> {
+        let mut out = Vec::new();
+        self.collect(&mut out, false);
+        out
+    }
+
+    /// Every parameter and buffer of this layer and its sub-layers.
+    pub fn named_tensors(&self) -> Vec<(String, Tensor)> {
+        let mut out = Vec::new();
+        self.collect(&mut out, true);
+        out
+    }
+
+    fn collect(&self, out: &mut Vec<(String, Tensor)>, buffers: bool) {
+        let full = |short: &str| {
+            if self.path.is_empty() {
+                short.to_string()
+            } else {
+                format!("{}.{short}", self.path)
+            }
+        };
+        for (n, t) in &self.params {
+            out.push((full(n), t.shallow_clone()));
+        }
+        if buffers {
+            for (n, t) in &self.buffers {
+                out.push((full(n), t.shallow_clone()));
+            }
+        }
+        for l in self.sublayers() {
+            l.collect(out, buffers);
+        }
+    }
+
+    /// Runs the layer on `x`; `train` selects dropout and batch statistics.
+    /// For max pools, also returns the switches (flat argmax indices per
+    /// output position, as `max_pool2d_with_indices`).
+    pub fn forward(&self, x: &Tensor, train: bool) -> Result<(Tensor, Option<Tensor>)> {
+        let y = match &self.op {
+            Op::Conv2d {
+                stride,
+                padding,
+                dilation,
+                groups,
+            } => x.f_conv2d(
+                self.need("weight")?,
+                self.tensor("bias"),
+                stride,
+                padding,
+                dilation,
+                *groups,
+            )?,
+            Op::Linear => x.f_linear(self.need("weight")?, self.tensor("bias"))?,
+            Op::Relu => x.f_relu()?,
+            Op::LeakyRelu(slope) => x.f_clamp_min(0.0)?.f_add(&(x.f_clamp_max(0.0)? * *slope))?,
+            Op::Tanh => x.f_tanh()?,
+            Op::Sigmoid => x.f_sigmoid()?,
+            Op::MaxPool2d {
+                kernel,
+                stride,
+                padding,
+                ceil_mode,
+            } => {
+                let (y, idx) =
+                    x.f_max_pool2d_with_indices(kernel, stride, padding, [1, 1], *ceil_mode)?;
+                return Ok((y, Some(idx)));
+            }
+            Op::AvgPool2d {
+                kernel,
+                stride,
+                padding,
+            } => x.f_avg_pool2d(kernel, stride, padding, false, true, None)?,
+            Op::AdaptiveAvgPool2d(size) => x.f_adaptive_avg_pool2d(size)?,
+            Op::LocalResponseNorm {
+                size,
+                alpha,
+                beta,
+                k,
+            } => local_response_norm(x, *size, *alpha, *beta, *k)?,
+            Op::BatchNorm { momentum, eps } => x.f_batch_norm(
+                Some(self.need("weight")?),
+                Some(self.need("bias")?),
+                Some(self.need("running_mean")?),
+                Some(self.need("running_var")?),
+                train,
+                *momentum,
+                *eps,
+                false,
+            )?,
+            Op::Dropout(p) => x.f_dropout(*p, train)?,
+            Op::Flatten => x.f_flatten(1, -1)?,
+            Op::Block {
+                main,
+                shortcut,
+                relu,
+            } => {
+                let mut m = x.shallow_clone();
+                for l in main {
+                    m = l.forward(&m, train)?.0;
+                }
+                let skip = match shortcut {
+                    Shortcut::None => None,
+                    Shortcut::Identity => Some(x.shallow_clone()),
+                    Shortcut::Layers(layers) => {
+                        let mut s = x.shallow_clone();
+                        for l in layers {
+                            s = l.forward(&s, train)?.0;
+                        }
+                        Some(s)
+                    }
+                };
+                if let Some(s) = skip {
+                    if m.size() != s.size() {
+                        return Err(Error::shape(
+                            format!("block {}: shortcut output", self.name),
+                            format!("the main branch's shape {:?}", m.size()),
+                            format!("{:?}", s.size()),
+                        ));
+                    }
+                    m = m.f_add(&s)?;
+                }
+                if *relu {
+                    m.f_relu()?
+                } else {
+                    m
+                }
+            }
+        };
+        Ok((y, None))
+    }
+
+    fn need(&self, short: &str) -> Result<&Tensor> {
+        self.tensor(short).ok_or_else(|| {
+            Error::invalid(format!(
+                "layer {} ({}) has no '{short}' tensor",
+                self.name,
+                self.op.kind_name()
+            ))
+        })
+    }
+}
+
+/// `torch.nn.functional.local_response_norm`: each channel divided by
+/// `(k + alpha / size * sum of squares over `size` neighbouring channels)^beta`,
+/// the window centred with `size / 2` channels before and `(size - 1) / 2` after.
+pub fn local_response_norm(x: &Tensor, size: i64, alpha: f64, beta: f64, k: f64) -> Result<Tensor> {
+    if size < 1 {
+        return Err(Error::invalid(format!("LRN size must be >= 1, got {size}")));
+    }
+    if x.dim() < 3 {
+        return Err(Error::shape(
+            "LRN input",
+            "[N, C, ...]",
+            format!("{:?}", x.size()),
+        ));
+    }
+    let sizes = x.size();
+    let (n, c) = (sizes[0], sizes[1]);
+    // [N, 1, C, L]: pool over the channel axis with a (size x 1) window.
+    let sq = x.f_square()?.f_reshape([n, 1, c, -1])?;
+    let padded = sq.f_constant_pad_nd([0, 0, size / 2, (size - 1) / 2])?;
+    let avg = padded.f_avg_pool2d([size, 1], [1, 1], [0, 0], false, true, None)?;
+    let div = (avg.f_reshape(sizes.as_slice())? * alpha + k).f_pow_tensor_scalar(beta)?;
+    Ok(x.f_div(&div)?)
+}
