@@ -15,6 +15,7 @@ pub mod device;
 pub mod error;
 pub mod model;
 pub mod rng;
+pub mod train;
 pub mod weights;
 pub mod zoo;
 

@@ -22,3 +22,17 @@ pub fn seeded_stream(seed: u64, stream: u64) -> Rng {
     rng.set_stream(stream);
     rng
 }
+
+static TORCH_GENERATOR: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Runs `f` with libtorch's global generator seeded to `seed`, holding a
+/// lock so that no other deepscope code draws from it in between. This is
+/// how bulk random tensors (initial weights, dropout masks) stay
+/// repeatable per model while being drawn at libtorch's speed. (Code outside
+/// deepscope that draws from libtorch in another thread at the same moment
+/// is not covered; notebook cells run one at a time.)
+pub fn with_torch_seed<T>(seed: u64, f: impl FnOnce() -> T) -> T {
+    let _guard = TORCH_GENERATOR.lock().unwrap_or_else(|e| e.into_inner());
+    tch::manual_seed((seed >> 1) as i64);
+    f()
+}

@@ -118,8 +118,8 @@ impl ModelBuilder {
         self
     }
 
-    /// Seeds libtorch's generator before drawing the weights, so the same
-    /// seed gives the same initial weights.
+    /// The seed of the initial weights and of the model's dropout generator:
+    /// the same seed gives the same model. Without one, a random seed.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
         self
@@ -324,18 +324,18 @@ impl ModelBuilder {
                 )));
             }
         }
-        if let Some(seed) = self.seed {
-            tch::manual_seed(seed as i64);
-        }
+        let seed = self.seed.unwrap_or_else(rand::random);
+        let mut rng = crate::rng::seeded(seed);
         let vs = nn::VarStore::new(device);
         let mut shape = self.input.clone();
         let mut layers = Vec::with_capacity(self.specs.len());
         for spec in &self.specs {
-            let (layer, out) = tch::no_grad(|| make(spec, &vs, &shape, self.init, device))?;
+            let (layer, out) =
+                tch::no_grad(|| make(spec, &vs, &shape, self.init, device, &mut rng))?;
             layers.push(layer);
             shape = out;
         }
-        Ok(Model::from_parts(vs, layers, self.input, shape))
+        Ok(Model::from_parts(vs, layers, self.input, shape, seed))
     }
 }
 
@@ -349,6 +349,7 @@ fn make(
     input: &[i64],
     init: InitScheme,
     device: Device,
+    rng: &mut crate::rng::Rng,
 ) -> Result<(Layer, Vec<i64>)> {
     let layer = match spec {
         Spec::Conv {
@@ -481,7 +482,7 @@ fn make(
             let mut shape = input.to_vec();
             let mut main_layers = Vec::new();
             for s in main {
-                let (l, out) = make(s, vs, &shape, init, device)?;
+                let (l, out) = make(s, vs, &shape, init, device, rng)?;
                 main_layers.push(l);
                 shape = out;
             }
@@ -491,7 +492,7 @@ fn make(
                     let mut ls = Vec::new();
                     let mut s_shape = input.to_vec();
                     for s in proj {
-                        let (l, out) = make(s, vs, &s_shape, init, device)?;
+                        let (l, out) = make(s, vs, &s_shape, init, device, rng)?;
                         ls.push(l);
                         s_shape = out;
                     }
@@ -513,12 +514,12 @@ fn make(
             }
         }
     };
-    super::init::initialise(&layer)?;
+    super::init::initialise(&layer, rng)?;
     // Shape inference: one zero example, evaluation mode.
     let mut dims = vec![1];
     dims.extend_from_slice(input);
     let probe = Tensor::zeros(dims.as_slice(), (Kind::Float, device));
-    let (y, _) = layer.forward(&probe, false).map_err(|e| {
+    let (y, _) = layer.forward(&probe, None).map_err(|e| {
         Error::invalid(format!(
             "layer '{}' ({}) cannot take input of shape {input:?}: {e}",
             layer.name,

@@ -3,9 +3,25 @@
 
 use super::layer::{InitScheme, Layer, Op};
 use crate::error::Result;
+use crate::rng::{with_torch_seed, Rng};
+use rand::Rng as _;
+use tch::Tensor;
 
-/// (Re-)draws every parameter of `layer` and resets its buffers, in place.
-pub fn initialise(layer: &Layer) -> Result<()> {
+/// Fills `t` in place with `draw` (libtorch's own in-place sampler), seeded
+/// from `rng`: repeatable per model and fast.
+fn fill(
+    t: &Tensor,
+    rng: &mut Rng,
+    draw: impl FnOnce(&mut Tensor) -> Result<Tensor, tch::TchError>,
+) -> Result<()> {
+    let mut t = t.shallow_clone();
+    let _ = with_torch_seed(rng.gen(), || draw(&mut t))?;
+    Ok(())
+}
+
+/// (Re-)draws every parameter of `layer` from `rng` and resets its buffers,
+/// in place.
+pub fn initialise(layer: &Layer, rng: &mut Rng) -> Result<()> {
     tch::no_grad(|| -> Result<()> {
         match &layer.op {
             Op::Conv2d { .. } | Op::Linear => {
@@ -23,14 +39,12 @@ pub fn initialise(layer: &Layer) -> Result<()> {
                 match (layer.init, &layer.op) {
                     (InitScheme::KaimingNormalFanOut, Op::Conv2d { .. }) => {
                         let std = (2.0 / fan_out as f64).sqrt();
-                        let _ = w.shallow_clone().f_normal_(0.0, std)?;
+                        fill(w, rng, |t| t.f_normal_(0.0, std))?;
                     }
-                    _ => {
-                        let _ = w.shallow_clone().f_uniform_(-bound, bound)?;
-                    }
+                    _ => fill(w, rng, |t| t.f_uniform_(-bound, bound))?,
                 }
                 if let Some(b) = layer.tensor("bias") {
-                    let _ = b.shallow_clone().f_uniform_(-bound, bound)?;
+                    fill(b, rng, |t| t.f_uniform_(-bound, bound))?;
                 }
             }
             Op::BatchNorm { .. } => {
@@ -48,7 +62,7 @@ pub fn initialise(layer: &Layer) -> Result<()> {
             _ => {}
         }
         for sub in layer.sublayers() {
-            initialise(sub)?;
+            initialise(sub, rng)?;
         }
         Ok(())
     })

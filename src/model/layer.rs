@@ -2,6 +2,8 @@
 //! its parameters and buffers, and how it runs forward.
 
 use crate::error::{Error, Result};
+use crate::rng::Rng;
+use rand::Rng as _;
 use tch::Tensor;
 
 /// What a layer computes. Shapes are `[N, C, H, W]` for images and `[N, F]`
@@ -238,10 +240,17 @@ impl Layer {
         }
     }
 
-    /// Runs the layer on `x`; `train` selects dropout and batch statistics.
-    /// For max pools, also returns the switches (flat argmax indices per
-    /// output position, as `max_pool2d_with_indices`).
-    pub fn forward(&self, x: &Tensor, train: bool) -> Result<(Tensor, Option<Tensor>)> {
+    /// Runs the layer on `x`. With a generator it runs in training mode:
+    /// dropout masks are drawn from it and batch norm uses (and updates) batch
+    /// statistics; without one, in evaluation mode. For max pools, also
+    /// returns the switches (flat argmax indices per output position, as
+    /// `max_pool2d_with_indices`).
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        mut rng: Option<&mut Rng>,
+    ) -> Result<(Tensor, Option<Tensor>)> {
+        let train = rng.is_some();
         let y = match &self.op {
             Op::Conv2d {
                 stride,
@@ -293,7 +302,10 @@ impl Layer {
                 *eps,
                 false,
             )?,
-            Op::Dropout(p) => x.f_dropout(*p, train)?,
+            Op::Dropout(p) => match rng.as_deref_mut() {
+                Some(r) => dropout(x, *p, r)?,
+                None => x.shallow_clone(),
+            },
             Op::Flatten => x.f_flatten(1, -1)?,
             Op::Block {
                 main,
@@ -302,7 +314,7 @@ impl Layer {
             } => {
                 let mut m = x.shallow_clone();
                 for l in main {
-                    m = l.forward(&m, train)?.0;
+                    m = l.forward(&m, rng.as_deref_mut())?.0;
                 }
                 let skip = match shortcut {
                     Shortcut::None => None,
@@ -310,7 +322,7 @@ impl Layer {
                     Shortcut::Layers(layers) => {
                         let mut s = x.shallow_clone();
                         for l in layers {
-                            s = l.forward(&s, train)?.0;
+                            s = l.forward(&s, rng.as_deref_mut())?.0;
                         }
                         Some(s)
                     }
@@ -344,6 +356,21 @@ impl Layer {
             ))
         })
     }
+}
+
+/// Dropout as `torch.nn.functional.dropout` in training mode (each value
+/// zeroed with probability `p`, the rest scaled by `1 / (1 - p)`), with the
+/// mask seeded from `rng` rather than from whatever last touched libtorch's
+/// global generator.
+pub fn dropout(x: &Tensor, p: f64, rng: &mut Rng) -> Result<Tensor> {
+    if !(0.0..1.0).contains(&p) {
+        return Err(Error::invalid(format!(
+            "dropout probability must be in [0, 1), got {p}"
+        )));
+    }
+    Ok(crate::rng::with_torch_seed(rng.gen(), || {
+        x.f_dropout(p, true)
+    })?)
 }
 
 /// `torch.nn.functional.local_response_norm`: each channel divided by

@@ -26,5 +26,5 @@ mod layer;
 mod network;
 
 pub use builder::{Conv, ModelBuilder};
-pub use layer::{local_response_norm, InitScheme, Layer, Op, Shortcut};
+pub use layer::{dropout, local_response_norm, InitScheme, Layer, Op, Shortcut};
 pub use network::{is_plain, Model, ParamGroup, Summary, Trace};

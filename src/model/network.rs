@@ -6,8 +6,10 @@ use super::init::initialise;
 use super::layer::{Layer, Op};
 use crate::check;
 use crate::error::{Error, Result};
+use crate::rng::{seeded, Rng};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::sync::Mutex;
 use tch::{nn, Device, Kind, Tensor};
 
 /// A network as an explicit list of named layers on a tch `VarStore`, with
@@ -19,6 +21,9 @@ pub struct Model {
     output: Vec<i64>,
     train: bool,
     lr_scale: HashMap<String, f64>,
+    /// Draws dropout masks in training mode. Each model has its own, so runs
+    /// in different threads (or kernel cells) do not disturb each other.
+    rng: Mutex<Rng>,
 }
 
 /// Everything a forward pass saw up to a layer: the input, each layer's
@@ -40,6 +45,7 @@ impl Model {
         layers: Vec<Layer>,
         input: Vec<i64>,
         output: Vec<i64>,
+        seed: u64,
     ) -> Self {
         Model {
             vs,
@@ -48,7 +54,14 @@ impl Model {
             output,
             train: false,
             lr_scale: HashMap::new(),
+            rng: Mutex::new(seeded(seed)),
         }
+    }
+
+    /// Reseeds the generator of the dropout masks (training mode only);
+    /// [`fit`](crate::train::fit) does this at every epoch.
+    pub fn reseed(&self, seed: u64) {
+        *self.rng.lock().unwrap_or_else(|e| e.into_inner()) = seeded(seed);
     }
 
     /// The layers, in order.
@@ -160,8 +173,10 @@ impl Model {
         mut visit: impl FnMut(usize, &Tensor, Option<Tensor>),
     ) -> Result<Tensor> {
         let mut h = x.shallow_clone();
+        let mut guard = self.rng.lock().unwrap_or_else(|e| e.into_inner());
         for (i, layer) in self.layers.iter().enumerate().take(to + 1).skip(from) {
-            let (y, sw) = layer.forward(&h, self.train).map_err(|e| match e {
+            let rng = if self.train { Some(&mut *guard) } else { None };
+            let (y, sw) = layer.forward(&h, rng).map_err(|e| match e {
                 Error::Torch(t) => Error::invalid(format!("layer '{}': {t}", layer.name)),
                 other => other,
             })?;
@@ -380,9 +395,9 @@ impl Model {
             .iter()
             .map(|n| self.layer_index(n))
             .collect::<Result<_>>()?;
-        tch::manual_seed(seed as i64);
+        let mut rng = seeded(seed);
         for i in idx {
-            initialise(&self.layers[i])?;
+            initialise(&self.layers[i], &mut rng)?;
         }
         Ok(())
     }
@@ -399,7 +414,7 @@ impl Model {
         };
         let mut h = probe;
         for l in &self.layers {
-            if let Ok((y, _)) = tch::no_grad(|| l.forward(&h, false)) {
+            if let Ok((y, _)) = tch::no_grad(|| l.forward(&h, None)) {
                 shape = y.size()[1..].to_vec();
                 h = y;
             }

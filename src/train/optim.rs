@@ -1,0 +1,286 @@
+//! Optimisers whose state we own, so that a checkpoint can hold it and a
+//! resumed run continues exactly. The update rules are PyTorch's
+//! (`torch.optim.SGD` and `torch.optim.Adam`), checked against them in the
+//! tests.
+
+use crate::error::{Error, Result};
+use crate::model::ParamGroup;
+use std::collections::BTreeMap;
+use tch::Tensor;
+
+/// Which optimiser, with its hyper-parameters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Optimizer {
+    /// Stochastic gradient descent, as `torch.optim.SGD` (dampening 0).
+    Sgd {
+        /// Learning rate.
+        lr: f64,
+        /// Momentum factor (0 for none).
+        momentum: f64,
+        /// L2 penalty added to the gradient.
+        weight_decay: f64,
+        /// Nesterov momentum.
+        nesterov: bool,
+    },
+    /// Adam, as `torch.optim.Adam` (L2 weight decay added to the gradient).
+    Adam {
+        /// Learning rate.
+        lr: f64,
+        /// Decay of the first-moment average.
+        beta1: f64,
+        /// Decay of the second-moment average.
+        beta2: f64,
+        /// Added to the denominator.
+        eps: f64,
+        /// L2 penalty added to the gradient.
+        weight_decay: f64,
+    },
+}
+
+impl Optimizer {
+    /// Plain SGD with learning rate `lr`.
+    pub fn sgd(lr: f64) -> Self {
+        Optimizer::Sgd {
+            lr,
+            momentum: 0.0,
+            weight_decay: 0.0,
+            nesterov: false,
+        }
+    }
+
+    /// SGD with momentum.
+    pub fn momentum(lr: f64, momentum: f64) -> Self {
+        Optimizer::Sgd {
+            lr,
+            momentum,
+            weight_decay: 0.0,
+            nesterov: false,
+        }
+    }
+
+    /// Adam with PyTorch's defaults (betas 0.9, 0.999, eps 1e-8).
+    pub fn adam(lr: f64) -> Self {
+        Optimizer::Adam {
+            lr,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+        }
+    }
+
+    /// The base learning rate.
+    pub fn lr(&self) -> f64 {
+        match self {
+            Optimizer::Sgd { lr, .. } | Optimizer::Adam { lr, .. } => *lr,
+        }
+    }
+
+    /// Checks the hyper-parameters.
+    pub fn validate(&self) -> Result<()> {
+        match *self {
+            Optimizer::Sgd {
+                lr,
+                momentum,
+                weight_decay,
+                nesterov,
+            } => {
+                if !(lr.is_finite() && lr >= 0.0) {
+                    return Err(Error::invalid(format!(
+                        "learning rate must be finite and >= 0, got {lr}"
+                    )));
+                }
+                if !(0.0..1.0 + f64::EPSILON).contains(&momentum) {
+                    return Err(Error::invalid(format!(
+                        "momentum must be in [0, 1], got {momentum}"
+                    )));
+                }
+                if !(weight_decay.is_finite() && weight_decay >= 0.0) {
+                    return Err(Error::invalid(format!(
+                        "weight decay must be >= 0, got {weight_decay}"
+                    )));
+                }
+                if nesterov && momentum == 0.0 {
+                    return Err(Error::invalid("Nesterov momentum needs a momentum > 0"));
+                }
+            }
+            Optimizer::Adam {
+                lr,
+                beta1,
+                beta2,
+                eps,
+                weight_decay,
+            } => {
+                if !(lr.is_finite() && lr >= 0.0) {
+                    return Err(Error::invalid(format!(
+                        "learning rate must be finite and >= 0, got {lr}"
+                    )));
+                }
+                for (name, b) in [("beta1", beta1), ("beta2", beta2)] {
+                    if !(0.0..1.0).contains(&b) {
+                        return Err(Error::invalid(format!(
+                            "Adam {name} must be in [0, 1), got {b}"
+                        )));
+                    }
+                }
+                if eps.is_nan() || eps <= 0.0 || weight_decay.is_nan() || weight_decay < 0.0 {
+                    return Err(Error::invalid(format!(
+                        "Adam needs eps > 0 and weight decay >= 0, got {eps} and {weight_decay}"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An optimiser with its per-parameter state (momentum buffers, Adam
+/// moments and step counts), keyed by parameter name.
+pub struct OptimizerState {
+    kind: Optimizer,
+    buffers: BTreeMap<String, Tensor>,
+    steps: BTreeMap<String, i64>,
+}
+
+impl OptimizerState {
+    /// A fresh optimiser.
+    pub fn new(kind: Optimizer) -> Result<Self> {
+        kind.validate()?;
+        Ok(OptimizerState {
+            kind,
+            buffers: BTreeMap::new(),
+            steps: BTreeMap::new(),
+        })
+    }
+
+    /// One update of every parameter that has a gradient, with learning rate
+    /// `lr` times each group's scale.
+    pub fn step(&mut self, groups: &[ParamGroup], lr: f64) -> Result<()> {
+        tch::no_grad(|| -> Result<()> {
+            for g in groups {
+                let lr = lr * g.lr_scale;
+                if lr == 0.0 {
+                    continue;
+                }
+                for (name, p) in &g.params {
+                    let grad = p.grad();
+                    if !grad.defined() {
+                        continue;
+                    }
+                    self.update(name, p, &grad, lr)?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn update(&mut self, name: &str, p: &Tensor, grad: &Tensor, lr: f64) -> Result<()> {
+        let mut p = p.shallow_clone();
+        match self.kind {
+            Optimizer::Sgd {
+                momentum,
+                weight_decay,
+                nesterov,
+                ..
+            } => {
+                let mut d = if weight_decay != 0.0 {
+                    grad.f_add(&(&p * weight_decay))?
+                } else {
+                    grad.shallow_clone()
+                };
+                if momentum != 0.0 {
+                    let key = format!("{name}.momentum_buffer");
+                    let buf = match self.buffers.get(&key) {
+                        Some(b) => {
+                            let mut b = b.shallow_clone();
+                            let _ = b.f_mul_scalar_(momentum)?.f_add_(&d)?;
+                            b
+                        }
+                        None => {
+                            let b = d.copy();
+                            self.buffers.insert(key, b.shallow_clone());
+                            b
+                        }
+                    };
+                    d = if nesterov {
+                        d.f_add(&(&buf * momentum))?
+                    } else {
+                        buf
+                    };
+                }
+                let _ = p.f_sub_(&(d * lr))?;
+            }
+            Optimizer::Adam {
+                beta1,
+                beta2,
+                eps,
+                weight_decay,
+                ..
+            } => {
+                let t = {
+                    let s = self.steps.entry(name.to_string()).or_insert(0);
+                    *s += 1;
+                    *s
+                };
+                let d = if weight_decay != 0.0 {
+                    grad.f_add(&(&p * weight_decay))?
+                } else {
+                    grad.shallow_clone()
+                };
+                let m_key = format!("{name}.exp_avg");
+                let v_key = format!("{name}.exp_avg_sq");
+                let mut m = self
+                    .buffers
+                    .entry(m_key)
+                    .or_insert_with(|| p.zeros_like())
+                    .shallow_clone();
+                let mut v = self
+                    .buffers
+                    .entry(v_key)
+                    .or_insert_with(|| p.zeros_like())
+                    .shallow_clone();
+                let _ = m.f_mul_scalar_(beta1)?.f_add_(&(&d * (1.0 - beta1)))?;
+                let _ = v
+                    .f_mul_scalar_(beta2)?
+                    .f_add_(&(d.square() * (1.0 - beta2)))?;
+                let bias1 = 1.0 - beta1.powi(t as i32);
+                let bias2_sqrt = (1.0 - beta2.powi(t as i32)).sqrt();
+                let denom = v.sqrt() / bias2_sqrt + eps;
+                let _ = p.f_sub_(&(m / denom * (lr / bias1)))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The state as named tensors, for a checkpoint (`optim.<param>.<buffer>`
+    /// and `optim.<param>.step`).
+    pub fn state_tensors(&self) -> Vec<(String, Tensor)> {
+        let mut out: Vec<(String, Tensor)> = self
+            .buffers
+            .iter()
+            .map(|(k, t)| (format!("optim.{k}"), t.shallow_clone()))
+            .collect();
+        for (k, s) in &self.steps {
+            out.push((format!("optim.{k}.step"), Tensor::from_slice(&[*s])));
+        }
+        out
+    }
+
+    /// Restores state written by [`state_tensors`](Self::state_tensors),
+    /// moving buffers to `device`.
+    pub fn load_state(&mut self, tensors: &[(String, Tensor)], device: tch::Device) -> Result<()> {
+        self.buffers.clear();
+        self.steps.clear();
+        for (k, t) in tensors {
+            let Some(rest) = k.strip_prefix("optim.") else {
+                continue;
+            };
+            if let Some(param) = rest.strip_suffix(".step") {
+                self.steps.insert(param.to_string(), i64::try_from(t)?);
+            } else {
+                self.buffers.insert(rest.to_string(), t.to_device(device));
+            }
+        }
+        Ok(())
+    }
+}
