@@ -12,8 +12,10 @@
 pub mod check;
 pub mod data;
 pub mod device;
+pub mod display;
 pub mod error;
 pub mod model;
+pub mod plot;
 pub mod rng;
 pub mod train;
 pub mod weights;
@@ -25,7 +27,14 @@ pub use error::{Error, Result};
 pub mod prelude {
     pub use crate::data::{self, transforms, Dataset, Order, Split};
     pub use crate::device::default_device;
+    pub use crate::display::{display, ImageGrid, Overlay, Scaling, Show, Table};
     pub use crate::error::{Error, Result};
+    pub use crate::model::{Conv, Model, ModelBuilder};
+    pub use crate::plot::{
+        BarChart, Colormap, Contour, Heatmap, Histogram, LinePlot, Render, Scatter,
+    };
+    pub use crate::train::{self, evaluate, fit, FitConfig, Optimizer, Schedule};
+    pub use crate::{quick_mode, weights, zoo};
     pub use tch::{self, Device, Kind, Tensor};
 }
 

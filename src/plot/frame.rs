@@ -1,0 +1,164 @@
+//! What every chart shares: size, title, axis labels, log axes, and the
+//! drawing of the axes themselves.
+
+use super::render::{drawing, FONT};
+use crate::error::{Error, Result};
+use plotters::coord::types::RangedCoordf64;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use std::ops::Range;
+
+/// Size, title, axis labels and scales of a chart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Frame {
+    /// Width and height in pixels.
+    pub size: (u32, u32),
+    /// Title above the plot.
+    pub title: String,
+    /// Label under the x axis.
+    pub x_label: String,
+    /// Label beside the y axis.
+    pub y_label: String,
+    /// Logarithmic x axis (values must be > 0).
+    pub x_log: bool,
+    /// Logarithmic y axis (values must be > 0).
+    pub y_log: bool,
+}
+
+impl Default for Frame {
+    fn default() -> Self {
+        Frame {
+            size: (640, 400),
+            title: String::new(),
+            x_label: String::new(),
+            y_label: String::new(),
+            x_log: false,
+            y_log: false,
+        }
+    }
+}
+
+/// A chart context on linear f64 axes.
+pub type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// Maps a data value to plot coordinates (log10 on a log axis).
+pub fn to_axis(v: f64, log: bool) -> Option<f64> {
+    if log {
+        (v > 0.0).then(|| v.log10())
+    } else {
+        v.is_finite().then_some(v)
+    }
+}
+
+/// A range covering `values` with 5% margins; `log` ranges are in log10.
+pub fn range_of(values: impl Iterator<Item = f64>, log: bool) -> Result<Range<f64>> {
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for v in values.filter_map(|v| to_axis(v, log)) {
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    if !lo.is_finite() {
+        return Err(Error::invalid(if log {
+            "nothing to plot: no positive finite values for a log axis"
+        } else {
+            "nothing to plot: no finite values"
+        }));
+    }
+    let pad = if hi > lo { (hi - lo) * 0.05 } else { 0.5 };
+    Ok(lo - pad..hi + pad)
+}
+
+/// A tick label: up to 3 decimals without trailing zeros, scientific
+/// notation for very large or small values, 2 significant digits on log axes.
+pub fn tick_label(v: f64, log: bool) -> String {
+    let x = if log { 10f64.powf(v) } else { v };
+    if x == 0.0 || (!log && x.abs() < 1e-12) {
+        "0".into()
+    } else if x.abs() >= 1e4 || x.abs() < 1e-2 {
+        format!("{x:.1e}")
+    } else if log {
+        let digits = (1 - x.abs().log10().floor() as i32).max(0) as usize;
+        format!("{x:.digits$}")
+    } else {
+        let s = format!("{x:.3}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+impl Frame {
+    /// Fills the background, draws the title and axes, and returns the chart.
+    pub fn chart<'a, DB: DrawingBackend>(
+        &self,
+        root: &'a DrawingArea<DB, Shift>,
+        x: Range<f64>,
+        y: Range<f64>,
+        right_margin: u32,
+    ) -> Result<Chart<'a, DB>> {
+        root.fill(&WHITE).map_err(drawing)?;
+        let mut builder = ChartBuilder::on(root);
+        builder
+            .margin(12)
+            .margin_right(12 + right_margin)
+            .x_label_area_size(if self.x_label.is_empty() { 30 } else { 45 })
+            .y_label_area_size(if self.y_label.is_empty() { 50 } else { 65 });
+        if !self.title.is_empty() {
+            builder.caption(&self.title, (FONT, 18));
+        }
+        let mut chart = builder.build_cartesian_2d(x, y).map_err(drawing)?;
+        let (xl, yl) = (self.x_log, self.y_log);
+        let xf = move |v: &f64| tick_label(*v, xl);
+        let yf = move |v: &f64| tick_label(*v, yl);
+        chart
+            .configure_mesh()
+            .x_desc(self.x_label.as_str())
+            .y_desc(self.y_label.as_str())
+            .axis_desc_style((FONT, 14))
+            .label_style((FONT, 12))
+            .x_label_formatter(&xf)
+            .y_label_formatter(&yf)
+            .light_line_style(RGBColor(235, 235, 235))
+            .bold_line_style(RGBColor(215, 215, 215))
+            .draw()
+            .map_err(drawing)?;
+        Ok(chart)
+    }
+}
+
+/// Builder methods shared by every chart type that has a [`Frame`].
+macro_rules! frame_setters {
+    ($t:ty) => {
+        impl $t {
+            /// Title above the plot.
+            pub fn title(mut self, t: impl Into<String>) -> Self {
+                self.frame.title = t.into();
+                self
+            }
+            /// Label of the x axis.
+            pub fn x_label(mut self, t: impl Into<String>) -> Self {
+                self.frame.x_label = t.into();
+                self
+            }
+            /// Label of the y axis.
+            pub fn y_label(mut self, t: impl Into<String>) -> Self {
+                self.frame.y_label = t.into();
+                self
+            }
+            /// Logarithmic x axis.
+            pub fn log_x(mut self) -> Self {
+                self.frame.x_log = true;
+                self
+            }
+            /// Logarithmic y axis.
+            pub fn log_y(mut self) -> Self {
+                self.frame.y_log = true;
+                self
+            }
+            /// Size in pixels.
+            pub fn size(mut self, width: u32, height: u32) -> Self {
+                self.frame.size = (width, height);
+                self
+            }
+        }
+    };
+}
+pub(crate) use frame_setters;

@@ -1,0 +1,29 @@
+//! Figures: line plots, histograms, heatmaps with colour bars, contour plots,
+//! scatter plots and bar charts, drawn with plotters and an embedded font.
+//! Each renders to PNG or SVG and shows itself in a notebook (see
+//! [`display`](crate::display)).
+//!
+//! ```no_run
+//! use deepscope::plot::{LinePlot, Render};
+//! let fig = LinePlot::new()
+//!     .title("training loss")
+//!     .x_label("step")
+//!     .log_y()
+//!     .values("loss", &[2.3, 1.1, 0.7, 0.5]);
+//! deepscope::plot::save(&fig, "loss.png")?;
+//! # Ok::<(), deepscope::Error>(())
+//! ```
+
+mod charts;
+mod colormap;
+mod frame;
+mod grid;
+mod render;
+
+pub use charts::{BarChart, Histogram, LinePlot, Scatter, Series};
+pub use colormap::{series_color, Colormap};
+pub use frame::Frame;
+pub use grid::{grid_from_tensor, Contour, Heatmap};
+pub use render::{
+    drawing, encode_png, ensure_font, rgb_pixels, save, to_png, to_svg, Render, FONT,
+};
