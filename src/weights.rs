@@ -119,6 +119,12 @@ pub fn save(model: &Model, path: impl AsRef<Path>) -> Result<()> {
     write_safetensors(&model.named_tensors(), path)
 }
 
+/// Saves every parameter and buffer as safetensors under any file name
+/// (for temporary files that are renamed into place).
+pub fn save_as(model: &Model, path: impl AsRef<Path>) -> Result<()> {
+    write_safetensors(&model.named_tensors(), path)
+}
+
 /// What [`load_partial`] did.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LoadReport {

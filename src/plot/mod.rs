@@ -23,7 +23,7 @@ mod render;
 pub use charts::{BarChart, Histogram, LinePlot, Scatter, Series};
 pub use colormap::{series_color, Colormap};
 pub use frame::Frame;
-pub use grid::{grid_from_tensor, Contour, Heatmap};
+pub use grid::{grid_from_tensor, isoline_runs, Contour, Heatmap};
 pub use render::{
     drawing, encode_png, ensure_font, rgb_pixels, save, to_png, to_svg, Render, FONT,
 };

@@ -1,0 +1,363 @@
+//! Trained weights for named configurations, trained on the local data the
+//! first time they are asked for and cached, so notebooks re-run in seconds.
+//!
+//! The cache key is a SHA-256 of everything that decides the weights: the
+//! architecture (layer by layer), the dataset's files (their checksums), the
+//! preprocessing, the optimiser, schedule, epochs and seed, and quick mode.
+//! Change any of them and the weights are trained again under a new key.
+
+use super::architectures::{cifar_resnet, lenet5, mlp, zfnet, Activation, FirstLayer, ZfNetConfig};
+use crate::data::transforms::{Resize, Transform};
+use crate::data::{Catalog, Dataset, Split};
+use crate::error::{Error, Result};
+use crate::model::{Model, ModelBuilder};
+use crate::train::{self, FitConfig, History, Optimizer, ProgressMode, Schedule};
+use crate::{quick_mode, weights};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use tch::{Device, Tensor};
+
+/// A named training configuration.
+struct Recipe {
+    name: &'static str,
+    about: &'static str,
+    dataset: &'static str,
+    /// Side length images are resized to (None: as stored).
+    resize: Option<i64>,
+    build: fn() -> ModelBuilder,
+    epochs: usize,
+    batch: usize,
+    optimizer: Optimizer,
+    schedule: fn() -> Schedule,
+}
+
+fn constant() -> Schedule {
+    Schedule::Constant
+}
+
+fn halve_every_4() -> Schedule {
+    Schedule::Step {
+        every: 4,
+        gamma: 0.5,
+    }
+}
+
+fn zfnet7() -> ModelBuilder {
+    zfnet(&ZfNetConfig::default())
+}
+
+fn zfnet11() -> ModelBuilder {
+    zfnet(&ZfNetConfig {
+        first: FirstLayer::Conv11Stride4,
+        ..ZfNetConfig::default()
+    })
+}
+
+fn recipes() -> Vec<Recipe> {
+    let sgd = |lr| Optimizer::Sgd {
+        lr,
+        momentum: 0.9,
+        weight_decay: 5e-4,
+        nesterov: false,
+    };
+    vec![
+        Recipe {
+            name: "lenet5-fashion",
+            about: "LeNet-5 on Fashion-MNIST 28x28, 10 epochs of SGD with momentum",
+            dataset: "fashion-mnist",
+            resize: None,
+            build: || lenet5(10),
+            epochs: 10,
+            batch: 128,
+            optimizer: sgd(0.05),
+            schedule: halve_every_4,
+        },
+        Recipe {
+            name: "zfnet-fashion64",
+            about:
+                "the ZFNet-style net (7x7 stride 2 first layer) on Fashion-MNIST upsampled to 64x64",
+            dataset: "fashion-mnist",
+            resize: Some(64),
+            build: zfnet7,
+            epochs: 10,
+            batch: 128,
+            optimizer: sgd(0.02),
+            schedule: halve_every_4,
+        },
+        Recipe {
+            name: "zfnet11-fashion64",
+            about:
+                "the ZFNet-style net with AlexNet's 11x11 stride 4 first layer, Fashion-MNIST 64x64",
+            dataset: "fashion-mnist",
+            resize: Some(64),
+            build: zfnet11,
+            epochs: 10,
+            batch: 128,
+            optimizer: sgd(0.02),
+            schedule: halve_every_4,
+        },
+        Recipe {
+            name: "resnet20-fashion",
+            about: "ResNet-20 (He et al. 2016) on Fashion-MNIST 28x28",
+            dataset: "fashion-mnist",
+            resize: None,
+            build: || cifar_resnet([1, 28, 28], 3, 10, true),
+            epochs: 10,
+            batch: 128,
+            optimizer: sgd(0.05),
+            schedule: halve_every_4,
+        },
+        Recipe {
+            name: "plain20-fashion",
+            about: "the plain twin of ResNet-20 (no shortcuts) on Fashion-MNIST 28x28",
+            dataset: "fashion-mnist",
+            resize: None,
+            build: || cifar_resnet([1, 28, 28], 3, 10, false),
+            epochs: 10,
+            batch: 128,
+            optimizer: sgd(0.05),
+            schedule: halve_every_4,
+        },
+        Recipe {
+            name: "mlp-digits",
+            about: "an MLP 64-128-10 (ReLU) on the 8x8 digits",
+            dataset: "digits",
+            resize: None,
+            build: || mlp(&[1, 8, 8], &[128], 10, Activation::Relu),
+            epochs: 30,
+            batch: 64,
+            optimizer: sgd(0.05),
+            schedule: constant,
+        },
+    ]
+}
+
+/// The names `pretrained` knows, each with one line about it.
+pub fn pretrained_names() -> Vec<(&'static str, &'static str)> {
+    recipes().into_iter().map(|r| (r.name, r.about)).collect()
+}
+
+/// Where trained weights are cached: `DEEPSCOPE_CACHE`, else
+/// `$XDG_CACHE_HOME/deepscope/models` (`~/.cache/deepscope/models`).
+pub fn cache_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("DEEPSCOPE_CACHE") {
+        return PathBuf::from(d);
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("deepscope").join("models")
+}
+
+/// What the cache records beside the weights.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PretrainedInfo {
+    /// Recipe name.
+    pub name: String,
+    /// The cache key (hex SHA-256 of the configuration).
+    pub key: String,
+    /// The configuration, in words.
+    pub description: String,
+    /// Test accuracy after training.
+    pub test_accuracy: f64,
+    /// Seconds training took.
+    pub train_seconds: f64,
+    /// Metrics of the training run.
+    pub history: History,
+}
+
+/// A trained model from [`pretrained`], with where it came from.
+pub struct Pretrained {
+    /// The model, in evaluation mode.
+    pub model: Model,
+    /// The dataset it was trained on (preprocessed as for training).
+    pub data: Dataset,
+    /// Cached weights file.
+    pub path: PathBuf,
+    /// Key, accuracy and history.
+    pub info: PretrainedInfo,
+    /// True if this call trained it; false if it came from the cache.
+    pub trained_now: bool,
+}
+
+fn resize_all(split: &Split, side: i64) -> Result<Split> {
+    let t = Resize {
+        height: side,
+        width: side,
+    };
+    let mut rng = crate::rng::seeded(0);
+    let mut parts = Vec::new();
+    for start in (0..split.len() as i64).step_by(4096) {
+        let n = (split.len() as i64 - start).min(4096);
+        parts.push(t.apply(&split.images.narrow(0, start, n), &mut rng)?);
+    }
+    let images = if parts.is_empty() {
+        split.images.shallow_clone()
+    } else {
+        Tensor::cat(&parts, 0)
+    };
+    Split::new(images, split.labels.shallow_clone())
+}
+
+fn dataset_for(recipe: &Recipe, quick: bool) -> Result<(Dataset, String)> {
+    let catalog = Catalog::open_default()?;
+    let entry = catalog.entry(recipe.dataset)?;
+    let sums: Vec<String> = entry.files.values().map(|f| f.sha256.clone()).collect();
+    let mut ds = catalog.load(recipe.dataset)?;
+    if quick {
+        // Balanced subsets and a few short epochs: a model that has really
+        // learned something (well above chance), in seconds.
+        let k = ds.num_classes();
+        let per = |split: &Split, n: usize| -> Result<Split> {
+            let have = split.class_counts(k)?.into_iter().min().unwrap_or(0) as usize;
+            split.take_per_class(n.min(have), k, 0)
+        };
+        ds = Dataset::new(
+            ds.name.clone(),
+            per(&ds.train, 200)?,
+            per(&ds.test, 50)?,
+            ds.classes.clone(),
+        )?;
+    }
+    if let Some(side) = recipe.resize {
+        ds = Dataset::new(
+            ds.name.clone(),
+            resize_all(&ds.train, side)?,
+            resize_all(&ds.test, side)?,
+            ds.classes.clone(),
+        )?;
+    }
+    Ok((ds, sums.join(",")))
+}
+
+/// Epochs of a quick-mode run (on 200 images per class, batches of 64).
+const QUICK_EPOCHS: usize = 3;
+
+fn fit_config(recipe: &Recipe, quick: bool) -> FitConfig {
+    let mut cfg = if quick {
+        FitConfig::new(QUICK_EPOCHS, 64, recipe.optimizer)
+    } else {
+        FitConfig::new(recipe.epochs, recipe.batch, recipe.optimizer)
+    };
+    cfg.schedule = (recipe.schedule)();
+    cfg.seed = 0;
+    cfg.progress = ProgressMode::Auto;
+    cfg
+}
+
+/// The trained model called `name` (see [`pretrained_names`]), on the
+/// default device. Trains it on the local data the first time (minutes to
+/// tens of minutes on a CPU; in quick mode 200 images per class and 3 epochs),
+/// then loads it from [`cache_dir`] in well under a second.
+pub fn pretrained(name: &str) -> Result<Pretrained> {
+    pretrained_on(name, crate::device::default_device())
+}
+
+/// [`pretrained`] on a chosen device.
+pub fn pretrained_on(name: &str, device: Device) -> Result<Pretrained> {
+    let all = recipes();
+    let recipe = all.iter().find(|r| r.name == name).ok_or_else(|| {
+        Error::invalid(format!(
+            "no pretrained model '{name}'; there are: {}",
+            all.iter().map(|r| r.name).collect::<Vec<_>>().join(", ")
+        ))
+    })?;
+    let quick = quick_mode();
+    let (ds, data_sums) = dataset_for(recipe, quick)?;
+    let mut model = (recipe.build)().seed(0).build(device)?;
+    let cfg = fit_config(recipe, quick);
+    let description = format!(
+        "{} | data {} ({}) resize {:?} quick {} | {} epochs, {} | layers:\n{}",
+        recipe.name,
+        recipe.dataset,
+        data_sums,
+        recipe.resize,
+        quick,
+        cfg.epochs,
+        describe_fit(&cfg),
+        model.summary()
+    );
+    let key: String = Sha256::digest(description.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let dir = cache_dir();
+    let stem = format!("{name}-{}", &key[..16]);
+    let path = dir.join(format!("{stem}.safetensors"));
+    let info_path = dir.join(format!("{stem}.json"));
+    if path.is_file() && info_path.is_file() {
+        let info = read_info(&info_path)?;
+        weights::load(&mut model, &path)?;
+        model.set_train(false);
+        return Ok(Pretrained {
+            model,
+            data: ds,
+            path,
+            info,
+            trained_now: false,
+        });
+    }
+    let started = std::time::Instant::now();
+    let run = train::fit(&mut model, &ds, &cfg)?;
+    if run.interrupted {
+        return Err(Error::invalid(format!(
+            "training of '{name}' was interrupted; nothing was cached (the partly trained model is discarded)"
+        )));
+    }
+    let eval = train::evaluate(&mut model, &ds.test, 512)?;
+    let info = PretrainedInfo {
+        name: name.into(),
+        key,
+        description,
+        test_accuracy: eval.accuracy,
+        train_seconds: started.elapsed().as_secs_f64(),
+        history: run.history,
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let tmp = dir.join(format!("{stem}.safetensors.tmp"));
+    weights::save_as(&model, &tmp)?;
+    write_info(&info_path, &info)?;
+    std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+    model.set_train(false);
+    Ok(Pretrained {
+        model,
+        data: ds,
+        path,
+        info,
+        trained_now: true,
+    })
+}
+
+fn describe_fit(cfg: &FitConfig) -> String {
+    format!(
+        "batch {} {:?} {:?} seed {}",
+        cfg.batch_size, cfg.optimizer, cfg.schedule, cfg.seed
+    )
+}
+
+fn read_info(path: &Path) -> Result<PretrainedInfo> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    serde_json::from_str(&text)
+        .map_err(|e| Error::corrupt(path, format!("not a pretrained-model record: {e}")))
+}
+
+fn write_info(path: &Path, info: &PretrainedInfo) -> Result<()> {
+    let json = serde_json::to_string_pretty(info)
+        .map_err(|e| Error::invalid(format!("cannot encode: {e}")))?;
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, json).map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+/// The dataset a recipe trains on, as `pretrained` prepares it (resized,
+/// and subset in quick mode), without training anything.
+pub fn pretrained_data(name: &str) -> Result<Dataset> {
+    let all = recipes();
+    let recipe = all
+        .iter()
+        .find(|r| r.name == name)
+        .ok_or_else(|| Error::invalid(format!("no pretrained model '{name}'")))?;
+    Ok(dataset_for(recipe, quick_mode())?.0)
+}

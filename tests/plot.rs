@@ -1,0 +1,295 @@
+//! Figures: what is drawn, checked in the pixels; text rendered from the
+//! embedded font; PNG and SVG output; display bundles; and bad input.
+
+mod common;
+
+use common::err_text;
+use deepscope::display::{display, ImageGrid, MimeBundle, Overlay, Scaling, Show, Table};
+use deepscope::plot::*;
+use tch::{Device, Kind, Tensor};
+
+fn pixels<R: Render>(r: &R) -> image::RgbImage {
+    let png = to_png(r).unwrap();
+    image::load_from_memory(&png).unwrap().to_rgb8()
+}
+
+fn dark_pixels(img: &image::RgbImage, x0: u32, x1: u32, y0: u32, y1: u32) -> usize {
+    (y0..y1)
+        .flat_map(|y| (x0..x1).map(move |x| (x, y)))
+        .filter(|&(x, y)| img.get_pixel(x, y).0.iter().all(|&c| c < 100))
+        .count()
+}
+
+#[test]
+fn titles_are_drawn_with_the_embedded_font() {
+    let with = LinePlot::new()
+        .title("Training loss per step")
+        .values("loss", &[3.0, 2.0, 1.0]);
+    let without = LinePlot::new().values("loss", &[3.0, 2.0, 1.0]);
+    let (a, b) = (pixels(&with), pixels(&without));
+    assert_eq!(a.dimensions(), (640, 400));
+    // The caption band holds text only when there is a title.
+    assert!(
+        dark_pixels(&a, 200, 440, 0, 30) > 100,
+        "title text rendered"
+    );
+    assert_eq!(dark_pixels(&b, 200, 440, 0, 10), 0);
+    let svg = to_svg(&with).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("Training loss per step"));
+}
+
+#[test]
+fn heatmap_cells_take_the_colormap_colour_of_their_value() {
+    // 2x2: 0 top-left, 1 top-right, 2 bottom-left, 3 bottom-right.
+    let hm = Heatmap::new(vec![vec![0.0, 1.0], vec![2.0, 3.0]])
+        .colormap(Colormap::Viridis)
+        .size(500, 400);
+    let img = pixels(&hm);
+    let color = |t: f64| {
+        let c = Colormap::Viridis.color(t);
+        [c.0, c.1, c.2]
+    };
+    // Sample the middle of each cell: the plot area spans roughly x 70..400, y 15..355.
+    let find = |want: [u8; 3]| img.pixels().filter(|p| p.0 == want).count();
+    for (v, t) in [(0.0, 0.0), (1.0, 1.0 / 3.0), (2.0, 2.0 / 3.0), (3.0, 1.0)] {
+        assert!(
+            find(color(t)) > 5000,
+            "cell of value {v} painted with its colour"
+        );
+    }
+    // Row 0 is at the top: the top-left quadrant of the plot area is the 0 cell.
+    let top_left = img.get_pixel(120, 90).0;
+    assert_eq!(top_left, color(0.0));
+    let msg = err_text(to_png(&Heatmap::new(vec![vec![1.0, 2.0], vec![3.0]])));
+    assert!(
+        msg.contains("grid row 1 has 1 values, row 0 has 2"),
+        "{msg}"
+    );
+    assert!(err_text(to_png(&Heatmap::new(vec![]))).contains("at least one row"));
+    let labelled = Heatmap::new(vec![vec![1.0, 2.0]]).labels(&["a", "b"], &["x", "y"]);
+    assert!(err_text(to_png(&labelled)).contains("2 row labels for 1 rows"));
+    let t = Tensor::from_slice(&[1.0f32, 2.0, 3.0]);
+    assert!(err_text(Heatmap::from_tensor(&t)).contains("a 2-D tensor [rows, cols], got [3]"));
+}
+
+#[test]
+fn histogram_counts_are_exact() {
+    let h = Histogram::new()
+        .data("", &[0.0, 0.1, 0.2, 0.9, 1.0, f64::NAN])
+        .bins(2)
+        .range(0.0, 1.0);
+    let (edges, counts) = h.counts().unwrap();
+    assert_eq!(edges, vec![0.0, 0.5, 1.0]);
+    assert_eq!(counts, vec![vec![3.0, 2.0]]);
+    let d = Histogram::new()
+        .data("", &[0.0, 0.1, 0.2, 0.9])
+        .bins(2)
+        .range(0.0, 1.0)
+        .density();
+    let (_, dens) = d.counts().unwrap();
+    // Densities integrate to one: (1.5 + 0.5) * 0.5.
+    assert_eq!(dens, vec![vec![1.5, 0.5]]);
+    assert!(
+        err_text(Histogram::new().data("", &[1.0]).bins(0).counts()).contains("at least one bin")
+    );
+    assert!(err_text(to_png(&Histogram::new())).contains("at least one set"));
+}
+
+fn bowl() -> Vec<Vec<f64>> {
+    (0..21)
+        .map(|r| {
+            (0..21)
+                .map(|c| ((r - 10) * (r - 10) + (c - 10) * (c - 10)) as f64)
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn contour_lines_skip_the_grid_border() {
+    // Values at pixel centres (c + 0.5, r + 0.5); the ring's edge vertices are dropped.
+    let ring = vec![
+        (4.0, 2.5),
+        (4.0, 1.5),
+        (3.5, 0.0),
+        (2.0, 0.5),
+        (2.0, 1.5),
+        (2.0, 2.5),
+        (2.5, 3.0),
+        (4.0, 2.5),
+    ];
+    let runs = isoline_runs(ring.into_iter(), 4, 3);
+    assert_eq!(runs, vec![vec![(2.0, 0.5), (2.0, 1.5), (2.0, 2.5)]]);
+    let c = Contour::new(bowl(), -1.0, 1.0, -1.0, 1.0).levels(&[10.0, 50.0]);
+    assert_eq!(c.level_values().unwrap(), vec![10.0, 50.0]);
+    let line_pixels = |c: &Contour| pixels(c).pixels().filter(|p| p.0 == [40, 40, 40]).count();
+    assert!(line_pixels(&c) > 100, "iso-lines drawn");
+    let above = Contour::new(bowl(), -1.0, 1.0, -1.0, 1.0).levels(&[1000.0]);
+    assert_eq!(
+        line_pixels(&above),
+        0,
+        "a level above the maximum has no line"
+    );
+    assert!(
+        err_text(to_png(&Contour::new(vec![vec![1.0]], 0.0, 1.0, 0.0, 1.0)))
+            .contains("at least 2x2")
+    );
+    assert!(err_text(to_png(&Contour::new(
+        vec![vec![1.0, 2.0], vec![3.0, 4.0]],
+        1.0,
+        0.0,
+        0.0,
+        1.0
+    )))
+    .contains("is empty"));
+}
+
+#[test]
+fn image_grids_show_the_pixels_of_the_images() {
+    // Two 2x2 gray images: a ramp and its negative, clamped as they are.
+    let a = Tensor::from_slice(&[0.0f32, 0.25, 0.5, 1.0]).view([1, 1, 2, 2]);
+    let x = Tensor::cat(&[&a, &(1.0 - &a)], 0);
+    let grid = ImageGrid::new(&x)
+        .unwrap()
+        .columns(2)
+        .padding(1)
+        .scale(10)
+        .scaling(Scaling::Clamp);
+    assert_eq!(grid.size(), (1 + 2 * 21, 1 + 21));
+    let img = pixels(&grid);
+    let gray = |v: f64| {
+        let c = Colormap::Gray.color(v);
+        [c.0, c.1, c.2]
+    };
+    assert_eq!(img.get_pixel(1 + 5, 1 + 5).0, gray(0.0));
+    assert_eq!(img.get_pixel(1 + 15, 1 + 5).0, gray(0.25));
+    assert_eq!(img.get_pixel(1 + 15, 1 + 15).0, gray(1.0));
+    assert_eq!(
+        img.get_pixel(22 + 5, 1 + 5).0,
+        gray(1.0),
+        "second image starts after the padding"
+    );
+    assert_eq!(img.get_pixel(0, 0).0, [255, 255, 255], "padding is white");
+    // Per-image scaling stretches each image to 0..1.
+    let dim = Tensor::from_slice(&[0.4f32, 0.6]).view([1, 1, 1, 2]);
+    let stretched = ImageGrid::new(&dim).unwrap().scaled();
+    assert_eq!(
+        Vec::<f32>::try_from(stretched.flatten(0, -1)).unwrap(),
+        vec![0.0, 1.0]
+    );
+    let signed = ImageGrid::new(&Tensor::from_slice(&[-2.0f32, 1.0]).view([1, 1, 1, 2]))
+        .unwrap()
+        .scaling(Scaling::Symmetric)
+        .scaled();
+    assert_eq!(
+        Vec::<f32>::try_from(signed.flatten(0, -1)).unwrap(),
+        vec![0.0, 0.75]
+    );
+
+    assert!(err_text(ImageGrid::new(&Tensor::zeros(
+        [2, 4, 3, 3],
+        (Kind::Float, Device::Cpu)
+    )))
+    .contains("4 channels"));
+    assert!(err_text(ImageGrid::new(&Tensor::zeros(
+        [3, 3],
+        (Kind::Float, Device::Cpu)
+    )))
+    .contains("[N, C, H, W]"));
+    let labelled = ImageGrid::new(&x).unwrap().labels(&["one"]);
+    assert!(err_text(to_png(&labelled)).contains("1 labels for 2 images"));
+}
+
+#[test]
+fn overlays_blend_the_map_over_the_image_with_alpha() {
+    let image = Tensor::full([3, 4, 4], 1.0, (Kind::Float, Device::Cpu));
+    let heat = Tensor::from_slice(&[0.0f32, 1.0]).view([1, 2]);
+    let o = Overlay::new(&image, &heat)
+        .unwrap()
+        .alpha(0.5)
+        .colormap(Colormap::Gray);
+    let img = pixels(&o);
+    assert_eq!(img.dimensions(), (4, 4));
+    // Left edge: heat 0 (black) half over white = 128; right edge: white over white.
+    assert_eq!(img.get_pixel(0, 0).0, [128, 128, 128]);
+    assert_eq!(img.get_pixel(3, 2).0, [255, 255, 255]);
+    assert!(err_text(Overlay::new(
+        &image,
+        &Tensor::zeros([2, 2, 2], (Kind::Float, Device::Cpu))
+    ))
+    .contains("heat map: expected [h, w]"));
+    assert!(err_text(Overlay::new(&image.get(0), &heat)).contains("image: expected [C, H, W]"));
+}
+
+#[test]
+fn tables_render_as_escaped_html_and_aligned_text() {
+    let t = Table::new(&["claim", "paper", "ours"])
+        .title("Yosinski")
+        .row(&["AnB+ > baseB", "<0.64>", "0.63"])
+        .unwrap();
+    let html = t.to_html();
+    assert!(
+        html.contains("<caption>Yosinski</caption>")
+            && html.contains("<td>AnB+ &gt; baseB</td>")
+            && html.contains("&lt;0.64&gt;")
+    );
+    let text = t.to_string();
+    assert_eq!(text.lines().nth(1).unwrap(), "claim         paper   ours");
+    assert!(err_text(Table::new(&["a", "b"]).row(&["1"]))
+        .contains("1 cells, the table has 2 columns (a, b)"));
+    let bundle = t.mime_bundle().unwrap();
+    assert_eq!(bundle.get("text/html"), Some(html.as_str()));
+}
+
+#[test]
+fn figures_show_as_png_bundles_in_evcxr_format() {
+    let fig = BarChart::new(&["a", "b"]).series("s", &[1.0, 2.0]);
+    let bundle: MimeBundle = fig.mime_bundle().unwrap();
+    let png = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        bundle.get("image/png").unwrap(),
+    )
+    .unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    assert_eq!(bundle.get("text/plain"), Some("<bar chart, 640x400 px>"));
+    let wire = bundle.to_evcxr();
+    assert!(wire.starts_with("EVCXR_BEGIN_CONTENT image/png\n"));
+    assert!(wire.contains("\nEVCXR_END_CONTENT\nEVCXR_BEGIN_CONTENT text/plain\n<bar chart, 640x400 px>\nEVCXR_END_CONTENT\n"));
+    display(&fig).unwrap();
+    assert!(
+        err_text(BarChart::new(&["a"]).series("s", &[1.0, 2.0]).mime_bundle())
+            .contains("2 values for 1 categories")
+    );
+}
+
+#[test]
+fn saving_picks_the_format_from_the_extension_and_bad_values_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let fig = Scatter::new([(0.0, 1.0), (1.0, 2.0)]).classes(&[0, 1], &["a", "b"]);
+    save(&fig, dir.path().join("s.png")).unwrap();
+    save(&fig, dir.path().join("s.svg")).unwrap();
+    assert!(image::open(dir.path().join("s.png")).is_ok());
+    assert!(std::fs::read_to_string(dir.path().join("s.svg"))
+        .unwrap()
+        .contains("<svg"));
+    assert!(err_text(save(&fig, dir.path().join("s.jpg"))).contains(".png or .svg"));
+    assert!(
+        err_text(to_png(&LinePlot::new().values("x", &[1.0, f64::INFINITY])))
+            .contains("infinite values")
+    );
+    assert!(
+        err_text(to_png(&LinePlot::new().log_y().values("x", &[-1.0, 0.0])))
+            .contains("no positive finite values for a log axis")
+    );
+    assert!(err_text(to_png(&LinePlot::new())).contains("at least one point"));
+    assert!(
+        err_text(to_png(&Scatter::new([(0.0, 0.0)]).classes(&[0, 1], &[])))
+            .contains("2 class labels for 1 points")
+    );
+    assert!(
+        err_text(to_png(&LinePlot::new().values("x", &[1.0]).size(0, 10)))
+            .contains("outside 1..=16384")
+    );
+    // NaN splits a curve instead of failing.
+    assert!(to_png(&LinePlot::new().values("x", &[1.0, f64::NAN, 2.0, 3.0])).is_ok());
+}

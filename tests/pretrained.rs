@@ -1,0 +1,56 @@
+//! `zoo::pretrained`: trains once, then loads from the cache. Its own test
+//! binary: it sets DEEPSCOPE_QUICK and DEEPSCOPE_CACHE.
+
+mod common;
+
+use deepscope::zoo;
+use tch::Device;
+
+#[test]
+fn trains_once_then_loads_the_same_weights_from_the_cache() {
+    let cache = tempfile::tempdir().unwrap();
+    std::env::set_var("DEEPSCOPE_CACHE", cache.path());
+    std::env::set_var("DEEPSCOPE_QUICK", "1");
+    assert_eq!(zoo::cache_dir(), cache.path());
+
+    let first = zoo::pretrained_on("lenet5-fashion", Device::Cpu).unwrap();
+    assert!(first.trained_now);
+    assert!(first.path.starts_with(cache.path()) && first.path.is_file());
+    assert_eq!(first.data.train.len(), 2000, "quick mode: 200 per class");
+    // Three quick epochs already beat chance (10%) by far.
+    assert!(
+        first.info.test_accuracy > 0.4,
+        "{}",
+        first.info.test_accuracy
+    );
+    assert_eq!(first.info.history.epochs.len(), 3);
+    assert!(!first.model.is_training());
+
+    let second = zoo::pretrained_on("lenet5-fashion", Device::Cpu).unwrap();
+    assert!(!second.trained_now, "the second call loads from the cache");
+    assert_eq!(second.path, first.path);
+    assert_eq!(second.info.key, first.info.key);
+    for ((n, a), (_, b)) in first
+        .model
+        .named_tensors()
+        .iter()
+        .zip(second.model.named_tensors())
+    {
+        assert!(a.equal(&b), "{n}");
+    }
+
+    let zf = zoo::pretrained_on("zfnet-fashion64", Device::Cpu).unwrap();
+    assert_eq!(zf.data.train.image_shape(), [1, 64, 64]);
+    assert_ne!(zf.info.key, first.info.key);
+
+    let msg = common::err_text(zoo::pretrained_on("alexnet-imagenet", Device::Cpu));
+    assert!(
+        msg.contains("no pretrained model 'alexnet-imagenet'; there are: lenet5-fashion"),
+        "{msg}"
+    );
+    assert!(zoo::pretrained_names()
+        .iter()
+        .any(|(n, _)| *n == "mlp-digits"));
+    std::env::remove_var("DEEPSCOPE_QUICK");
+    std::env::remove_var("DEEPSCOPE_CACHE");
+}
