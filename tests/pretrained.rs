@@ -41,6 +41,11 @@ fn trains_once_then_loads_the_same_weights_from_the_cache() {
 
     let zf = zoo::pretrained_on("zfnet-fashion64", Device::Cpu).unwrap();
     assert_eq!(zf.data.train.image_shape(), [1, 64, 64]);
+    assert!(
+        zf.info.test_accuracy > 0.4,
+        "the ZFNet recipe learns: {}",
+        zf.info.test_accuracy
+    );
     assert_ne!(zf.info.key, first.info.key);
 
     let msg = common::err_text(zoo::pretrained_on("alexnet-imagenet", Device::Cpu));
