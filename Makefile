@@ -61,6 +61,8 @@ figures: setup
 bench: setup
 	cargo bench --bench data_loading --quiet -- --json > target/bench-data-loading.json
 	$(PY) bench/data_loading.py --rust target/bench-data-loading.json
+	cargo bench --bench train_speed --quiet -- --json > target/bench-train-speed.json
+	$(PY) bench/train_speed.py --rust target/bench-train-speed.json
 
 clean-data:
 	rm -rf $(DATA)

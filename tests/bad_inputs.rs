@@ -2,7 +2,9 @@
 //! says what was wrong, and none may panic (a panic in a notebook cell can
 //! cost the user the kernel's state).
 
-use deepscope::data::{self, transforms::*, Channels, CsvLayout, Dataset, LabelColumn, Order, Split};
+use deepscope::data::{
+    self, transforms::*, Channels, CsvLayout, Dataset, LabelColumn, Order, Split,
+};
 use deepscope::display::{ImageGrid, Overlay, Table};
 use deepscope::model::{dropout, local_response_norm, Conv, ModelBuilder};
 use deepscope::plot::{save, to_png, Heatmap, LinePlot};
@@ -12,7 +14,11 @@ use deepscope::{weights, zoo, Error};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use tch::{Device, Kind, Tensor};
 
-type Case = (&'static str, &'static str, Box<dyn Fn() -> Result<(), Error>>);
+type Case = (
+    &'static str,
+    &'static str,
+    Box<dyn Fn() -> Result<(), Error>>,
+);
 
 fn zeros(shape: &[i64]) -> Tensor {
     Tensor::zeros(shape, (Kind::Float, Device::Cpu))
@@ -27,69 +33,322 @@ fn cases(dir: &std::path::Path) -> Vec<Case> {
     std::fs::write(&junk, b"\x89PNG not an idx file").unwrap();
     let short_csv = dir.join("short.csv");
     std::fs::write(&short_csv, b"1,2,3\n").unwrap();
-    let (j1, j2, j3, j4, sc) = (junk.clone(), junk.clone(), junk.clone(), junk.clone(), short_csv.clone());
+    let (j1, j2, j3, j4, sc) = (
+        junk.clone(),
+        junk.clone(),
+        junk.clone(),
+        junk.clone(),
+        short_csv.clone(),
+    );
     let d = dir.to_path_buf();
-    let layout = CsvLayout { label: LabelColumn::Last, height: 2, width: 2, max_value: 255.0, num_classes: 10 };
+    let layout = CsvLayout {
+        label: LabelColumn::Last,
+        height: 2,
+        width: 2,
+        max_value: 255.0,
+        num_classes: 10,
+    };
     let lenet = || zoo::lenet5(10).build(Device::Cpu).unwrap();
     let split = || Split::new(zeros(&[4, 1, 2, 2]), Tensor::from_slice(&[0i64, 1, 0, 1])).unwrap();
-    let digits_like = move || Dataset::new("t", split(), split(), vec!["a".into(), "b".into()]).unwrap();
+    let digits_like =
+        move || Dataset::new("t", split(), split(), vec!["a".into(), "b".into()]).unwrap();
     vec![
-        ("read_idx: missing file", "No such file", Box::new(|| ok(data::read_idx("/no/such/file.idx")))),
-        ("read_idx: bad magic", "bad magic number 89 50 4e 47", Box::new(move || ok(data::read_idx(&j1)))),
-        ("read_labeled_csv: wrong columns", "wrong count: 3 columns, expected 5", Box::new(move || ok(data::read_labeled_csv(&sc, &layout)))),
-        ("load_image: not an image", "cannot decode image", Box::new(move || ok(data::load_image(&j2, Channels::Auto)))),
-        ("read_cifar10_batch: wrong length", "not a whole number of 3073-byte", Box::new(move || ok(data::read_cifar10_batch(&j3)))),
-        ("Split::new: images of rank 3", "expected a batch of images [N, C, H, W], got [4, 2, 2]", Box::new(move || ok(Split::new(zeros(&[4, 2, 2]), Tensor::from_slice(&[0i64; 4]))))),
-        ("Split::new: too few labels", "expected labels [4] (one per image), got [3]", Box::new(move || ok(Split::new(zeros(&[4, 1, 2, 2]), Tensor::from_slice(&[0i64; 3]))))),
-        ("Split::new: undefined tensor", "expected a defined tensor", Box::new(move || ok(Split::new(Tensor::new(), Tensor::from_slice(&[0i64]))))),
-        ("batches: size 0", "batch size must be at least 1", Box::new(move || ok(split().batches(0, Order::Sequential, false)))),
-        ("take_per_class: too many", "fewer than the 3 asked for", Box::new(move || ok(split().take_per_class(3, 2, 0)))),
-        ("Dataset::stratified: fraction 1.5", "test fraction must be in [0, 1)", Box::new(move || ok(Dataset::stratified("t", split(), vec!["a".into(), "b".into()], 1.5, 0)))),
-        ("Catalog::open: no manifest", "manifest.json does not exist", Box::new(move || ok(data::Catalog::open(&d)))),
-        ("Normalize::new: 2 means, 1 std", "2 means and 1 stds", Box::new(|| ok(Normalize::new(&[0.0, 1.0], &[1.0])))),
-        ("Resize: zero height", "positive output size", Box::new(|| ok(Resize { height: 0, width: 4 }.apply(&zeros(&[1, 1, 4, 4]), &mut seeded(0))))),
-        ("CenterCrop: larger than the image", "at least 9x9 pixels for CenterCrop", Box::new(|| ok(CenterCrop { height: 9, width: 9 }.apply(&zeros(&[1, 1, 4, 4]), &mut seeded(0))))),
-        ("RandomFlip: p = 2", "in [0, 1], got 2", Box::new(|| ok(RandomFlip { p: 2.0 }.apply(&zeros(&[1, 1, 4, 4]), &mut seeded(0))))),
-        ("transform: integer images", "expected a floating-point tensor", Box::new(|| ok(RandomFlip { p: 0.5 }.apply(&zeros(&[1, 1, 4, 4]).to_kind(Kind::Uint8), &mut seeded(0))))),
-        ("save_image: 2 channels", "1 (gray) or 3 (RGB) channels", Box::new(move || data::save_image(&zeros(&[2, 4, 4]), "/tmp/x.png"))),
-        ("ModelBuilder: kernel larger than the input", "cannot take input of shape [1, 4, 4]", Box::new(|| ok(ModelBuilder::new(&[1, 4, 4]).conv("c", "c", 2, Conv::new(7)).build(Device::Cpu)))),
-        ("ModelBuilder: duplicate names", "two layers are called 'r'", Box::new(|| ok(ModelBuilder::new(&[4]).relu("r").relu("r").build(Device::Cpu)))),
-        ("ModelBuilder: linear on images", "add a flatten layer", Box::new(|| ok(ModelBuilder::new(&[1, 4, 4]).linear("fc", "fc", 2).build(Device::Cpu)))),
-        ("forward: a single image without batch", "expected a batch [N, 1, 28, 28], got [1, 28, 28]", Box::new(move || ok(lenet().forward(&zeros(&[1, 28, 28]))))),
-        ("forward: integer input", "expected a floating-point tensor", Box::new(move || ok(lenet().forward(&zeros(&[1, 1, 28, 28]).to_kind(Kind::Int64))))),
-        ("forward: double input", "Float (f32) values", Box::new(move || ok(lenet().forward(&zeros(&[1, 1, 28, 28]).to_kind(Kind::Double))))),
-        ("forward_to: unknown layer", "no layer named 'conv5'", Box::new(move || ok(lenet().forward_to(&zeros(&[1, 1, 28, 28]), "conv5")))),
-        ("copy_layers_from: another architecture", "not in the source model", Box::new(move || {
-            let mlp = zoo::mlp(&[1, 28, 28], &[4], 10, zoo::Activation::Relu).build(Device::Cpu)?;
-            lenet().copy_layers_from(&mlp, "conv1")
-        })),
-        ("set_lr_scale: NaN", "finite and >= 0", Box::new(move || lenet().set_lr_scale("conv1", f64::NAN))),
-        ("freeze: unknown layer", "no layer named 'fc9'", Box::new(move || lenet().freeze(&["fc9"]))),
-        ("dropout: p = 1.5", "dropout probability must be in [0, 1)", Box::new(|| ok(dropout(&zeros(&[2, 2]), 1.5, &mut seeded(0))))),
-        ("local_response_norm: size 0", "LRN size must be >= 1", Box::new(|| ok(local_response_norm(&zeros(&[1, 3, 2, 2]), 0, 1.0, 1.0, 1.0)))),
-        ("weights::read_tensors: junk file", "not a weights file", Box::new(move || ok(weights::read_tensors(&j4)))),
-        ("weights::save: .pt extension", "weights are saved as .safetensors", Box::new(move || weights::save(&lenet(), "/tmp/w.pt"))),
-        ("weights::load: missing file", "No such file", Box::new(move || weights::load(&mut lenet(), "/no/such/w.safetensors"))),
-        ("fit: batch size 0", "batch size of at least 1", Box::new(move || {
-            let mut cfg = FitConfig::new(1, 0, Optimizer::sgd(0.1));
-            cfg.progress = ProgressMode::Silent;
-            ok(train::fit(&mut lenet(), &digits_like(), &cfg))
-        })),
-        ("fit: images of another shape", "model's input shape [1, 28, 28]", Box::new(move || {
-            let mut cfg = FitConfig::new(1, 2, Optimizer::sgd(0.1));
-            cfg.progress = ProgressMode::Silent;
-            ok(train::fit(&mut lenet(), &digits_like(), &cfg))
-        })),
-        ("evaluate: empty split", "empty split", Box::new(move || ok(train::evaluate(&mut lenet(), &Split::empty(1, 28, 28), 8)))),
-        ("cross_entropy: label 10 of 10 classes", "labels range over 10..=10", Box::new(|| ok(train::cross_entropy(&zeros(&[1, 10]), &Tensor::from_slice(&[10i64]))))),
-        ("Adam: beta1 = 1", "beta1 must be in [0, 1)", Box::new(|| ok(OptimizerState::new(Optimizer::Adam { lr: 1e-3, beta1: 1.0, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 })))),
-        ("Heatmap: ragged rows", "grid row 1 has 1 values", Box::new(|| ok(to_png(&Heatmap::new(vec![vec![1.0, 2.0], vec![3.0]]))))),
-        ("LinePlot: infinite value", "infinite values cannot be plotted", Box::new(|| ok(to_png(&LinePlot::new().values("x", &[f64::INFINITY]))))),
-        ("save figure: .jpg", "figures are saved as .png or .svg", Box::new(|| save(&LinePlot::new().values("x", &[1.0]), "/tmp/f.jpg"))),
-        ("ImageGrid: 4 channels", "1 (gray) or 3 (RGB) channels", Box::new(|| ok(ImageGrid::new(&zeros(&[1, 4, 2, 2]))))),
-        ("Overlay: heat map of rank 3", "heat map: expected [h, w]", Box::new(|| ok(Overlay::new(&zeros(&[3, 4, 4]), &zeros(&[1, 2, 2]))))),
-        ("Table: row of the wrong length", "1 cells, the table has 2 columns", Box::new(|| ok(Table::new(&["a", "b"]).row(&["x"])))),
-        ("pretrained: unknown name", "no pretrained model 'vgg-imagenet'", Box::new(|| ok(zoo::pretrained_on("vgg-imagenet", Device::Cpu)))),
+        (
+            "read_idx: missing file",
+            "No such file",
+            Box::new(|| ok(data::read_idx("/no/such/file.idx"))),
+        ),
+        (
+            "read_idx: bad magic",
+            "bad magic number 89 50 4e 47",
+            Box::new(move || ok(data::read_idx(&j1))),
+        ),
+        (
+            "read_labeled_csv: wrong columns",
+            "wrong count: 3 columns, expected 5",
+            Box::new(move || ok(data::read_labeled_csv(&sc, &layout))),
+        ),
+        (
+            "load_image: not an image",
+            "cannot decode image",
+            Box::new(move || ok(data::load_image(&j2, Channels::Auto))),
+        ),
+        (
+            "read_cifar10_batch: wrong length",
+            "not a whole number of 3073-byte",
+            Box::new(move || ok(data::read_cifar10_batch(&j3))),
+        ),
+        (
+            "Split::new: images of rank 3",
+            "expected a batch of images [N, C, H, W], got [4, 2, 2]",
+            Box::new(move || {
+                ok(Split::new(
+                    zeros(&[4, 2, 2]),
+                    Tensor::from_slice(&[0i64; 4]),
+                ))
+            }),
+        ),
+        (
+            "Split::new: too few labels",
+            "expected labels [4] (one per image), got [3]",
+            Box::new(move || {
+                ok(Split::new(
+                    zeros(&[4, 1, 2, 2]),
+                    Tensor::from_slice(&[0i64; 3]),
+                ))
+            }),
+        ),
+        (
+            "Split::new: undefined tensor",
+            "expected a defined tensor",
+            Box::new(move || ok(Split::new(Tensor::new(), Tensor::from_slice(&[0i64])))),
+        ),
+        (
+            "batches: size 0",
+            "batch size must be at least 1",
+            Box::new(move || ok(split().batches(0, Order::Sequential, false))),
+        ),
+        (
+            "take_per_class: too many",
+            "fewer than the 3 asked for",
+            Box::new(move || ok(split().take_per_class(3, 2, 0))),
+        ),
+        (
+            "Dataset::stratified: fraction 1.5",
+            "test fraction must be in [0, 1)",
+            Box::new(move || {
+                ok(Dataset::stratified(
+                    "t",
+                    split(),
+                    vec!["a".into(), "b".into()],
+                    1.5,
+                    0,
+                ))
+            }),
+        ),
+        (
+            "Catalog::open: no manifest",
+            "manifest.json does not exist",
+            Box::new(move || ok(data::Catalog::open(&d))),
+        ),
+        (
+            "Normalize::new: 2 means, 1 std",
+            "2 means and 1 stds",
+            Box::new(|| ok(Normalize::new(&[0.0, 1.0], &[1.0]))),
+        ),
+        (
+            "Resize: zero height",
+            "positive output size",
+            Box::new(|| {
+                ok(Resize {
+                    height: 0,
+                    width: 4,
+                }
+                .apply(&zeros(&[1, 1, 4, 4]), &mut seeded(0)))
+            }),
+        ),
+        (
+            "CenterCrop: larger than the image",
+            "at least 9x9 pixels for CenterCrop",
+            Box::new(|| {
+                ok(CenterCrop {
+                    height: 9,
+                    width: 9,
+                }
+                .apply(&zeros(&[1, 1, 4, 4]), &mut seeded(0)))
+            }),
+        ),
+        (
+            "RandomFlip: p = 2",
+            "in [0, 1], got 2",
+            Box::new(|| ok(RandomFlip { p: 2.0 }.apply(&zeros(&[1, 1, 4, 4]), &mut seeded(0)))),
+        ),
+        (
+            "transform: integer images",
+            "expected a floating-point tensor",
+            Box::new(|| {
+                ok(RandomFlip { p: 0.5 }
+                    .apply(&zeros(&[1, 1, 4, 4]).to_kind(Kind::Uint8), &mut seeded(0)))
+            }),
+        ),
+        (
+            "save_image: 2 channels",
+            "1 (gray) or 3 (RGB) channels",
+            Box::new(move || data::save_image(&zeros(&[2, 4, 4]), "/tmp/x.png")),
+        ),
+        (
+            "ModelBuilder: kernel larger than the input",
+            "cannot take input of shape [1, 4, 4]",
+            Box::new(|| {
+                ok(ModelBuilder::new(&[1, 4, 4])
+                    .conv("c", "c", 2, Conv::new(7))
+                    .build(Device::Cpu))
+            }),
+        ),
+        (
+            "ModelBuilder: duplicate names",
+            "two layers are called 'r'",
+            Box::new(|| {
+                ok(ModelBuilder::new(&[4])
+                    .relu("r")
+                    .relu("r")
+                    .build(Device::Cpu))
+            }),
+        ),
+        (
+            "ModelBuilder: linear on images",
+            "add a flatten layer",
+            Box::new(|| {
+                ok(ModelBuilder::new(&[1, 4, 4])
+                    .linear("fc", "fc", 2)
+                    .build(Device::Cpu))
+            }),
+        ),
+        (
+            "forward: a single image without batch",
+            "expected a batch [N, 1, 28, 28], got [1, 28, 28]",
+            Box::new(move || ok(lenet().forward(&zeros(&[1, 28, 28])))),
+        ),
+        (
+            "forward: integer input",
+            "expected a floating-point tensor",
+            Box::new(move || ok(lenet().forward(&zeros(&[1, 1, 28, 28]).to_kind(Kind::Int64)))),
+        ),
+        (
+            "forward: double input",
+            "Float (f32) values",
+            Box::new(move || ok(lenet().forward(&zeros(&[1, 1, 28, 28]).to_kind(Kind::Double)))),
+        ),
+        (
+            "forward_to: unknown layer",
+            "no layer named 'conv5'",
+            Box::new(move || ok(lenet().forward_to(&zeros(&[1, 1, 28, 28]), "conv5"))),
+        ),
+        (
+            "copy_layers_from: another architecture",
+            "not in the source model",
+            Box::new(move || {
+                let mlp =
+                    zoo::mlp(&[1, 28, 28], &[4], 10, zoo::Activation::Relu).build(Device::Cpu)?;
+                lenet().copy_layers_from(&mlp, "conv1")
+            }),
+        ),
+        (
+            "set_lr_scale: NaN",
+            "finite and >= 0",
+            Box::new(move || lenet().set_lr_scale("conv1", f64::NAN)),
+        ),
+        (
+            "freeze: unknown layer",
+            "no layer named 'fc9'",
+            Box::new(move || lenet().freeze(&["fc9"])),
+        ),
+        (
+            "dropout: p = 1.5",
+            "dropout probability must be in [0, 1)",
+            Box::new(|| ok(dropout(&zeros(&[2, 2]), 1.5, &mut seeded(0)))),
+        ),
+        (
+            "local_response_norm: size 0",
+            "LRN size must be >= 1",
+            Box::new(|| ok(local_response_norm(&zeros(&[1, 3, 2, 2]), 0, 1.0, 1.0, 1.0))),
+        ),
+        (
+            "weights::read_tensors: junk file",
+            "not a weights file",
+            Box::new(move || ok(weights::read_tensors(&j4))),
+        ),
+        (
+            "weights::save: .pt extension",
+            "weights are saved as .safetensors",
+            Box::new(move || weights::save(&lenet(), "/tmp/w.pt")),
+        ),
+        (
+            "weights::load: missing file",
+            "No such file",
+            Box::new(move || weights::load(&mut lenet(), "/no/such/w.safetensors")),
+        ),
+        (
+            "fit: batch size 0",
+            "batch size of at least 1",
+            Box::new(move || {
+                let mut cfg = FitConfig::new(1, 0, Optimizer::sgd(0.1));
+                cfg.progress = ProgressMode::Silent;
+                ok(train::fit(&mut lenet(), &digits_like(), &cfg))
+            }),
+        ),
+        (
+            "fit: images of another shape",
+            "model's input shape [1, 28, 28]",
+            Box::new(move || {
+                let mut cfg = FitConfig::new(1, 2, Optimizer::sgd(0.1));
+                cfg.progress = ProgressMode::Silent;
+                ok(train::fit(&mut lenet(), &digits_like(), &cfg))
+            }),
+        ),
+        (
+            "evaluate: empty split",
+            "empty split",
+            Box::new(move || ok(train::evaluate(&mut lenet(), &Split::empty(1, 28, 28), 8))),
+        ),
+        (
+            "cross_entropy: label 10 of 10 classes",
+            "labels range over 10..=10",
+            Box::new(|| {
+                ok(train::cross_entropy(
+                    &zeros(&[1, 10]),
+                    &Tensor::from_slice(&[10i64]),
+                ))
+            }),
+        ),
+        (
+            "Adam: beta1 = 1",
+            "beta1 must be in [0, 1)",
+            Box::new(|| {
+                ok(OptimizerState::new(Optimizer::Adam {
+                    lr: 1e-3,
+                    beta1: 1.0,
+                    beta2: 0.999,
+                    eps: 1e-8,
+                    weight_decay: 0.0,
+                }))
+            }),
+        ),
+        (
+            "Heatmap: ragged rows",
+            "grid row 1 has 1 values",
+            Box::new(|| ok(to_png(&Heatmap::new(vec![vec![1.0, 2.0], vec![3.0]])))),
+        ),
+        (
+            "LinePlot: infinite value",
+            "infinite values cannot be plotted",
+            Box::new(|| ok(to_png(&LinePlot::new().values("x", &[f64::INFINITY])))),
+        ),
+        (
+            "save figure: .jpg",
+            "figures are saved as .png or .svg",
+            Box::new(|| save(&LinePlot::new().values("x", &[1.0]), "/tmp/f.jpg")),
+        ),
+        (
+            "ImageGrid: 4 channels",
+            "1 (gray) or 3 (RGB) channels",
+            Box::new(|| ok(ImageGrid::new(&zeros(&[1, 4, 2, 2])))),
+        ),
+        (
+            "Overlay: heat map of rank 3",
+            "heat map: expected [h, w]",
+            Box::new(|| ok(Overlay::new(&zeros(&[3, 4, 4]), &zeros(&[1, 2, 2])))),
+        ),
+        (
+            "Table: row of the wrong length",
+            "1 cells, the table has 2 columns",
+            Box::new(|| ok(Table::new(&["a", "b"]).row(&["x"]))),
+        ),
+        (
+            "pretrained: unknown name",
+            "no pretrained model 'vgg-imagenet'",
+            Box::new(|| ok(zoo::pretrained_on("vgg-imagenet", Device::Cpu))),
+        ),
     ]
 }
 
@@ -109,5 +368,11 @@ fn every_bad_input_is_an_error_that_says_what_was_wrong_and_none_panics() {
             Ok(Err(_)) => {}
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), table.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        table.len(),
+        failures.join("\n")
+    );
 }

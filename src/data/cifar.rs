@@ -49,11 +49,11 @@ pub fn read_cifar10_batch(path: impl AsRef<Path>) -> Result<(Tensor, Tensor)> {
     let all = Tensor::from_slice(&bytes).view([n, RECORD as i64]);
     let labels = all.select(1, 0).to_kind(Kind::Int64);
     check_label_range(&labels, 10, path)?;
-    let images = all
+    let mut images = all
         .narrow(1, 1, RECORD as i64 - 1)
         .view([n, 3, SIDE, SIDE])
-        .to_kind(Kind::Float)
-        / 255.0;
+        .to_kind(Kind::Float);
+    let _ = images.f_div_scalar_(255.0)?;
     Ok((images, labels))
 }
 

@@ -163,7 +163,11 @@ pub fn read_idx_images(path: impl AsRef<Path>) -> Result<Tensor> {
             ),
         ));
     }
-    Ok(arr.tensor.unsqueeze(1).to_kind(Kind::Float) / 255.0)
+    // In place: a second 188 MB tensor for Fashion-MNIST costs more in page
+    // faults than the division itself.
+    let mut x = arr.tensor.unsqueeze(1).to_kind(Kind::Float);
+    let _ = x.f_div_scalar_(255.0)?;
+    Ok(x)
 }
 
 /// Reads an IDX label file `[N]` of unsigned bytes into labels `[N]` i64.

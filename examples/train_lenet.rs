@@ -1,0 +1,95 @@
+//! Trains LeNet-5 on Fashion-MNIST and saves the loss curve, the weights and
+//! the confusion matrix: the smallest complete training script.
+//!
+//! cargo run --release --example train_lenet -- [OUT_DIR] [EPOCHS]
+//!
+//! Ctrl-C stops training at the next batch and still saves what was learned.
+//! With DEEPSCOPE_QUICK=1 it trains one epoch on 200 images per class.
+
+use deepscope::prelude::*;
+use deepscope::train::{interrupt, ProgressMode};
+
+fn main() -> deepscope::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let out = std::path::PathBuf::from(args.next().unwrap_or_else(|| "lenet-output".into()));
+    let epochs: usize = match args.next() {
+        Some(e) => e
+            .parse()
+            .map_err(|_| Error::invalid(format!("EPOCHS must be a whole number, got '{e}'")))?,
+        None => 5,
+    };
+    std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
+    let _ = interrupt::install_ctrl_c();
+
+    let mut data = data::fashion_mnist()?;
+    if quick_mode() {
+        let k = data.num_classes();
+        data = Dataset::new(
+            &data.name,
+            data.train.take_per_class(200, k, 0)?,
+            data.test.take_per_class(50, k, 0)?,
+            data.classes.clone(),
+        )?;
+    }
+    let device = default_device();
+    let mut net = zoo::lenet5(10).seed(0).build(device)?;
+    println!("{}", net.summary());
+
+    let mut cfg = FitConfig::new(
+        if quick_mode() { 1 } else { epochs },
+        128,
+        Optimizer::momentum(0.05, 0.9),
+    );
+    cfg.schedule = Schedule::Step {
+        every: 3,
+        gamma: 0.5,
+    };
+    cfg.progress = ProgressMode::Auto;
+    let run = fit(&mut net, &data, &cfg)?;
+    if run.interrupted {
+        println!("interrupted: saving the model as it is");
+    }
+
+    let steps: Vec<(f64, f64)> = run
+        .history
+        .steps
+        .iter()
+        .map(|s| (s.step as f64, s.loss))
+        .collect();
+    let per_epoch = run.history.steps.len() as f64 / run.history.epochs.len().max(1) as f64;
+    let test: Vec<(f64, f64)> = run
+        .history
+        .epochs
+        .iter()
+        .filter_map(|e| Some(((e.epoch + 1) as f64 * per_epoch, e.test_loss?)))
+        .collect();
+    let curve = LinePlot::new()
+        .title("LeNet-5 on Fashion-MNIST")
+        .x_label("step")
+        .y_label("cross-entropy")
+        .log_y()
+        .line("train (per batch)", steps)
+        .points("test (per epoch)", test);
+    deepscope::plot::save(&curve, out.join("loss.png"))?;
+    weights::save(&net, out.join("lenet5.safetensors"))?;
+
+    let eval = evaluate(&mut net, &data.test, 512)?;
+    println!("test: {eval}");
+    let names: Vec<&str> = data.classes.iter().map(String::as_str).collect();
+    let confusion = Heatmap::new(
+        eval.confusion
+            .iter()
+            .map(|r| r.iter().map(|&v| v as f64).collect())
+            .collect(),
+    )
+    .labels(&names, &names)
+    .annotate()
+    .title("confusion matrix (rows: true class)")
+    .size(900, 700);
+    deepscope::plot::save(&confusion, out.join("confusion.png"))?;
+    println!(
+        "wrote {}/loss.png, confusion.png and lenet5.safetensors",
+        out.display()
+    );
+    Ok(())
+}
