@@ -2,6 +2,8 @@
 //! SGD with momentum, batching included) for LeNet-5 on Fashion-MNIST 28x28
 //! and the ZFNet-style net on Fashion-MNIST 64x64, batches of 128.
 //! `bench/train_speed.py` runs the same in PyTorch eager and prints ratios.
+//! Each side reports the median of several timed runs: this machine's speed
+//! drifts from one run to the next.
 
 use deepscope::data::transforms::{Resize, Transform};
 use deepscope::data::{self, Dataset, Split};
@@ -13,8 +15,9 @@ use tch::Device;
 
 const BATCH: usize = 128;
 
-fn subset(ds: &Dataset, n: i64, side: Option<i64>) -> deepscope::Result<Dataset> {
-    let mut images = ds.train.images.narrow(0, 0, n);
+/// The first `n` training images (resized to `side` if given), no test split.
+fn subset(ds: &Dataset, n: usize, side: Option<i64>) -> deepscope::Result<Dataset> {
+    let mut images = ds.train.images.narrow(0, 0, n as i64);
     if let Some(s) = side {
         images = Resize {
             height: s,
@@ -22,60 +25,53 @@ fn subset(ds: &Dataset, n: i64, side: Option<i64>) -> deepscope::Result<Dataset>
         }
         .apply(&images, &mut deepscope::rng::seeded(0))?;
     }
-    let train = Split::new(images, ds.train.labels.narrow(0, 0, n))?;
+    let train = Split::new(images, ds.train.labels.narrow(0, 0, n as i64))?;
     let [c, h, w] = train.image_shape();
     Dataset::new(&ds.name, train, Split::empty(c, h, w), ds.classes.clone())
 }
 
-fn steps_per_second(builder: ModelBuilder, data: &Dataset, steps: usize) -> deepscope::Result<f64> {
+/// Median steps per second of `repeats` one-epoch runs of `steps` batches.
+fn steps_per_second(
+    builder: ModelBuilder,
+    data: &Dataset,
+    steps: usize,
+    repeats: usize,
+) -> deepscope::Result<f64> {
     let mut model = builder.seed(0).build(Device::Cpu)?;
-    let mut cfg = FitConfig::new(
-        1,
-        BATCH,
-        Optimizer::Sgd {
-            lr: 0.01,
-            momentum: 0.9,
-            weight_decay: 0.0,
-            nesterov: false,
-        },
-    );
+    let sgd = Optimizer::Sgd {
+        lr: 0.01,
+        momentum: 0.9,
+        weight_decay: 0.0,
+        nesterov: false,
+    };
+    let mut cfg = FitConfig::new(1, BATCH, sgd);
     cfg.evaluate = false;
     cfg.progress = ProgressMode::Silent;
     // Warm-up: allocator and thread pools.
-    let warm = Dataset::new(
-        "warm",
-        data.train
-            .select(&(0..(5 * BATCH) as i64).collect::<Vec<_>>())?,
-        data.test.clone(),
-        data.classes.clone(),
-    )?;
-    fit(&mut model, &warm, &cfg)?;
-    let timed = Dataset::new(
-        "timed",
-        data.train
-            .select(&(0..(steps * BATCH) as i64).collect::<Vec<_>>())?,
-        data.test.clone(),
-        data.classes.clone(),
-    )?;
-    let t = Instant::now();
-    let run = fit(&mut model, &timed, &cfg)?;
-    assert_eq!(run.history.steps.len(), steps);
-    Ok(steps as f64 / t.elapsed().as_secs_f64())
+    fit(&mut model, &subset(data, 5 * BATCH, None)?, &cfg)?;
+    let timed = subset(data, steps * BATCH, None)?;
+    let mut rates = Vec::with_capacity(repeats);
+    for _ in 0..repeats {
+        let t = Instant::now();
+        fit(&mut model, &timed, &cfg)?;
+        rates.push(steps as f64 / t.elapsed().as_secs_f64());
+    }
+    rates.sort_by(f64::total_cmp);
+    Ok(rates[rates.len() / 2])
 }
 
 fn main() -> deepscope::Result<()> {
     let json = std::env::args().any(|a| a == "--json");
     let fm = data::fashion_mnist()?;
-    let (lenet_steps, zf_steps) = (200, 40);
-    let lenet = steps_per_second(
-        zoo::lenet5(10),
-        &subset(&fm, (lenet_steps * BATCH) as i64, None)?,
-        lenet_steps,
-    )?;
+    let (lenet_steps, zf_steps) = (200, 30);
+    let lenet_data = subset(&fm, lenet_steps * BATCH, None)?;
+    let zf_data = subset(&fm, zf_steps * BATCH, Some(64))?;
+    let lenet = steps_per_second(zoo::lenet5(10), &lenet_data, lenet_steps, 5)?;
     let zf = steps_per_second(
         zoo::zfnet(&zoo::ZfNetConfig::default()),
-        &subset(&fm, (zf_steps * BATCH) as i64, Some(64))?,
+        &zf_data,
         zf_steps,
+        3,
     )?;
     if json {
         println!(

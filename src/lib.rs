@@ -38,6 +38,11 @@ pub mod prelude {
     pub use tch::{self, Device, Kind, Tensor};
 }
 
+/// The README's code, compiled as doctests so that it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 /// Whether notebooks and examples should shrink their work to finish in about
 /// a minute (the test suite sets `DEEPSCOPE_QUICK=1`).
 pub fn quick_mode() -> bool {

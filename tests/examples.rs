@@ -81,3 +81,29 @@ fn train_lenet_then_classify_a_test_image() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("usage: classify"));
 }
+
+#[test]
+fn inside_evcxr_training_shows_a_loss_chart_in_the_notebook() {
+    let out = tempfile::tempdir().unwrap();
+    let run = Command::new(example("train_lenet"))
+        .arg(out.path())
+        .env("DEEPSCOPE_QUICK", "1")
+        .env("EVCXR_IS_RUNTIME", "1")
+        .output()
+        .expect(
+            "the examples are built (a full `cargo test` builds them; or `cargo build --examples`)",
+        );
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let figures = stdout.matches("EVCXR_BEGIN_CONTENT image/png\n").count();
+    assert_eq!(figures, 1, "one chart per epoch (quick mode trains one)");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("epoch 1/1  loss"),
+        "epoch lines go to stderr: {stderr}"
+    );
+}

@@ -68,6 +68,12 @@ impl Show for Table {
     }
 }
 
+/// Whether this process is a notebook's evaluation process (evcxr sets
+/// `EVCXR_IS_RUNTIME` there), where shown values reach the notebook.
+pub fn in_notebook() -> bool {
+    std::env::var_os("EVCXR_IS_RUNTIME").is_some()
+}
+
 /// Shows `x` now, under the cell that is running.
 pub fn display<S: Show + ?Sized>(x: &S) -> Result<()> {
     let bundle = x.mime_bundle()?;

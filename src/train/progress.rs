@@ -26,6 +26,9 @@ pub enum ProgressMode {
     Bar,
     /// One line per epoch on stderr.
     Lines,
+    /// Epoch lines and, after every epoch, a chart of the train and test
+    /// loss shown in the notebook (the last one stays in the saved notebook).
+    Chart,
     /// Nothing.
     Silent,
 }
@@ -37,7 +40,9 @@ impl ProgressMode {
             ProgressMode::Silent => Box::new(Silent),
             ProgressMode::Lines => Box::new(Lines),
             ProgressMode::Bar => Box::new(Bar::default()),
+            ProgressMode::Chart => Box::new(Chart::default()),
             ProgressMode::Auto if std::io::stderr().is_terminal() => Box::new(Bar::default()),
+            ProgressMode::Auto if crate::display::in_notebook() => Box::new(Chart::default()),
             ProgressMode::Auto => Box::new(Lines),
         }
     }
@@ -119,5 +124,44 @@ impl Progress for Bar {
                 b.finish();
             }
         }
+    }
+}
+
+/// Loss curves shown in the notebook after each epoch, with epoch lines.
+#[derive(Default)]
+struct Chart {
+    steps: Vec<(f64, f64)>,
+    test: Vec<(f64, f64)>,
+}
+
+impl Chart {
+    fn figure(&self) -> crate::plot::LinePlot {
+        crate::plot::LinePlot::new()
+            .title("training")
+            .x_label("step")
+            .y_label("cross-entropy")
+            .log_y()
+            .line("train (per batch)", self.steps.clone())
+            .points("test (per epoch)", self.test.clone())
+    }
+}
+
+impl Progress for Chart {
+    fn start(&mut self, _: usize, _: usize) {}
+    fn step(&mut self, r: &StepRecord) {
+        self.steps.push((r.step as f64, r.loss));
+    }
+    fn epoch(&mut self, r: &EpochRecord, epochs: usize) {
+        eprintln!("{}", epoch_line(r, epochs));
+        if let (Some(loss), Some(last)) = (r.test_loss, self.steps.last()) {
+            self.test.push((last.0, loss));
+        }
+        if !self.steps.is_empty() {
+            // A figure that cannot be drawn must not stop the training.
+            let _ = crate::display::display(&self.figure());
+        }
+    }
+    fn finish(&mut self, interrupted: bool) {
+        Lines.finish(interrupted);
     }
 }
