@@ -61,8 +61,14 @@ figures: setup
 bench: setup
 	cargo bench --bench data_loading --quiet -- --json > target/bench-data-loading.json
 	$(PY) bench/data_loading.py --rust target/bench-data-loading.json
-	cargo bench --bench train_speed --quiet -- --json > target/bench-train-speed.json
-	$(PY) bench/train_speed.py --rust target/bench-train-speed.json
+	cargo bench --bench train_speed --no-run --quiet
+	rm -f target/bench-train-speed.jsonl
+	for i in 1 2 3; do \
+	  cargo bench --bench train_speed --quiet -- --json >> target/bench-train-speed.jsonl || exit 1; \
+	  $(PY) bench/train_speed.py --worker >> target/bench-train-speed-python.jsonl || exit 1; \
+	done
+	$(PY) bench/train_speed.py --report target/bench-train-speed.jsonl target/bench-train-speed-python.jsonl
+	rm -f target/bench-train-speed.jsonl target/bench-train-speed-python.jsonl
 
 clean-data:
 	rm -rf $(DATA)

@@ -7,42 +7,24 @@ iterate one shuffled epoch of batches of 128, once with PyTorch eager
 (randperm + index_select, the fastest plain way) and once with the usual
 TensorDataset + DataLoader. Same libtorch, same number of threads.
 """
-import argparse
-import gzip
-import hashlib
-import json
-import os
 import statistics
 import time
-from pathlib import Path
 
-import numpy as np
 import torch
+
+from common import fashion_idx, setup
+
 
 REPEATS = 5
 BATCH = 128
 
 
-def verified(data_dir, record):
-    path = Path(data_dir) / record["path"]
-    raw = path.read_bytes()
-    if hashlib.sha256(raw).hexdigest() != record["sha256"]:
-        raise SystemExit(f"{path}: checksum mismatch")
-    return gzip.decompress(raw)
-
-
-def idx_tensor(raw, images):
-    ndim = raw[3]
-    dims = [int(d) for d in np.frombuffer(raw[4:4 + 4 * ndim], dtype=">u4")]
-    a = torch.from_numpy(np.frombuffer(raw[4 + 4 * ndim:], dtype=np.uint8).reshape(dims).copy())
-    return a.unsqueeze(1).float() / 255.0 if images else a.long()
-
-
 def load(data_dir):
-    manifest = json.loads((Path(data_dir) / "manifest.json").read_text())
-    entry = next(e for e in manifest["entries"] if e["name"] == "fashion-mnist")
-    f = entry["files"]
-    return {role: idx_tensor(verified(data_dir, f[role]), role.endswith("images")) for role in f}
+    out = {}
+    for role in ["train-images", "train-labels", "test-images", "test-labels"]:
+        a = torch.from_numpy(fashion_idx(data_dir, role, verify=True).copy())
+        out[role] = a.unsqueeze(1).float() / 255.0 if role.endswith("images") else a.long()
+    return out
 
 
 def timed(fn):
@@ -55,12 +37,7 @@ def timed(fn):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rust", type=Path, required=True, help="JSON printed by the Rust bench")
-    args = parser.parse_args()
-    ours = json.loads(args.rust.read_text())
-    torch.set_num_threads(ours["threads"])
-    data_dir = os.environ["DEEPSCOPE_DATA"]
+    ours, data_dir = setup(__doc__.splitlines()[0])
 
     load_s = timed(lambda _: load(data_dir))
     d = load(data_dir)

@@ -6,34 +6,34 @@ the ZFNet-style net on Fashion-MNIST resized to 64x64 (antialiased bilinear,
 as ours), batches of 128 in a seeded shuffle, cross-entropy, SGD with
 momentum 0.9, dropout in the ZFNet's classifier; the same libtorch and the
 same number of threads. Steps per second after a 5-step warm-up: the median
-of 5 (LeNet) or 3 (ZFNet) timed runs, as on our side.
+of 5 (LeNet) or 3 (ZFNet) timed runs, as on our side. This machine's speed
+differs from process to process, so `make bench` runs each side in three
+processes, alternating, and reports medians and ranges (--worker measures
+once; --report compares).
 """
-import argparse
-import gzip
 import json
 import os
 import statistics
+import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from common import fashion_idx
+
+
 BATCH = 128
+# The same work as the Rust side (benches/train_speed.rs).
+LENET_STEPS, ZF_STEPS = 200, 30
+THREADS = int(os.environ.get("BENCH_THREADS", os.cpu_count() or 1))
 
 
 def fashion_train(data_dir, n):
-    manifest = json.loads((Path(data_dir) / "manifest.json").read_text())
-    entry = next(e for e in manifest["entries"] if e["name"] == "fashion-mnist")
-    def idx(role):
-        raw = gzip.decompress((Path(data_dir) / entry["files"][role]["path"]).read_bytes())
-        ndim = raw[3]
-        dims = [int(d) for d in np.frombuffer(raw[4:4 + 4 * ndim], dtype=">u4")]
-        return np.frombuffer(raw[4 + 4 * ndim:], dtype=np.uint8).reshape(dims)
-    x = torch.from_numpy(idx("train-images")[:n].copy()).unsqueeze(1).float() / 255.0
-    y = torch.from_numpy(idx("train-labels")[:n].copy()).long()
+    x = torch.from_numpy(fashion_idx(data_dir, "train-images")[:n].copy()).unsqueeze(1).float() / 255.0
+    y = torch.from_numpy(fashion_idx(data_dir, "train-labels")[:n].copy()).long()
     return x, y
 
 
@@ -79,23 +79,43 @@ def steps_per_second(model, x, y, steps, repeats):
     return statistics.median(rates)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rust", type=Path, required=True, help="JSON printed by the Rust bench")
-    args = parser.parse_args()
-    ours = json.loads(args.rust.read_text())
-    torch.set_num_threads(ours["threads"])
-    data_dir = os.environ["DEEPSCOPE_DATA"]
-    rows = []
-    x, y = fashion_train(data_dir, ours["lenet5_steps"] * BATCH)
-    rows.append(("LeNet-5, 28x28", ours["lenet5"], steps_per_second(lenet(), x, y, ours["lenet5_steps"], 5)))
-    x, y = fashion_train(data_dir, ours["zfnet64_steps"] * BATCH)
+def worker():
+    """One measurement in this process; prints a JSON line."""
+    torch.set_num_threads(THREADS)
+    data_dir = Path(os.environ["DEEPSCOPE_DATA"])
+    x, y = fashion_train(data_dir, LENET_STEPS * BATCH)
+    lenet_rate = steps_per_second(lenet(), x, y, LENET_STEPS, 5)
+    x, y = fashion_train(data_dir, ZF_STEPS * BATCH)
     x64 = F.interpolate(x, size=(64, 64), mode="bilinear", align_corners=False)
-    rows.append(("ZFNet-style, 64x64", ours["zfnet64"], steps_per_second(zfnet(), x64, y, ours["zfnet64_steps"], 3)))
-    print(f"training speed, batch {BATCH}, SGD momentum, {ours['threads']} threads (torch {torch.__version__})")
-    print(f"{'model':<22} {'deepscope':>14} {'PyTorch eager':>14} {'ratio':>7}")
-    for name, a, b in rows:
-        print(f"{name:<22} {a:>8.2f} step/s {b:>8.2f} step/s {a / b:>6.2f}x")
+    zf_rate = steps_per_second(zfnet(), x64, y, ZF_STEPS, 3)
+    print(json.dumps({"threads": THREADS, "lenet5": lenet_rate, "zfnet64": zf_rate}))
+
+
+def report(ours_path, theirs_path):
+    """Medians (and ranges) over processes, and the ratios."""
+    ours = [json.loads(l) for l in Path(ours_path).read_text().splitlines() if l.strip()]
+    theirs = [json.loads(l) for l in Path(theirs_path).read_text().splitlines() if l.strip()]
+    threads = {r["threads"] for r in ours + theirs}
+    if len(threads) != 1:
+        raise SystemExit(f"the two sides ran with different thread counts {threads}: not comparable")
+    print(f"training speed, batch {BATCH}, SGD momentum, {THREADS} threads (torch {torch.__version__}); "
+          f"median over {len(ours)} processes per side, range in brackets")
+    print(f"{'model':<20} {'deepscope (step/s)':>24} {'PyTorch eager (step/s)':>26} {'ratio':>6}")
+    for key, name in [("lenet5", "LeNet-5, 28x28"), ("zfnet64", "ZFNet-style, 64x64")]:
+        a = [r[key] for r in ours]
+        b = [r[key] for r in theirs]
+        ma, mb = statistics.median(a), statistics.median(b)
+        print(f"{name:<20} {ma:>9.2f} [{min(a):6.1f}-{max(a):6.1f}] {mb:>11.2f} [{min(b):6.1f}-{max(b):6.1f}] "
+              f"{ma / mb:>5.2f}x")
+
+
+def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        worker()
+    elif len(sys.argv) == 4 and sys.argv[1] == "--report":
+        report(sys.argv[2], sys.argv[3])
+    else:
+        raise SystemExit("usage: train_speed.py --worker | --report OURS.jsonl THEIRS.jsonl")
 
 
 if __name__ == "__main__":

@@ -62,6 +62,12 @@ fn steps_per_second(
 
 fn main() -> deepscope::Result<()> {
     let json = std::env::args().any(|a| a == "--json");
+    // The same thread count as the Python side: BENCH_THREADS, else every core.
+    let threads = std::env::var("BENCH_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as i32));
+    tch::set_num_threads(threads);
     let fm = data::fashion_mnist()?;
     let (lenet_steps, zf_steps) = (200, 30);
     let lenet_data = subset(&fm, lenet_steps * BATCH, None)?;

@@ -1,7 +1,7 @@
 //! Line plots, histograms, scatter plots and bar charts.
 
 use super::colormap::series_color;
-use super::frame::{frame_setters, range_of, to_axis, Frame};
+use super::frame::{draw_legend, frame_setters, range_of, to_axis, Frame};
 use super::render::{drawing, Render, FONT};
 use crate::error::{Error, Result};
 use plotters::coord::Shift;
@@ -139,14 +139,7 @@ impl Render for LinePlot {
             }
         }
         if self.series.iter().any(|s| !s.name.is_empty()) {
-            chart
-                .configure_series_labels()
-                .label_font((FONT, 13))
-                .background_style(WHITE.mix(0.85))
-                .border_style(RGBColor(200, 200, 200))
-                .position(SeriesLabelPosition::UpperRight)
-                .draw()
-                .map_err(drawing)?;
+            draw_legend(&mut chart)?;
         }
         Ok(())
     }
@@ -299,14 +292,7 @@ impl Render for Histogram {
             }
         }
         if self.sets.iter().any(|(n, _)| !n.is_empty()) {
-            chart
-                .configure_series_labels()
-                .label_font((FONT, 13))
-                .background_style(WHITE.mix(0.85))
-                .border_style(RGBColor(200, 200, 200))
-                .position(SeriesLabelPosition::UpperRight)
-                .draw()
-                .map_err(drawing)?;
+            draw_legend(&mut chart)?;
         }
         Ok(())
     }
@@ -392,14 +378,7 @@ impl Render for Scatter {
             }
         }
         if !self.names.is_empty() {
-            chart
-                .configure_series_labels()
-                .label_font((FONT, 12))
-                .background_style(WHITE.mix(0.85))
-                .border_style(RGBColor(200, 200, 200))
-                .position(SeriesLabelPosition::UpperRight)
-                .draw()
-                .map_err(drawing)?;
+            draw_legend(&mut chart)?;
         }
         Ok(())
     }
@@ -511,14 +490,7 @@ impl Render for BarChart {
             }
         }
         if self.series.len() > 1 {
-            chart
-                .configure_series_labels()
-                .label_font((FONT, 13))
-                .background_style(WHITE.mix(0.85))
-                .border_style(RGBColor(200, 200, 200))
-                .position(SeriesLabelPosition::UpperRight)
-                .draw()
-                .map_err(drawing)?;
+            draw_legend(&mut chart)?;
         }
         Ok(())
     }

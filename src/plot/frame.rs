@@ -124,6 +124,18 @@ impl Frame {
     }
 }
 
+/// Draws the legend of the labelled series in the upper right corner.
+pub fn draw_legend<'a, DB: DrawingBackend + 'a>(chart: &mut Chart<'a, DB>) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .label_font((FONT, 13))
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(200, 200, 200))
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()
+        .map_err(drawing)
+}
+
 /// Builder methods shared by every chart type that has a [`Frame`].
 macro_rules! frame_setters {
     ($t:ty) => {

@@ -2,7 +2,7 @@
 //! labelled levels.
 
 use super::colormap::Colormap;
-use super::frame::{frame_setters, Frame};
+use super::frame::{draw_legend, frame_setters, Frame};
 use super::render::{drawing, Render, FONT};
 use crate::check;
 use crate::error::{Error, Result};
@@ -502,14 +502,7 @@ impl Render for Contour {
             }
         }
         if self.overlay.iter().any(|(n, _)| !n.is_empty()) {
-            chart
-                .configure_series_labels()
-                .label_font((FONT, 12))
-                .background_style(WHITE.mix(0.85))
-                .border_style(RGBColor(200, 200, 200))
-                .position(SeriesLabelPosition::UpperRight)
-                .draw()
-                .map_err(drawing)?;
+            draw_legend(&mut chart)?;
         }
         Ok(())
     }
