@@ -6,7 +6,10 @@ mod common;
 use common::err_text;
 use deepscope::data::{self, Order};
 use deepscope::model::Model;
-use deepscope::train::{self, FitConfig, Optimizer, OptimizerState, ProgressMode, Schedule};
+use deepscope::train::{
+    self, Callback, Control, EpochRecord, FitConfig, Optimizer, OptimizerState, ProgressMode,
+    Schedule, StepRecord,
+};
 use deepscope::{weights, zoo};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -295,6 +298,58 @@ fn bad_settings_are_refused_before_training() {
     );
     let mut diverging = cfg(|c| c.optimizer = Optimizer::sgd(1e30));
     diverging.epochs = 2;
-    let msg = err_text(train::fit(&mut digits_net(0), &ds, &diverging));
+    let mut net = digits_net(0);
+    let msg = err_text(train::fit(&mut net, &ds, &diverging));
     assert!(msg.contains("training diverged"), "{msg}");
+    assert!(
+        !net.is_training(),
+        "an error leaves the model in the mode it had"
+    );
+}
+
+/// Stops after `patience` epochs and counts steps on the way.
+struct StopAfter {
+    epochs_seen: usize,
+    patience: usize,
+    steps: usize,
+}
+
+impl Callback for StopAfter {
+    fn on_step(&mut self, _: &StepRecord) -> deepscope::Result<Control> {
+        self.steps += 1;
+        Ok(Control::Continue)
+    }
+    fn on_epoch(&mut self, r: &EpochRecord, model: &mut Model) -> deepscope::Result<Control> {
+        assert!(
+            model.is_training(),
+            "callbacks see the model in training mode"
+        );
+        assert!(r.test_accuracy.is_some());
+        self.epochs_seen += 1;
+        Ok(if self.epochs_seen >= self.patience {
+            Control::Stop
+        } else {
+            Control::Continue
+        })
+    }
+}
+
+#[test]
+fn callbacks_see_every_step_and_epoch_and_can_stop_early() {
+    let ds = data::digits().unwrap();
+    let mut cb = StopAfter {
+        epochs_seen: 0,
+        patience: 2,
+        steps: 0,
+    };
+    let mut net = digits_net(5);
+    let run = train::fit_with(&mut net, &ds, &digits_config(), &mut [&mut cb]).unwrap();
+    assert!(run.stopped_early && !run.interrupted);
+    assert_eq!(
+        run.history.epochs.len(),
+        2,
+        "stopped after two of four epochs"
+    );
+    assert_eq!(cb.steps, run.history.steps.len());
+    assert_eq!(cb.steps, 2 * 1438usize.div_ceil(32));
 }

@@ -19,7 +19,8 @@ fn reference_dir() -> &'static Path {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let script = root.join("tests/python/torchvision_reference.py");
         let hash = deepscope::data::sha256_file(&script).unwrap();
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("torchvision-reference-{}", &hash[..12]));
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("torchvision-reference-{}", &hash[..12]));
         if !dir.join("complete").is_file() {
             let _ = std::fs::remove_dir_all(&dir);
             let status = Command::new(root.join(".venv/bin/python"))

@@ -101,6 +101,31 @@ pub struct FitResult {
     pub snapshots: Vec<Snapshot>,
     /// True if the stop flag ended the run before its last epoch.
     pub interrupted: bool,
+    /// True if a callback asked to stop (e.g. early stopping).
+    pub stopped_early: bool,
+}
+
+/// What a [`Callback`] asks of the training loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// Go on.
+    Continue,
+    /// End the run after this step or epoch (the model keeps what it learned).
+    Stop,
+}
+
+/// Hooks into a training run: measure something every epoch, save a figure,
+/// stop early. Both methods default to doing nothing.
+pub trait Callback {
+    /// After each optimisation step.
+    fn on_step(&mut self, _record: &StepRecord) -> Result<Control> {
+        Ok(Control::Continue)
+    }
+    /// After each epoch (evaluated, snapshotted and checkpointed), with the
+    /// model in training mode.
+    fn on_epoch(&mut self, _record: &EpochRecord, _model: &mut Model) -> Result<Control> {
+        Ok(Control::Continue)
+    }
 }
 
 /// Trains `model` on `data.train` with cross-entropy.
@@ -110,6 +135,78 @@ pub struct FitResult {
 /// the uninterrupted run would have done. The stop flag ends the loop at the
 /// next batch; the model keeps what it learned and the result says so.
 pub fn fit(model: &mut Model, data: &Dataset, config: &FitConfig) -> Result<FitResult> {
+    fit_with(model, data, config, &mut [])
+}
+
+/// [`fit`] with callbacks, called in order after every step and epoch.
+pub fn fit_with(
+    model: &mut Model,
+    data: &Dataset,
+    config: &FitConfig,
+    callbacks: &mut [&mut dyn Callback],
+) -> Result<FitResult> {
+    check_fit(model, data, config)?;
+    let mut optim = OptimizerState::new(config.optimizer)?;
+    let fingerprint = config.fingerprint();
+    let mut history = History::default();
+    let mut start_epoch = 0;
+    if let Some(dir) = &config.checkpoint_dir {
+        if let Some(meta) = checkpoint::load(dir, model, &mut optim, &fingerprint)? {
+            start_epoch = meta.epochs_done;
+            history = meta.history;
+        }
+    }
+    let per_epoch = {
+        let n = data.train.len();
+        if config.drop_last {
+            n / config.batch_size
+        } else {
+            n.div_ceil(config.batch_size)
+        }
+    };
+    if per_epoch == 0 {
+        return Err(Error::invalid(
+            "drop_last leaves no batch: the batch is larger than the training split",
+        ));
+    }
+    let mut run = Run {
+        config,
+        data,
+        optim,
+        fingerprint,
+        history,
+        snapshots: Vec::new(),
+        per_epoch,
+        total: per_epoch * config.epochs,
+        interrupt: config
+            .interrupt
+            .clone()
+            .unwrap_or_else(super::interrupt::shared_flag),
+        interrupted: false,
+        stopped_early: false,
+    };
+    let mut progress = config.progress.reporter();
+    progress.start(run.total, start_epoch * per_epoch);
+    let was_training = model.is_training();
+    // Whatever happens inside, the model's mode and the progress display are restored.
+    let outcome = (start_epoch..config.epochs).try_for_each(|epoch| {
+        if run.interrupted || run.stopped_early {
+            return Ok(());
+        }
+        run.epoch(epoch, model, progress.as_mut(), callbacks)
+    });
+    progress.finish(run.interrupted || outcome.is_err());
+    model.set_train(was_training);
+    outcome?;
+    Ok(FitResult {
+        history: run.history,
+        snapshots: run.snapshots,
+        interrupted: run.interrupted,
+        stopped_early: run.stopped_early,
+    })
+}
+
+fn check_fit(model: &Model, data: &Dataset, config: &FitConfig) -> Result<()> {
     if config.epochs == 0 || config.batch_size == 0 {
         return Err(Error::invalid(format!(
             "fit needs at least one epoch and a batch size of at least 1, got {} epochs of {}",
@@ -144,59 +241,52 @@ pub fn fit(model: &mut Model, data: &Dataset, config: &FitConfig) -> Result<FitR
             format!("{:?}", model.output_shape()),
         ));
     }
-    let mut optim = OptimizerState::new(config.optimizer)?;
-    let fingerprint = config.fingerprint();
-    let mut history = History::default();
-    let mut start_epoch = 0;
-    if let Some(dir) = &config.checkpoint_dir {
-        if let Some(meta) = checkpoint::load(dir, model, &mut optim, &fingerprint)? {
-            start_epoch = meta.epochs_done;
-            history = meta.history;
-        }
-    }
-    let interrupt = config
-        .interrupt
-        .clone()
-        .unwrap_or_else(super::interrupt::shared_flag);
-    let device = model.device();
-    let per_epoch = {
-        let n = data.train.len();
-        if config.drop_last {
-            n / config.batch_size
-        } else {
-            n.div_ceil(config.batch_size)
-        }
-    };
-    if per_epoch == 0 {
-        return Err(Error::invalid(
-            "drop_last leaves no batch: the batch is larger than the training split",
-        ));
-    }
-    let total = per_epoch * config.epochs;
-    let mut progress = config.progress.reporter();
-    progress.start(total, start_epoch * per_epoch);
-    let mut snapshots = Vec::new();
-    let mut interrupted = false;
-    let was_training = model.is_training();
+    Ok(())
+}
 
-    for epoch in start_epoch..config.epochs {
+/// The state of one training run between epochs.
+struct Run<'a> {
+    config: &'a FitConfig,
+    data: &'a Dataset,
+    optim: OptimizerState,
+    fingerprint: String,
+    history: History,
+    snapshots: Vec<Snapshot>,
+    per_epoch: usize,
+    total: usize,
+    interrupt: Arc<AtomicBool>,
+    interrupted: bool,
+    stopped_early: bool,
+}
+
+impl Run<'_> {
+    fn epoch(
+        &mut self,
+        epoch: usize,
+        model: &mut Model,
+        progress: &mut dyn super::progress::Progress,
+        callbacks: &mut [&mut dyn Callback],
+    ) -> Result<()> {
+        let config = self.config;
         let started = Instant::now();
         model.reseed(mix(config.seed, epoch as u64));
         let mut aug_rng = seeded_stream(config.seed ^ 0x5eed_a0a0_5eed_a0a0, epoch as u64);
         model.set_train(true);
+        let device = model.device();
         let (mut loss_sum, mut acc_sum, mut count) = (0.0, 0.0, 0usize);
         let order = Order::Shuffled {
             seed: config.seed,
             epoch: epoch as u64,
         };
-        for (i, (x, y)) in data
+        for (i, (x, y)) in self
+            .data
             .train
             .batches(config.batch_size, order, config.drop_last)?
             .enumerate()
         {
-            if interrupt.swap(false, Ordering::SeqCst) {
-                interrupted = true;
-                break;
+            if self.interrupt.swap(false, Ordering::SeqCst) {
+                self.interrupted = true;
+                return Ok(());
             }
             let x = match &config.augment {
                 Some(t) => t.apply(&x, &mut aug_rng)?,
@@ -209,37 +299,39 @@ pub fn fit(model: &mut Model, data: &Dataset, config: &FitConfig) -> Result<FitR
                 p.zero_grad();
             }
             loss.f_backward()?;
-            let step = epoch * per_epoch + i;
-            let lr = config.optimizer.lr() * config.schedule.factor(epoch, step, total);
-            optim.step(&model.param_groups(), lr)?;
+            let step = epoch * self.per_epoch + i;
+            let lr = config.optimizer.lr() * config.schedule.factor(epoch, step, self.total);
+            self.optim.step(&model.param_groups(), lr)?;
             let loss_v = loss.double_value(&[]);
             if !loss_v.is_finite() {
-                model.set_train(was_training);
-                progress.finish(true);
                 return Err(Error::invalid(format!(
                     "training diverged: the loss is {loss_v} at epoch {}, step {step} (learning rate {lr}); lower it",
                     epoch + 1
                 )));
             }
-            let acc = accuracy(&logits, &y)?;
             let record = StepRecord {
                 epoch,
                 step,
                 loss: loss_v,
-                accuracy: acc,
+                accuracy: accuracy(&logits, &y)?,
                 lr,
             };
             progress.step(&record);
-            history.steps.push(record);
-            loss_sum += loss_v;
-            acc_sum += acc;
+            let mut stop = false;
+            for cb in callbacks.iter_mut() {
+                stop |= cb.on_step(&record)? == Control::Stop;
+            }
+            loss_sum += record.loss;
+            acc_sum += record.accuracy;
             count += 1;
+            self.history.steps.push(record);
+            if stop {
+                self.stopped_early = true;
+                return Ok(());
+            }
         }
-        if interrupted {
-            break;
-        }
-        let (test_loss, test_accuracy) = if config.evaluate && !data.test.is_empty() {
-            let e = evaluate(model, &data.test, config.batch_size.max(256))?;
+        let (test_loss, test_accuracy) = if config.evaluate && !self.data.test.is_empty() {
+            let e = evaluate(model, &self.data.test, config.batch_size.max(256))?;
             (Some(e.loss), Some(e.accuracy))
         } else {
             (None, None)
@@ -253,14 +345,14 @@ pub fn fit(model: &mut Model, data: &Dataset, config: &FitConfig) -> Result<FitR
             seconds: started.elapsed().as_secs_f64(),
         };
         progress.epoch(&record, config.epochs);
-        history.epochs.push(record);
+        self.history.epochs.push(record.clone());
         if config.snapshot_epochs.contains(&(epoch + 1)) {
             let tensors = model
                 .named_tensors()
                 .into_iter()
                 .map(|(n, t)| (n, t.copy()))
                 .collect();
-            snapshots.push(Snapshot {
+            self.snapshots.push(Snapshot {
                 epoch: epoch + 1,
                 tensors,
             });
@@ -268,19 +360,18 @@ pub fn fit(model: &mut Model, data: &Dataset, config: &FitConfig) -> Result<FitR
         if let Some(dir) = &config.checkpoint_dir {
             let meta = CheckpointMeta {
                 epochs_done: epoch + 1,
-                fingerprint: fingerprint.clone(),
-                history: history.clone(),
+                fingerprint: self.fingerprint.clone(),
+                history: self.history.clone(),
             };
-            checkpoint::save(dir, model, &optim, &meta)?;
+            checkpoint::save(dir, model, &self.optim, &meta)?;
         }
+        for cb in callbacks.iter_mut() {
+            if cb.on_epoch(&record, model)? == Control::Stop {
+                self.stopped_early = true;
+            }
+        }
+        Ok(())
     }
-    progress.finish(interrupted);
-    model.set_train(was_training);
-    Ok(FitResult {
-        history,
-        snapshots,
-        interrupted,
-    })
 }
 
 fn accuracy(logits: &Tensor, y: &Tensor) -> Result<f64> {

@@ -24,7 +24,7 @@ mod schedule;
 
 pub use checkpoint::CheckpointMeta;
 pub use evaluate::{cross_entropy, evaluate, Evaluation};
-pub use fit::{fit, FitConfig, FitResult, Snapshot};
+pub use fit::{fit, fit_with, Callback, Control, FitConfig, FitResult, Snapshot};
 pub use history::{EpochRecord, History, StepRecord};
 pub use optim::{Optimizer, OptimizerState};
 pub use progress::{epoch_line, Progress, ProgressMode};

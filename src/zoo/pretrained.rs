@@ -173,8 +173,6 @@ pub struct PretrainedInfo {
 pub struct Pretrained {
     /// The model, in evaluation mode.
     pub model: Model,
-    /// The dataset it was trained on (preprocessed as for training).
-    pub data: Dataset,
     /// Cached weights file.
     pub path: PathBuf,
     /// Key, accuracy and history.
@@ -202,11 +200,21 @@ fn resize_all(split: &Split, side: i64) -> Result<Split> {
     Split::new(images, split.labels.shallow_clone())
 }
 
-fn dataset_for(recipe: &Recipe, quick: bool) -> Result<(Dataset, String)> {
+/// The checksums of a recipe's dataset files, from the manifest: part of the
+/// cache key, known without loading the data.
+fn data_checksums(recipe: &Recipe) -> Result<String> {
     let catalog = Catalog::open_default()?;
     let entry = catalog.entry(recipe.dataset)?;
-    let sums: Vec<String> = entry.files.values().map(|f| f.sha256.clone()).collect();
-    let mut ds = catalog.load(recipe.dataset)?;
+    Ok(entry
+        .files
+        .values()
+        .map(|f| f.sha256.as_str())
+        .collect::<Vec<_>>()
+        .join(","))
+}
+
+fn dataset_for(recipe: &Recipe, quick: bool) -> Result<Dataset> {
+    let mut ds = Catalog::open_default()?.load(recipe.dataset)?;
     if quick {
         // Balanced subsets and a few short epochs: a model that has really
         // learned something (well above chance), in seconds.
@@ -230,7 +238,7 @@ fn dataset_for(recipe: &Recipe, quick: bool) -> Result<(Dataset, String)> {
             ds.classes.clone(),
         )?;
     }
-    Ok((ds, sums.join(",")))
+    Ok(ds)
 }
 
 /// Epochs of a quick-mode run (on 200 images per class, batches of 64).
@@ -256,7 +264,9 @@ pub fn pretrained(name: &str) -> Result<Pretrained> {
     pretrained_on(name, crate::device::default_device())
 }
 
-/// [`pretrained`] on a chosen device.
+/// [`pretrained`] on a chosen device. A cached model loads without touching
+/// the dataset (its cache key uses the manifest's checksums); get the data it
+/// was trained on, prepared the same way, from [`pretrained_data`].
 pub fn pretrained_on(name: &str, device: Device) -> Result<Pretrained> {
     let all = recipes();
     let recipe = all.iter().find(|r| r.name == name).ok_or_else(|| {
@@ -266,7 +276,7 @@ pub fn pretrained_on(name: &str, device: Device) -> Result<Pretrained> {
         ))
     })?;
     let quick = quick_mode();
-    let (ds, data_sums) = dataset_for(recipe, quick)?;
+    let data_sums = data_checksums(recipe)?;
     let mut model = (recipe.build)().seed(0).build(device)?;
     let cfg = fit_config(recipe, quick);
     let description = format!(
@@ -294,13 +304,13 @@ pub fn pretrained_on(name: &str, device: Device) -> Result<Pretrained> {
         model.set_train(false);
         return Ok(Pretrained {
             model,
-            data: ds,
             path,
             info,
             trained_now: false,
         });
     }
     let started = std::time::Instant::now();
+    let ds = dataset_for(recipe, quick)?;
     let run = train::fit(&mut model, &ds, &cfg)?;
     if run.interrupted {
         return Err(Error::invalid(format!(
@@ -324,7 +334,6 @@ pub fn pretrained_on(name: &str, device: Device) -> Result<Pretrained> {
     model.set_train(false);
     Ok(Pretrained {
         model,
-        data: ds,
         path,
         info,
         trained_now: true,
@@ -360,5 +369,5 @@ pub fn pretrained_data(name: &str) -> Result<Dataset> {
         .iter()
         .find(|r| r.name == name)
         .ok_or_else(|| Error::invalid(format!("no pretrained model '{name}'")))?;
-    Ok(dataset_for(recipe, quick_mode())?.0)
+    dataset_for(recipe, quick_mode())
 }
