@@ -1,21 +1,31 @@
 //! Trains LeNet-5 on Fashion-MNIST and saves the loss curve, the weights and
 //! the confusion matrix: the smallest complete training script.
 //!
-//! cargo run --release --example train_lenet -- [OUT_DIR] [EPOCHS]
+//! cargo run --release --example train_lenet -- [OUT_DIR] [EPOCHS] [--checkpoint]
 //!
 //! Ctrl-C stops training at the next batch and still saves what was learned.
-//! With DEEPSCOPE_QUICK=1 it trains one epoch on 200 images per class.
+//! With `--checkpoint`, every epoch is checkpointed in OUT_DIR/checkpoint and
+//! a second run of the same command resumes there (after a crash or a kill).
+//! With DEEPSCOPE_QUICK=1 it trains on 200 images per class (2 epochs unless
+//! EPOCHS says otherwise).
 
 use deepscope::prelude::*;
 use deepscope::train::{interrupt, ProgressMode};
 
 fn main() -> deepscope::Result<()> {
-    let mut args = std::env::args().skip(1);
-    let out = std::path::PathBuf::from(args.next().unwrap_or_else(|| "lenet-output".into()));
+    let all: Vec<String> = std::env::args().skip(1).collect();
+    let checkpoint = all.iter().any(|a| a == "--checkpoint");
+    let mut args = all.iter().filter(|a| *a != "--checkpoint");
+    let out = std::path::PathBuf::from(
+        args.next()
+            .cloned()
+            .unwrap_or_else(|| "lenet-output".into()),
+    );
     let epochs: usize = match args.next() {
         Some(e) => e
             .parse()
             .map_err(|_| Error::invalid(format!("EPOCHS must be a whole number, got '{e}'")))?,
+        None if quick_mode() => 2,
         None => 5,
     };
     std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
@@ -35,11 +45,10 @@ fn main() -> deepscope::Result<()> {
     let mut net = zoo::lenet5(10).seed(0).build(device)?;
     println!("{}", net.summary());
 
-    let mut cfg = FitConfig::new(
-        if quick_mode() { 1 } else { epochs },
-        128,
-        Optimizer::momentum(0.05, 0.9),
-    );
+    let mut cfg = FitConfig::new(epochs, 128, Optimizer::momentum(0.05, 0.9));
+    if checkpoint {
+        cfg.checkpoint_dir = Some(out.join("checkpoint"));
+    }
     cfg.schedule = Schedule::Step {
         every: 3,
         gamma: 0.5,

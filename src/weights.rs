@@ -34,10 +34,11 @@ fn sniff(path: &Path) -> Result<Format> {
     ))
 }
 
-/// Reads every named tensor of a safetensors or PyTorch `.pt` file, on the CPU.
+/// Reads every named tensor of a safetensors or PyTorch `.pt` file, on the
+/// CPU, sorted by name (whatever order the file stored them in).
 pub fn read_tensors(path: impl AsRef<Path>) -> Result<Vec<(String, Tensor)>> {
     let path = path.as_ref();
-    match sniff(path)? {
+    let mut tensors = match sniff(path)? {
         Format::Safetensors => Tensor::read_safetensors(path).map_err(|e| {
             Error::corrupt(
                 path,
@@ -48,11 +49,13 @@ pub fn read_tensors(path: impl AsRef<Path>) -> Result<Vec<(String, Tensor)>> {
             )
         }),
         Format::TorchZip => read_torch_zip(path),
-    }
+    }?;
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(tensors)
 }
 
 /// A `torch.save` archive, read by pytorch-reader (no Python, no libtorch
-/// unpickler), tensors sorted by name.
+/// unpickler).
 fn read_torch_zip(path: &Path) -> Result<Vec<(String, Tensor)>> {
     use pytorch_reader::{DType, PytorchReader};
     let reader = PytorchReader::new(path)
@@ -86,7 +89,6 @@ fn read_torch_zip(path: &Path) -> Result<Vec<(String, Tensor)>> {
             Tensor::f_from_data_size(&bytes, &shape, kind)?,
         ));
     }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
 }
 
@@ -202,7 +204,18 @@ fn copy_all(pairs: Vec<(Tensor, Tensor)>) -> Result<()> {
 /// wrong shape, nothing is loaded and the error lists every one of them.
 pub fn load(model: &mut Model, path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
-    let (report, pairs) = plan(model, read_tensors(path)?);
+    load_tensors(model, read_tensors(path)?, path)
+}
+
+/// [`load`] from tensors already in memory; `source` names where they came
+/// from in the error.
+pub fn load_tensors(
+    model: &mut Model,
+    tensors: Vec<(String, Tensor)>,
+    source: impl AsRef<Path>,
+) -> Result<()> {
+    let path = source.as_ref();
+    let (report, pairs) = plan(model, tensors);
     if !report.missing.is_empty() || !report.unexpected.is_empty() || !report.mismatched.is_empty()
     {
         return Err(Error::corrupt(

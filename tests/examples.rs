@@ -1,7 +1,7 @@
 //! The examples run the way a user runs them: train LeNet-5 (quick mode),
 //! then classify an image file with the saved weights.
 
-use deepscope::data;
+use deepscope::{data, weights};
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -100,10 +100,68 @@ fn inside_evcxr_training_shows_a_loss_chart_in_the_notebook() {
     );
     let stdout = String::from_utf8_lossy(&run.stdout);
     let figures = stdout.matches("EVCXR_BEGIN_CONTENT image/png\n").count();
-    assert_eq!(figures, 1, "one chart per epoch (quick mode trains one)");
+    assert_eq!(figures, 2, "one chart per epoch (quick mode trains two)");
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(
-        stderr.contains("epoch 1/1  loss"),
+        stderr.contains("epoch 2/2  loss"),
         "epoch lines go to stderr: {stderr}"
     );
+}
+
+#[test]
+fn a_killed_run_resumes_from_its_checkpoint_to_the_uninterrupted_weights() {
+    let epochs = "6";
+    let whole = tempfile::tempdir().unwrap();
+    let done = Command::new(example("train_lenet"))
+        .args([whole.path().to_str().unwrap(), epochs])
+        .env("DEEPSCOPE_QUICK", "1")
+        .output()
+        .unwrap();
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+
+    let killed = tempfile::tempdir().unwrap();
+    let args = [killed.path().to_str().unwrap(), epochs, "--checkpoint"];
+    let mut child = Command::new(example("train_lenet"))
+        .args(args)
+        .env("DEEPSCOPE_QUICK", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let marker = killed.path().join("checkpoint/checkpoint.json");
+    while !marker.exists() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before its first checkpoint"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().unwrap(); // SIGKILL: no chance to clean up
+    child.wait().unwrap();
+    assert!(
+        !killed.path().join("lenet5.safetensors").exists(),
+        "killed before the end"
+    );
+
+    let resumed = Command::new(example("train_lenet"))
+        .args(args)
+        .env("DEEPSCOPE_QUICK", "1")
+        .output()
+        .unwrap();
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    let a = weights::read_tensors(whole.path().join("lenet5.safetensors")).unwrap();
+    let b = weights::read_tensors(killed.path().join("lenet5.safetensors")).unwrap();
+    assert_eq!(a.len(), b.len());
+    for ((n, x), (m, y)) in a.iter().zip(&b) {
+        assert_eq!(n, m);
+        assert!(x.equal(y), "{n} differs after kill and resume");
+    }
 }

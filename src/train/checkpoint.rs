@@ -1,6 +1,11 @@
 //! Checkpoints: after each epoch, the model's tensors, the optimiser's state
-//! and the history, written atomically to a folder, so that a killed run
-//! resumes where its last epoch ended and reaches the same weights.
+//! and the history, so that a killed run resumes where its last epoch ended
+//! and reaches the same weights.
+//!
+//! Atomicity: the tensors go to a new file named for the epoch; then
+//! `checkpoint.json`, which names that file, is written to a temporary file
+//! and renamed into place. The rename is the commit: a kill at any moment
+//! leaves either the previous checkpoint or the new one, never a mix.
 
 use super::history::History;
 use super::optim::OptimizerState;
@@ -8,9 +13,8 @@ use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::weights;
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-const TENSORS: &str = "checkpoint.safetensors";
 const META: &str = "checkpoint.json";
 
 /// What a checkpoint records beside the tensors.
@@ -22,15 +26,12 @@ pub struct CheckpointMeta {
     pub fingerprint: String,
     /// Metrics so far.
     pub history: History,
+    /// The file (in the same folder) holding the model and optimiser tensors.
+    pub tensors: String,
 }
 
-fn path(dir: &Path, name: &str) -> PathBuf {
-    dir.join(name)
-}
-
-/// Writes a checkpoint into `dir` (created if needed). The tensors and the
-/// metadata are written to temporary files and renamed, so a kill during the
-/// write leaves the previous checkpoint intact.
+/// Writes a checkpoint into `dir` (created if needed), committing it with
+/// one rename, then removes the tensors of older checkpoints.
 pub fn save(
     dir: &Path,
     model: &Model,
@@ -40,15 +41,26 @@ pub fn save(
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let mut tensors = model.named_tensors();
     tensors.extend(optim.state_tensors());
-    let tmp = path(dir, "checkpoint.safetensors.tmp");
-    weights::write_safetensors(&tensors, &tmp)?;
-    let meta_tmp = path(dir, "checkpoint.json.tmp");
+    weights::write_safetensors(&tensors, dir.join(&meta.tensors))?;
     let json = serde_json::to_string(meta)
         .map_err(|e| Error::invalid(format!("cannot encode checkpoint: {e}")))?;
-    std::fs::write(&meta_tmp, json).map_err(|e| Error::io(&meta_tmp, e))?;
-    std::fs::rename(&tmp, path(dir, TENSORS)).map_err(|e| Error::io(dir, e))?;
-    std::fs::rename(&meta_tmp, path(dir, META)).map_err(|e| Error::io(dir, e))?;
+    let tmp = dir.join("checkpoint.json.tmp");
+    std::fs::write(&tmp, json).map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, dir.join(META)).map_err(|e| Error::io(dir, e))?;
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with("checkpoint-epoch") && name != meta.tensors {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
     Ok(())
+}
+
+/// The tensor file name for a checkpoint after `epochs_done` epochs.
+pub fn tensors_file(epochs_done: usize) -> String {
+    format!("checkpoint-epoch{epochs_done}.safetensors")
 }
 
 /// Loads the checkpoint in `dir` into `model` and `optim`, if there is one;
@@ -59,9 +71,8 @@ pub fn load(
     optim: &mut OptimizerState,
     fingerprint: &str,
 ) -> Result<Option<CheckpointMeta>> {
-    let meta_path = path(dir, META);
-    let tensors_path = path(dir, TENSORS);
-    if !meta_path.is_file() || !tensors_path.is_file() {
+    let meta_path = dir.join(META);
+    if !meta_path.is_file() {
         return Ok(None);
     }
     let text = std::fs::read_to_string(&meta_path).map_err(|e| Error::io(&meta_path, e))?;
@@ -74,14 +85,10 @@ pub fn load(
             meta.fingerprint
         )));
     }
-    let all = weights::read_tensors(&tensors_path)?;
+    let all = weights::read_tensors(dir.join(&meta.tensors))?;
     let (optim_state, model_tensors): (Vec<_>, Vec<_>) =
         all.into_iter().partition(|(n, _)| n.starts_with("optim."));
-    let tmp = path(dir, "model-only.safetensors.tmp");
-    weights::write_safetensors(&model_tensors, &tmp)?;
-    let loaded = weights::load(model, &tmp);
-    let _ = std::fs::remove_file(&tmp);
-    loaded?;
+    weights::load_tensors(model, model_tensors, &meta_path)?;
     optim.load_state(&optim_state, model.device())?;
     Ok(Some(meta))
 }

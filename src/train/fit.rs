@@ -362,6 +362,7 @@ impl Run<'_> {
                 epochs_done: epoch + 1,
                 fingerprint: self.fingerprint.clone(),
                 history: self.history.clone(),
+                tensors: checkpoint::tensors_file(epoch + 1),
             };
             checkpoint::save(dir, model, &self.optim, &meta)?;
         }
