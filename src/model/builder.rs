@@ -371,21 +371,8 @@ fn make(
             positive(*out, name)?;
             positive(conv.kernel, name)?;
             positive(conv.stride, name)?;
-            let p = var_path(vs, path);
-            let mut params = vec![(
-                "weight".to_string(),
-                p.f_var(
-                    "weight",
-                    &[*out, in_c, conv.kernel, conv.kernel],
-                    nn::Init::Const(0.),
-                )?,
-            )];
-            if conv.bias {
-                params.push((
-                    "bias".into(),
-                    p.f_var("bias", &[*out], nn::Init::Const(0.))?,
-                ));
-            }
+            let params =
+                weight_and_bias(vs, path, &[*out, in_c, conv.kernel, conv.kernel], conv.bias)?;
             Layer {
                 name: name.clone(),
                 path: path.clone(),
@@ -417,17 +404,7 @@ fn make(
                 }
             };
             positive(*out, name)?;
-            let p = var_path(vs, path);
-            let mut params = vec![(
-                "weight".to_string(),
-                p.f_var("weight", &[*out, in_f], nn::Init::Const(0.))?,
-            )];
-            if *bias {
-                params.push((
-                    "bias".into(),
-                    p.f_var("bias", &[*out], nn::Init::Const(0.))?,
-                ));
-            }
+            let params = weight_and_bias(vs, path, &[*out, in_f], *bias)?;
             Layer {
                 name: name.clone(),
                 path: path.clone(),
@@ -535,6 +512,28 @@ fn make(
         )));
     }
     Ok((layer, out))
+}
+
+/// A `weight` of shape `dims` and, if asked, a `bias [dims[0]]` under
+/// `path`; drawn later by the layer's initialisation.
+fn weight_and_bias(
+    vs: &nn::VarStore,
+    path: &str,
+    dims: &[i64],
+    bias: bool,
+) -> Result<Vec<(String, Tensor)>> {
+    let p = var_path(vs, path);
+    let mut params = vec![(
+        "weight".to_string(),
+        p.f_var("weight", dims, nn::Init::Const(0.))?,
+    )];
+    if bias {
+        params.push((
+            "bias".into(),
+            p.f_var("bias", &dims[..1], nn::Init::Const(0.))?,
+        ));
+    }
+    Ok(params)
 }
 
 fn positive(v: i64, name: &str) -> Result<()> {

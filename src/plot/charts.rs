@@ -43,18 +43,27 @@ impl LinePlot {
         LinePlot::default()
     }
 
-    /// Adds a series of `(x, y)` points.
-    pub fn line(
+    fn push(
         mut self,
         name: impl Into<String>,
         points: impl IntoIterator<Item = (f64, f64)>,
+        markers: bool,
     ) -> Self {
         self.series.push(Series {
             name: name.into(),
             points: points.into_iter().collect(),
-            markers: false,
+            markers,
         });
         self
+    }
+
+    /// Adds a series of `(x, y)` points.
+    pub fn line(
+        self,
+        name: impl Into<String>,
+        points: impl IntoIterator<Item = (f64, f64)>,
+    ) -> Self {
+        self.push(name, points, false)
     }
 
     /// Adds a series of `y` values at x = 0, 1, 2, ...
@@ -64,16 +73,11 @@ impl LinePlot {
 
     /// Adds a series drawn with markers at its points.
     pub fn points(
-        mut self,
+        self,
         name: impl Into<String>,
         points: impl IntoIterator<Item = (f64, f64)>,
     ) -> Self {
-        self.series.push(Series {
-            name: name.into(),
-            points: points.into_iter().collect(),
-            markers: true,
-        });
-        self
+        self.push(name, points, true)
     }
 
     /// The series, in order.
