@@ -17,7 +17,7 @@ const BATCH: usize = 128;
 
 /// The first `n` training images (resized to `side` if given), no test split.
 fn subset(ds: &Dataset, n: usize, side: Option<i64>) -> deepscope::Result<Dataset> {
-    let mut images = ds.train.images.narrow(0, 0, n as i64);
+    let mut images = ds.train.images().narrow(0, 0, n as i64);
     if let Some(s) = side {
         images = Resize {
             height: s,
@@ -25,7 +25,7 @@ fn subset(ds: &Dataset, n: usize, side: Option<i64>) -> deepscope::Result<Datase
         }
         .apply(&images, &mut deepscope::rng::seeded(0))?;
     }
-    let train = Split::new(images, ds.train.labels.narrow(0, 0, n as i64))?;
+    let train = Split::new(images, ds.train.labels().narrow(0, 0, n as i64))?;
     let [c, h, w] = train.image_shape();
     Dataset::new(&ds.name, train, Split::empty(c, h, w), ds.classes.clone())
 }

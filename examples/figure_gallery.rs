@@ -99,8 +99,8 @@ fn main() -> deepscope::Result<()> {
         dir.join("bars.png"),
     )?;
     let fm = deepscope::data::fashion_mnist()?;
-    let first = fm.test.images.narrow(0, 0, 16);
-    let names: Vec<String> = Vec::<i64>::try_from(fm.test.labels.narrow(0, 0, 16))?
+    let first = fm.test.images().narrow(0, 0, 16);
+    let names: Vec<String> = Vec::<i64>::try_from(fm.test.labels().narrow(0, 0, 16))?
         .iter()
         .map(|&l| fm.classes[l as usize].clone())
         .collect();

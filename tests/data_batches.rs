@@ -92,13 +92,15 @@ fn stratified_split_keeps_class_proportions_and_loses_nothing() {
     .unwrap();
     assert_eq!(ds.test.class_counts(4).unwrap(), vec![5; 4]);
     assert_eq!(ds.train.class_counts(4).unwrap(), vec![20; 4]);
-    let mut every: Vec<i64> = ids(&ds.train.images);
-    every.extend(ids(&ds.test.images));
+    let mut every: Vec<i64> = ids(ds.train.images());
+    every.extend(ids(ds.test.images()));
     every.sort();
     assert_eq!(every, (0..100).collect::<Vec<_>>());
     let again =
         Dataset::stratified("t", indexed_split(100, 4), ds.classes.clone(), 0.2, 0).unwrap();
-    assert!(again.test.labels.equal(&ds.test.labels) && again.test.images.equal(&ds.test.images));
+    assert!(
+        again.test.labels().equal(ds.test.labels()) && again.test.images().equal(ds.test.images())
+    );
     assert!(err_text(Dataset::stratified(
         "t",
         indexed_split(4, 2),

@@ -67,7 +67,7 @@ fn loads_every_kind_by_name() {
     let tiny = cat.load("tiny").unwrap();
     assert_eq!((tiny.train.len(), tiny.test.len()), (6, 3));
     assert_eq!(tiny.classes, vec!["a", "b", "c"]);
-    assert_eq!(tiny.train.images.size(), vec![6, 1, 2, 2]);
+    assert_eq!(tiny.train.images().size(), vec![6, 1, 2, 2]);
 
     // 5 examples per class, 40% held out per class: 2 + 2 in test.
     let grid = cat.load("grid").unwrap();

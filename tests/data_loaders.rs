@@ -286,7 +286,7 @@ fn cifar_folder_reads_five_train_batches_and_test() {
     assert_eq!((ds.train.len(), ds.test.len()), (5, 1));
     assert_eq!(ds.classes[0], "airplane");
     assert_eq!(
-        Vec::<i64>::try_from(&ds.train.labels).unwrap(),
+        Vec::<i64>::try_from(ds.train.labels()).unwrap(),
         vec![1, 2, 3, 4, 5]
     );
 }
@@ -309,12 +309,12 @@ fn image_folders_number_classes_in_sorted_order() {
     }
     let ds = data::read_image_folders(root, 8, Channels::Auto).unwrap();
     assert_eq!(ds.classes, vec!["ant", "zebra"]);
-    assert_eq!(ds.train.images.size(), vec![4, 3, 8, 8]);
+    assert_eq!(ds.train.images().size(), vec![4, 3, 8, 8]);
     assert_eq!(
-        Vec::<i64>::try_from(&ds.train.labels).unwrap(),
+        Vec::<i64>::try_from(ds.train.labels()).unwrap(),
         vec![0, 0, 1, 1]
     );
-    let v = f32::try_from(ds.train.images.get(3).mean(Kind::Float)).unwrap();
+    let v = f32::try_from(ds.train.images().get(3).mean(Kind::Float)).unwrap();
     assert!((v - 200.0 / 255.0).abs() < 1e-6);
 
     std::fs::create_dir_all(root.join("val/bee")).unwrap();

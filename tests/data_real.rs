@@ -54,7 +54,7 @@ fn fashion_mnist_is_60000_plus_10000_and_matches_numpy() {
     let reference = &reference()["fashion-mnist"];
     let fm = data::fashion_mnist().unwrap();
     assert_eq!((fm.train.len(), fm.test.len()), (60_000, 10_000));
-    assert_eq!(fm.train.images.size(), vec![60_000, 1, 28, 28]);
+    assert_eq!(fm.train.images().size(), vec![60_000, 1, 28, 28]);
     assert_eq!(fm.classes.len(), 10);
     assert_eq!(fm.classes[9], "Ankle boot");
     assert_eq!(fm.train.class_counts(10).unwrap(), vec![6000; 10]);
@@ -63,10 +63,10 @@ fn fashion_mnist_is_60000_plus_10000_and_matches_numpy() {
         *c += t;
     }
     assert_eq!(counts, ints(&reference["class_counts"]));
-    let sum = pixel_sum(&fm.train.images, 255.0) + pixel_sum(&fm.test.images, 255.0);
+    let sum = pixel_sum(fm.train.images(), 255.0) + pixel_sum(fm.test.images(), 255.0);
     assert_eq!(sum, reference["pixel_sum"].as_i64().unwrap());
     // The published training-set mean of Fashion-MNIST is 0.2860.
-    let mean = f64::try_from(fm.train.images.mean(Kind::Double)).unwrap();
+    let mean = f64::try_from(fm.train.images().mean(Kind::Double)).unwrap();
     assert!((mean - 0.2860).abs() < 5e-5, "{mean}");
 }
 
@@ -81,7 +81,7 @@ fn mnist_subset_is_5000_with_500_per_class() {
     assert_eq!(ints(&reference["class_counts"]), vec![500; 10]);
     assert_eq!(ds.train.image_shape(), [1, 28, 28]);
     assert_eq!(
-        pixel_sum(&ds.all().images, 255.0),
+        pixel_sum(ds.all().images(), 255.0),
         reference["pixel_sum"].as_i64().unwrap()
     );
 }
@@ -98,7 +98,7 @@ fn digits_are_1797_8x8_images() {
         ints(&reference["class_counts"])
     );
     assert_eq!(
-        pixel_sum(&all.images, 16.0),
+        pixel_sum(all.images(), 16.0),
         reference["pixel_sum"].as_i64().unwrap()
     );
     // Each class keeps its proportion in the 80/20 split.

@@ -40,10 +40,10 @@ fn train_lenet_then_classify_a_test_image() {
 
     // A trouser from the test split, saved as a PNG file.
     let fm = data::fashion_mnist().unwrap();
-    let labels = Vec::<i64>::try_from(&fm.test.labels).unwrap();
+    let labels = Vec::<i64>::try_from(fm.test.labels()).unwrap();
     let i = labels.iter().position(|&l| l == 1).unwrap();
     let png = out.path().join("trouser.png");
-    data::save_image(&fm.test.images.get(i as i64), &png).unwrap();
+    data::save_image(&fm.test.images().get(i as i64), &png).unwrap();
     let run = Command::new(example("classify"))
         .arg(out.path().join("lenet5.safetensors"))
         .arg(&png)

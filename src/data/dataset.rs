@@ -8,12 +8,12 @@ use rand::seq::SliceRandom;
 use tch::{Device, Kind, Tensor};
 
 /// One part of a dataset: images `[N, C, H, W]` f32 and labels `[N]` i64.
+/// The fields are private so that every `Split` has passed the checks of
+/// [`Split::new`]: images and labels that fit together.
 #[derive(Debug)]
 pub struct Split {
-    /// Images `[N, C, H, W]`, f32, usually in [0, 1].
-    pub images: Tensor,
-    /// Class indices `[N]`, i64.
-    pub labels: Tensor,
+    images: Tensor,
+    labels: Tensor,
 }
 
 impl Clone for Split {
@@ -56,6 +56,21 @@ impl Split {
             ));
         }
         Ok(Split { images, labels })
+    }
+
+    /// Images `[N, C, H, W]`, f32, usually in [0, 1].
+    pub fn images(&self) -> &Tensor {
+        &self.images
+    }
+
+    /// Class indices `[N]`, i64.
+    pub fn labels(&self) -> &Tensor {
+        &self.labels
+    }
+
+    /// The images and labels, taken apart.
+    pub fn into_parts(self) -> (Tensor, Tensor) {
+        (self.images, self.labels)
     }
 
     /// An empty split with images of shape `[0, C, H, W]`.

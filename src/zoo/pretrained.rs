@@ -190,14 +190,14 @@ fn resize_all(split: &Split, side: i64) -> Result<Split> {
     let mut parts = Vec::new();
     for start in (0..split.len() as i64).step_by(4096) {
         let n = (split.len() as i64 - start).min(4096);
-        parts.push(t.apply(&split.images.narrow(0, start, n), &mut rng)?);
+        parts.push(t.apply(&split.images().narrow(0, start, n), &mut rng)?);
     }
     let images = if parts.is_empty() {
-        split.images.shallow_clone()
+        split.images().shallow_clone()
     } else {
         Tensor::cat(&parts, 0)
     };
-    Split::new(images, split.labels.shallow_clone())
+    Split::new(images, split.labels().shallow_clone())
 }
 
 /// The checksums of a recipe's dataset files, from the manifest: part of the
