@@ -327,15 +327,16 @@ impl ModelBuilder {
         let seed = self.seed.unwrap_or_else(rand::random);
         let mut rng = crate::rng::seeded(seed);
         let vs = nn::VarStore::new(device);
-        let mut shape = self.input.clone();
         let mut layers = Vec::with_capacity(self.specs.len());
+        let mut shapes: Vec<Vec<i64>> = Vec::with_capacity(self.specs.len());
         for spec in &self.specs {
+            let input = shapes.last().unwrap_or(&self.input);
             let (layer, out) =
-                tch::no_grad(|| make(spec, &vs, &shape, self.init, device, &mut rng))?;
+                tch::no_grad(|| make(spec, &vs, input, self.init, device, &mut rng))?;
             layers.push(layer);
-            shape = out;
+            shapes.push(out);
         }
-        Ok(Model::from_parts(vs, layers, self.input, shape, seed))
+        Ok(Model::from_parts(vs, layers, self.input, shapes, seed))
     }
 }
 

@@ -27,4 +27,4 @@ mod network;
 
 pub use builder::{Conv, ModelBuilder};
 pub use layer::{dropout, local_response_norm, InitScheme, Layer, Op, Shortcut};
-pub use network::{is_plain, Model, ParamGroup, Summary, Trace};
+pub use network::{Model, ParamGroup, Summary, Trace};

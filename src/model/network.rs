@@ -3,7 +3,7 @@
 //! re-initialise layers, and enumerate parameters per layer.
 
 use super::init::initialise;
-use super::layer::{Layer, Op};
+use super::layer::Layer;
 use crate::check;
 use crate::error::{Error, Result};
 use crate::rng::{seeded, Rng};
@@ -18,7 +18,8 @@ pub struct Model {
     vs: nn::VarStore,
     layers: Vec<Layer>,
     input: Vec<i64>,
-    output: Vec<i64>,
+    /// Output shape of each layer (one example), found when the model was built.
+    shapes: Vec<Vec<i64>>,
     train: bool,
     lr_scale: HashMap<String, f64>,
     /// Draws dropout masks in training mode. Each model has its own, so runs
@@ -44,14 +45,14 @@ impl Model {
         vs: nn::VarStore,
         layers: Vec<Layer>,
         input: Vec<i64>,
-        output: Vec<i64>,
+        shapes: Vec<Vec<i64>>,
         seed: u64,
     ) -> Self {
         Model {
             vs,
             layers,
             input,
-            output,
+            shapes,
             train: false,
             lr_scale: HashMap::new(),
             rng: Mutex::new(seeded(seed)),
@@ -99,7 +100,8 @@ impl Model {
 
     /// Shape of one output, e.g. `[10]`.
     pub fn output_shape(&self) -> &[i64] {
-        &self.output
+        // A model has at least one layer (the builder refuses an empty one).
+        self.shapes.last().map_or(&self.input[..], |s| &s[..])
     }
 
     /// The underlying variable store (names are torchvision state-dict keys).
@@ -405,28 +407,21 @@ impl Model {
     /// A table of the layers: name, kind, parameter path, output shape and
     /// parameter count.
     pub fn summary(&self) -> Summary {
-        let mut rows = Vec::new();
-        let mut shape = self.input.clone();
-        let probe = {
-            let mut dims = vec![1];
-            dims.extend_from_slice(&self.input);
-            Tensor::zeros(dims.as_slice(), (Kind::Float, self.device()))
-        };
-        let mut h = probe;
-        for l in &self.layers {
-            if let Ok((y, _)) = tch::no_grad(|| l.forward(&h, None)) {
-                shape = y.size()[1..].to_vec();
-                h = y;
-            }
-            let n: i64 = l.named_params().iter().map(|(_, t)| t.numel() as i64).sum();
-            rows.push((
-                l.name.clone(),
-                l.op.kind_name().to_string(),
-                l.path.clone(),
-                shape.clone(),
-                n,
-            ));
-        }
+        let rows = self
+            .layers
+            .iter()
+            .zip(&self.shapes)
+            .map(|(l, shape)| {
+                let n: i64 = l.named_params().iter().map(|(_, t)| t.numel() as i64).sum();
+                (
+                    l.name.clone(),
+                    l.op.kind_name().to_string(),
+                    l.path.clone(),
+                    shape.clone(),
+                    n,
+                )
+            })
+            .collect();
         Summary {
             rows,
             total: self.num_parameters(),
@@ -474,10 +469,4 @@ impl fmt::Debug for Model {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.summary())
     }
-}
-
-/// True if `op` can be inverted by the deconvnet (conv, ReLU, max pool and
-/// shape-only layers); used by the visualisation tools to refuse early.
-pub fn is_plain(op: &Op) -> bool {
-    !matches!(op, Op::Block { .. })
 }
