@@ -292,6 +292,15 @@ fn cases(dir: &std::path::Path) -> Vec<Case> {
             Box::new(move || ok(train::evaluate(&mut lenet(), &Split::empty(1, 28, 28), 8))),
         ),
         (
+            "evaluate: labels beyond the model's classes",
+            "labels range over 0..=11, but the model gives 10 logits",
+            Box::new(move || {
+                let far =
+                    Split::new(zeros(&[2, 1, 28, 28]), Tensor::from_slice(&[0i64, 11])).unwrap();
+                ok(train::evaluate(&mut lenet(), &far, 8))
+            }),
+        ),
+        (
             "cross_entropy: label 10 of 10 classes",
             "labels range over 10..=10",
             Box::new(|| {

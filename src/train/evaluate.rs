@@ -60,6 +60,8 @@ pub fn evaluate(model: &mut Model, split: &Split, batch_size: usize) -> Result<E
             model.output_shape()
         )));
     }
+    // Labels are checked once for the whole split, not once per batch.
+    check_labels(split.labels(), classes)?;
     let was_training = model.is_training();
     model.set_train(false);
     let result = tch::no_grad(|| -> Result<Evaluation> {
@@ -69,7 +71,7 @@ pub fn evaluate(model: &mut Model, split: &Split, batch_size: usize) -> Result<E
         for (x, y) in split.batches(batch_size, Order::Sequential, false)? {
             let (x, y) = (x.to_device(device), y.to_device(device));
             let logits = model.forward(&x)?;
-            loss_sum += cross_entropy(&logits, &y)?.double_value(&[]) * y.size()[0] as f64;
+            loss_sum += mean_nll(&logits, &y)?.double_value(&[]) * y.size()[0] as f64;
             let pred = logits.argmax(1, false);
             confusion += (y * classes + pred).f_bincount::<Tensor>(None, classes * classes)?;
         }
@@ -95,7 +97,12 @@ pub fn evaluate(model: &mut Model, split: &Split, batch_size: usize) -> Result<E
 /// as `torch.nn.functional.cross_entropy` (fallible: a label outside
 /// `0..K` is an error, not an abort).
 pub fn cross_entropy(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
-    let k = logits.size().last().copied().unwrap_or(0);
+    check_labels(labels, logits.size().last().copied().unwrap_or(0))?;
+    mean_nll(logits, labels)
+}
+
+/// Checks that every label lies in `0..k` (one device sync for min and max).
+fn check_labels(labels: &Tensor, k: i64) -> Result<()> {
     if labels.numel() > 0 {
         let (lo, hi) = (i64::try_from(labels.min())?, i64::try_from(labels.max())?);
         if lo < 0 || hi >= k {
@@ -104,6 +111,12 @@ pub fn cross_entropy(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
             )));
         }
     }
+    Ok(())
+}
+
+/// [`cross_entropy`] for labels already known to lie in `0..K`: the training
+/// loop's case, where the dataset checked them when it was built.
+pub(super) fn mean_nll(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
     Ok(logits
         .f_log_softmax(-1, Kind::Float)?
         .f_nll_loss::<Tensor>(labels, None, tch::Reduction::Mean, -100)?)

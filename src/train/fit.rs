@@ -1,7 +1,7 @@
 //! The training loop.
 
 use super::checkpoint::{self, CheckpointMeta};
-use super::evaluate::{cross_entropy, evaluate};
+use super::evaluate::{evaluate, mean_nll};
 use super::history::{EpochRecord, History, StepRecord};
 use super::optim::{Optimizer, OptimizerState};
 use super::progress::ProgressMode;
@@ -273,6 +273,9 @@ impl Run<'_> {
         let mut aug_rng = seeded_stream(config.seed ^ 0x5eed_a0a0_5eed_a0a0, epoch as u64);
         model.set_train(true);
         let device = model.device();
+        // Freezing and learning-rate scales change only between epochs (in an
+        // epoch callback), so the groups are gathered once per epoch.
+        let groups = model.param_groups();
         let (mut loss_sum, mut acc_sum, mut count) = (0.0, 0.0, 0usize);
         let order = Order::Shuffled {
             seed: config.seed,
@@ -294,14 +297,16 @@ impl Run<'_> {
             };
             let (x, y) = (x.to_device(device), y.to_device(device));
             let logits = model.forward(&x)?;
-            let loss = cross_entropy(&logits, &y)?;
-            for (_, mut p) in model.named_parameters() {
-                p.zero_grad();
+            // Labels fit the logits: Dataset::new checked their range and
+            // check_fit the class count.
+            let loss = mean_nll(&logits, &y)?;
+            for (_, p) in groups.iter().flat_map(|g| &g.params) {
+                p.shallow_clone().zero_grad();
             }
             loss.f_backward()?;
             let step = epoch * self.per_epoch + i;
             let lr = config.optimizer.lr() * config.schedule.factor(epoch, step, self.total);
-            self.optim.step(&model.param_groups(), lr)?;
+            self.optim.step(&groups, lr)?;
             let loss_v = loss.double_value(&[]);
             if !loss_v.is_finite() {
                 return Err(Error::invalid(format!(
