@@ -33,13 +33,7 @@ fn main() -> deepscope::Result<()> {
 
     let mut data = data::fashion_mnist()?;
     if quick_mode() {
-        let k = data.num_classes();
-        data = Dataset::new(
-            &data.name,
-            data.train.take_per_class(200, k, 0)?,
-            data.test.take_per_class(50, k, 0)?,
-            data.classes.clone(),
-        )?;
+        data = data.balanced_subset(200, 50, 0)?;
     }
     let device = default_device();
     let mut net = zoo::lenet5(10).seed(0).build(device)?;

@@ -326,6 +326,28 @@ impl Dataset {
         Dataset::new(name, all.select(&train)?, all.select(&test)?, classes)
     }
 
+    /// A balanced subset: `train_per_class` training and `test_per_class`
+    /// test examples of each class (fewer if the smallest class has fewer),
+    /// chosen by a seeded shuffle. Quick versions of experiments use it.
+    pub fn balanced_subset(
+        &self,
+        train_per_class: usize,
+        test_per_class: usize,
+        seed: u64,
+    ) -> Result<Dataset> {
+        let k = self.num_classes();
+        let take = |split: &Split, n: usize| -> Result<Split> {
+            let have = split.class_counts(k)?.into_iter().min().unwrap_or(0) as usize;
+            split.take_per_class(n.min(have), k, seed)
+        };
+        Dataset::new(
+            self.name.clone(),
+            take(&self.train, train_per_class)?,
+            take(&self.test, test_per_class)?,
+            self.classes.clone(),
+        )
+    }
+
     /// Number of classes.
     pub fn num_classes(&self) -> i64 {
         self.classes.len() as i64

@@ -32,7 +32,7 @@ pub use dataset::{Batches, Dataset, Order, Split};
 pub use folder::{read_image_folder, read_image_folders};
 pub use idx::{read_idx, read_idx_images, read_idx_labels, read_idx_pair, IdxArray, IdxType};
 pub use image_file::{image_to_tensor, load_image, save_image, tensor_to_image, Channels};
-pub use read::sha256_file;
+pub use read::{sha256_file, sha256_hex};
 
 use crate::error::Result;
 use tch::Tensor;

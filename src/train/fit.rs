@@ -71,7 +71,10 @@ impl FitConfig {
         }
     }
 
-    fn fingerprint(&self) -> String {
+    /// The settings that decide a run's weights, in words (batch, optimiser,
+    /// schedule, seed, augmentation, drop_last): checkpoints and the
+    /// pretrained cache key use it.
+    pub(crate) fn fingerprint(&self) -> String {
         format!(
             "batch {} optimizer {:?} schedule {:?} seed {} augment {} drop_last {}",
             self.batch_size,

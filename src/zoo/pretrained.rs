@@ -11,10 +11,9 @@ use crate::data::transforms::{Resize, Transform};
 use crate::data::{Catalog, Dataset, Split};
 use crate::error::{Error, Result};
 use crate::model::{Model, ModelBuilder};
-use crate::train::{self, FitConfig, History, Optimizer, ProgressMode, Schedule};
+use crate::train::{self, FitConfig, History, Optimizer, Schedule};
 use crate::{quick_mode, weights};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use tch::{Device, Tensor};
 
@@ -218,17 +217,7 @@ fn dataset_for(recipe: &Recipe, quick: bool) -> Result<Dataset> {
     if quick {
         // Balanced subsets and a few short epochs: a model that has really
         // learned something (well above chance), in seconds.
-        let k = ds.num_classes();
-        let per = |split: &Split, n: usize| -> Result<Split> {
-            let have = split.class_counts(k)?.into_iter().min().unwrap_or(0) as usize;
-            split.take_per_class(n.min(have), k, 0)
-        };
-        ds = Dataset::new(
-            ds.name.clone(),
-            per(&ds.train, 200)?,
-            per(&ds.test, 50)?,
-            ds.classes.clone(),
-        )?;
+        ds = ds.balanced_subset(200, 50, 0)?;
     }
     if let Some(side) = recipe.resize {
         ds = Dataset::new(
@@ -251,8 +240,6 @@ fn fit_config(recipe: &Recipe, quick: bool) -> FitConfig {
         FitConfig::new(recipe.epochs, recipe.batch, recipe.optimizer)
     };
     cfg.schedule = (recipe.schedule)();
-    cfg.seed = 0;
-    cfg.progress = ProgressMode::Auto;
     cfg
 }
 
@@ -287,13 +274,10 @@ pub fn pretrained_on(name: &str, device: Device) -> Result<Pretrained> {
         recipe.resize,
         quick,
         cfg.epochs,
-        describe_fit(&cfg),
+        cfg.fingerprint(),
         model.summary()
     );
-    let key: String = Sha256::digest(description.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let key = crate::data::sha256_hex(description.as_bytes());
     let dir = cache_dir();
     let stem = format!("{name}-{}", &key[..16]);
     let path = dir.join(format!("{stem}.safetensors"));
@@ -338,13 +322,6 @@ pub fn pretrained_on(name: &str, device: Device) -> Result<Pretrained> {
         info,
         trained_now: true,
     })
-}
-
-fn describe_fit(cfg: &FitConfig) -> String {
-    format!(
-        "batch {} {:?} {:?} seed {}",
-        cfg.batch_size, cfg.optimizer, cfg.schedule, cfg.seed
-    )
 }
 
 fn read_info(path: &Path) -> Result<PretrainedInfo> {
