@@ -13,8 +13,11 @@ DATA := $(if $(DEEPSCOPE_DATA),$(DEEPSCOPE_DATA),$(CURDIR)/data)
 MANIFEST := $(DATA)/manifest.json
 export DEEPSCOPE_DATA := $(abspath $(DATA))
 LAB_ARGS ?=
+KERNEL := target/debug/deepscope-kernel
+KERNEL_WARM := $(VENV)/.kernel-warm.stamp
+LIB_SOURCES := Cargo.toml Cargo.lock $(shell find src -name '*.rs')
 
-.PHONY: help setup system lab test lint figures bench clean-data
+.PHONY: help setup system kernel lab test test-kernel lint figures bench clean-data
 
 help:
 	@echo "make lab      set up if needed, then open JupyterLab on notebooks/"
@@ -22,8 +25,9 @@ help:
 	@echo "make setup    system packages, .venv (libtorch, Jupyter), data folder"
 	@echo "make figures  re-run every notebook at full scale (slow) and save outputs"
 	@echo "make bench    side-by-side benchmarks against the Python tools"
+	@echo "make test-kernel  only the kernel's tests (conformance, protocol, browser)"
 
-setup: system $(VENV_STAMP) $(MANIFEST)
+setup: system $(VENV_STAMP) $(MANIFEST) kernel
 
 system:
 	@scripts/system_packages.sh
@@ -40,8 +44,20 @@ $(MANIFEST): scripts/gather_data.py $(VENV_STAMP)
 	$(PY) scripts/gather_data.py $(DATA)
 	@touch $@
 
+# The kernel: built (cargo is quick when nothing changed), its kernelspec
+# written into .venv, and a build folder warmed so that kernels start in
+# seconds. The warm runs again only when the library or the kernel changed.
+kernel: $(VENV_STAMP)
+	cargo build --quiet -p deepscope-kernel
+	@$(KERNEL) install --prefix $(VENV) >/dev/null
+	@$(MAKE) --no-print-directory $(KERNEL_WARM)
+
+$(KERNEL_WARM): $(KERNEL) $(LIB_SOURCES)
+	$(KERNEL) warm
+	@touch $@
+
 lab: setup
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(LAB_ARGS)
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 lint: setup
 	cargo fmt --all --check
@@ -49,6 +65,12 @@ lint: setup
 
 test: setup lint
 	cargo test --workspace
+	@$(MAKE) --no-print-directory test-kernel
+
+# The kernel against real Jupyter clients: the conformance suite, our protocol
+# tests, and JupyterLab in headless Chromium.
+test-kernel: setup
+	$(PY) -m unittest discover -s tests/kernel -v
 
 figures: setup
 	@shopt -s nullglob; nbs=(notebooks/*.ipynb); \

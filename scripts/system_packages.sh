@@ -13,6 +13,8 @@ fi
 # torch-sys compiles a C++ wrapper around libtorch.
 command -v g++ >/dev/null 2>&1 || need+=(g++)
 command -v make >/dev/null 2>&1 || need+=(make)
+# The browser test of JupyterLab (driven by Playwright, which brings no browser).
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 # The project's .venv.
 if ! command -v python3 >/dev/null 2>&1; then
   need+=(python3 python3-venv)

@@ -27,11 +27,13 @@ pub use error::{Error, Result};
 pub mod prelude {
     pub use crate::data::{self, transforms, Dataset, Order, Split};
     pub use crate::device::default_device;
-    pub use crate::display::{display, ImageGrid, Overlay, Scaling, Show, Table};
+    pub use crate::display::{
+        clear_output, display, DisplayHandle, ImageGrid, Overlay, Scaling, Show, Table,
+    };
     pub use crate::error::{Error, Result};
     pub use crate::model::{Conv, Model, ModelBuilder};
     pub use crate::plot::{
-        BarChart, Colormap, Contour, Heatmap, Histogram, LinePlot, Render, Scatter,
+        BarChart, Colormap, Contour, Heatmap, Histogram, LinePlot, Panels, Render, Scatter,
     };
     pub use crate::train::{self, evaluate, fit, FitConfig, Optimizer, Schedule};
     pub use crate::{quick_mode, weights, zoo};

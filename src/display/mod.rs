@@ -2,21 +2,34 @@
 //! `text/html`, each with a `text/plain` fallback, and image grids and
 //! overlays built from tensors.
 //!
-//! `display(&x)` shows `x` at once (several per cell). A figure or table as
-//! the last expression of a cell shows itself too (evcxr calls its
-//! `evcxr_display` method). Under stock evcxr the output travels on stdout
-//! between `EVCXR_BEGIN_CONTENT` / `EVCXR_END_CONTENT` markers.
+//! `display(&x)` shows `x` at once (several per cell);
+//! [`DisplayHandle::show`] shows it under an id so that
+//! [`DisplayHandle::update`] can replace it in place (live charts), and
+//! [`clear_output`] clears the cell. A figure or table as the last expression
+//! of a cell shows itself too (evcxr calls its `evcxr_display` method).
+//!
+//! In the deepscope kernel these travel on a side channel ([`ChannelMessage`])
+//! and reach the notebook while the cell runs; under stock evcxr they fall
+//! back to the `EVCXR_BEGIN_CONTENT` stdout protocol, and in a plain program
+//! the `text/plain` form is printed. A cell's last expression always uses the
+//! stdout protocol, so that the kernel shows it as the cell's
+//! `execute_result`.
 
 mod images;
+mod outlet;
 mod table;
 
 pub use images::{ImageGrid, Overlay, Scaling};
+pub use outlet::{ChannelMessage, SOCKET_ENV};
 pub use table::Table;
 
 use crate::error::Result;
-use crate::plot::{to_png, BarChart, Contour, Heatmap, Histogram, LinePlot, Render, Scatter};
+use crate::plot::{
+    to_png, BarChart, Contour, Heatmap, Histogram, LinePlot, Panels, Render, Scatter,
+};
 use base64::Engine as _;
-use std::io::Write;
+use serde_json::Map;
+use std::io::Write as _;
 
 /// A value's representations by MIME type; binary payloads (PNG) are base64.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -77,11 +90,74 @@ pub fn in_notebook() -> bool {
 /// Shows `x` now, under the cell that is running.
 pub fn display<S: Show + ?Sized>(x: &S) -> Result<()> {
     let bundle = x.mime_bundle()?;
-    let mut out = std::io::stdout().lock();
-    // A closed stdout (no notebook attached) is not the user's error.
-    let _ = out.write_all(bundle.to_evcxr().as_bytes());
-    let _ = out.flush();
-    Ok(())
+    outlet::emit(
+        ChannelMessage::DisplayData {
+            data: bundle.to_data(),
+            metadata: Map::new(),
+            display_id: None,
+        },
+        Some(&bundle),
+    )
+}
+
+/// Clears the outputs of the running cell; with `wait`, only when the next
+/// output arrives (no flicker between frames).
+pub fn clear_output(wait: bool) -> Result<()> {
+    outlet::emit(ChannelMessage::ClearOutput { wait }, None)
+}
+
+/// A shown output that can be replaced in place, such as a live training
+/// chart: the notebook keeps only its latest content, also when saved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisplayHandle {
+    id: String,
+}
+
+impl DisplayHandle {
+    /// Shows `x` under a new display id.
+    pub fn show<S: Show + ?Sized>(x: &S) -> Result<Self> {
+        let id = outlet::new_display_id();
+        let bundle = x.mime_bundle()?;
+        outlet::emit(
+            ChannelMessage::DisplayData {
+                data: bundle.to_data(),
+                metadata: Map::new(),
+                display_id: Some(id.clone()),
+            },
+            Some(&bundle),
+        )?;
+        Ok(DisplayHandle { id })
+    }
+
+    /// Replaces what this handle shows with `x`.
+    pub fn update<S: Show + ?Sized>(&self, x: &S) -> Result<()> {
+        let bundle = x.mime_bundle()?;
+        outlet::emit(
+            ChannelMessage::UpdateDisplayData {
+                data: bundle.to_data(),
+                metadata: Map::new(),
+                display_id: self.id.clone(),
+            },
+            Some(&bundle),
+        )
+    }
+
+    /// The Jupyter display id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl Show for str {
+    fn mime_bundle(&self) -> Result<MimeBundle> {
+        Ok(MimeBundle(vec![("text/plain".into(), self.to_owned())]))
+    }
+}
+
+impl Show for String {
+    fn mime_bundle(&self) -> Result<MimeBundle> {
+        self.as_str().mime_bundle()
+    }
 }
 
 macro_rules! showable_figure {
@@ -99,6 +175,7 @@ showable_figure!(
     Histogram => "histogram",
     Scatter => "scatter plot",
     BarChart => "bar chart",
+    Panels<LinePlot> => "panels",
     Heatmap => "heatmap",
     Contour => "contour plot",
     ImageGrid => "image grid",
@@ -108,15 +185,31 @@ showable_figure!(
 macro_rules! evcxr_display {
     ($($t:ty),* $(,)?) => {$(
         impl $t {
-            /// Called by evcxr when this value ends a cell: shows it. A
-            /// drawing error is shown as text instead of a panic.
+            /// Called by evcxr when this value ends a cell: prints it in
+            /// evcxr's stdout protocol, which the kernel shows as the cell's
+            /// result. A drawing error is shown as text instead of a panic.
             pub fn evcxr_display(&self) {
-                if let Err(e) = display(self) {
-                    println!("EVCXR_BEGIN_CONTENT text/plain\nerror: {e}\nEVCXR_END_CONTENT");
-                }
+                let text = match self.mime_bundle() {
+                    Ok(bundle) => bundle.to_evcxr(),
+                    Err(e) => MimeBundle(vec![("text/plain".into(), format!("error: {e}"))]).to_evcxr(),
+                };
+                let mut out = std::io::stdout().lock();
+                let _ = out.write_all(text.as_bytes());
+                let _ = out.flush();
             }
         }
     )*};
 }
 
-evcxr_display!(LinePlot, Histogram, Scatter, BarChart, Heatmap, Contour, ImageGrid, Overlay, Table);
+evcxr_display!(
+    LinePlot,
+    Histogram,
+    Scatter,
+    BarChart,
+    Heatmap,
+    Contour,
+    ImageGrid,
+    Overlay,
+    Table,
+    Panels<LinePlot>,
+);

@@ -18,12 +18,14 @@ mod charts;
 mod colormap;
 mod frame;
 mod grid;
+mod panels;
 mod render;
 
 pub use charts::{BarChart, Histogram, LinePlot, Scatter, Series};
 pub use colormap::{series_color, Colormap};
 pub use frame::Frame;
 pub use grid::{grid_from_tensor, isoline_runs, Contour, Heatmap};
+pub use panels::Panels;
 pub use render::{
     drawing, encode_png, ensure_font, rgb_pixels, save, to_png, to_svg, Render, FONT,
 };

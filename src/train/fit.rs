@@ -181,10 +181,7 @@ pub fn fit_with(
         snapshots: Vec::new(),
         per_epoch,
         total: per_epoch * config.epochs,
-        interrupt: config
-            .interrupt
-            .clone()
-            .unwrap_or_else(super::interrupt::shared_flag),
+        interrupt: config.interrupt.clone(),
         interrupted: false,
         stopped_early: false,
     };
@@ -257,7 +254,8 @@ struct Run<'a> {
     snapshots: Vec<Snapshot>,
     per_epoch: usize,
     total: usize,
-    interrupt: Arc<AtomicBool>,
+    /// A caller's own stop flag; `None` for the process-wide one.
+    interrupt: Option<Arc<AtomicBool>>,
     interrupted: bool,
     stopped_early: bool,
 }
@@ -290,7 +288,11 @@ impl Run<'_> {
             .batches(config.batch_size, order, config.drop_last)?
             .enumerate()
         {
-            if self.interrupt.swap(false, Ordering::SeqCst) {
+            let stop = match &self.interrupt {
+                Some(flag) => flag.swap(false, Ordering::SeqCst),
+                None => super::interrupt::take(),
+            };
+            if stop {
                 self.interrupted = true;
                 return Ok(());
             }

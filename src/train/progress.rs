@@ -2,6 +2,7 @@
 //! epoch elsewhere (a notebook, a log), or nothing.
 
 use super::history::{EpochRecord, StepRecord};
+use crate::plot::LinePlot;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 
@@ -26,8 +27,10 @@ pub enum ProgressMode {
     Bar,
     /// One line per epoch on stderr.
     Lines,
-    /// Epoch lines and, after every epoch, a chart of the train and test
-    /// loss shown in the notebook (the last one stays in the saved notebook).
+    /// A live display in the notebook, replaced in place about once a
+    /// second: the progress line (step, loss, elapsed and remaining time)
+    /// above the loss curves and the per-epoch accuracy. Its final state
+    /// stays in the saved notebook.
     Chart,
     /// Nothing.
     Silent,
@@ -127,41 +130,171 @@ impl Progress for Bar {
     }
 }
 
-/// Loss curves shown in the notebook after each epoch, with epoch lines.
+/// The live monitor: one display, replaced in place at most about once a
+/// second, that shows the progress line above the loss curves (per batch,
+/// and the test loss per epoch) and, from the first epoch on, the train and
+/// test accuracy. Its last state stays in the saved notebook.
 #[derive(Default)]
 struct Chart {
+    handle: Option<crate::display::DisplayHandle>,
+    started: Option<std::time::Instant>,
+    last_shown: Option<std::time::Instant>,
+    total: usize,
+    first: usize,
+    step: usize,
+    epochs: usize,
+    epoch_lines: Vec<String>,
     steps: Vec<(f64, f64)>,
-    test: Vec<(f64, f64)>,
+    test_loss: Vec<(f64, f64)>,
+    train_acc: Vec<(f64, f64)>,
+    test_acc: Vec<(f64, f64)>,
+}
+
+/// Seconds as `1:05` or `1:02:03`.
+fn clock(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
+    }
 }
 
 impl Chart {
-    fn figure(&self) -> crate::plot::LinePlot {
-        crate::plot::LinePlot::new()
-            .title("training")
+    const PERIOD: std::time::Duration = std::time::Duration::from_secs(1);
+
+    fn line(&self, state: &str) -> String {
+        let elapsed = self.started.map_or(0.0, |t| t.elapsed().as_secs_f64());
+        let done = self.step.saturating_sub(self.first);
+        let left = self.total.saturating_sub(self.step);
+        let eta = if done > 0 && left > 0 {
+            format!(", ~{} left", clock(elapsed / done as f64 * left as f64))
+        } else {
+            String::new()
+        };
+        let loss = self
+            .steps
+            .last()
+            .map_or(String::new(), |&(_, l)| format!("  loss {l:.4}"));
+        format!(
+            "{state}  step {}/{}{loss}  {}{eta}",
+            self.step,
+            self.total,
+            clock(elapsed)
+        )
+    }
+
+    fn figure(&self, caption: String) -> crate::error::Result<crate::plot::Panels<LinePlot>> {
+        let mut loss = LinePlot::new()
+            .title("loss")
             .x_label("step")
             .y_label("cross-entropy")
+            .size(560, 360)
             .log_y()
-            .line("train (per batch)", self.steps.clone())
-            .points("test (per epoch)", self.test.clone())
+            .line("train (per batch)", self.steps.clone());
+        if !self.test_loss.is_empty() {
+            loss = loss.points("test (per epoch)", self.test_loss.clone());
+        }
+        let mut panels = vec![loss];
+        if !self.train_acc.is_empty() {
+            let mut acc = LinePlot::new()
+                .title("accuracy")
+                .x_label("epoch")
+                .y_label("%")
+                .size(560, 360)
+                .points("train", self.train_acc.clone());
+            if !self.test_acc.is_empty() {
+                acc = acc.points("test", self.test_acc.clone());
+            }
+            panels.push(acc);
+        }
+        Ok(crate::plot::Panels::new(panels)?.caption(caption))
+    }
+
+    /// Shows the current state; the text form lists the epochs so far.
+    fn show(&mut self, state: &str) {
+        let caption = self.line(state);
+        let text = std::iter::once(caption.clone())
+            .chain(self.epoch_lines.iter().cloned())
+            .collect::<Vec<_>>()
+            .join("\n");
+        let shown = if self.steps.is_empty() {
+            self.send(&text)
+        } else {
+            match self.figure(caption) {
+                Ok(fig) => self.send(&Live { fig, text }),
+                Err(_) => self.send(&text),
+            }
+        };
+        if shown {
+            self.last_shown = Some(std::time::Instant::now());
+        }
+    }
+
+    /// Shows or updates; a display that fails must not stop the training.
+    fn send<S: crate::display::Show + ?Sized>(&mut self, x: &S) -> bool {
+        match &self.handle {
+            Some(h) => h.update(x).is_ok(),
+            None => match crate::display::DisplayHandle::show(x) {
+                Ok(h) => {
+                    self.handle = Some(h);
+                    true
+                }
+                Err(_) => false,
+            },
+        }
+    }
+}
+
+/// The monitor's figure with its text form (progress line and epoch lines).
+struct Live {
+    fig: crate::plot::Panels<LinePlot>,
+    text: String,
+}
+
+impl crate::display::Show for Live {
+    fn mime_bundle(&self) -> crate::error::Result<crate::display::MimeBundle> {
+        let mut bundle = crate::display::figure_bundle(&self.fig, "training")?;
+        bundle.0.retain(|(mime, _)| mime != "text/plain");
+        bundle.0.push(("text/plain".into(), self.text.clone()));
+        Ok(bundle)
     }
 }
 
 impl Progress for Chart {
-    fn start(&mut self, _: usize, _: usize) {}
+    fn start(&mut self, total: usize, first: usize) {
+        self.started = Some(std::time::Instant::now());
+        self.total = total;
+        self.first = first;
+        self.step = first;
+        self.show("training");
+    }
     fn step(&mut self, r: &StepRecord) {
+        self.step = r.step + 1;
         self.steps.push((r.step as f64, r.loss));
+        if self.last_shown.is_none_or(|t| t.elapsed() >= Self::PERIOD) {
+            self.show("training");
+        }
     }
     fn epoch(&mut self, r: &EpochRecord, epochs: usize) {
-        eprintln!("{}", epoch_line(r, epochs));
+        self.epochs = epochs;
+        let x = (r.epoch + 1) as f64;
         if let (Some(loss), Some(last)) = (r.test_loss, self.steps.last()) {
-            self.test.push((last.0, loss));
+            self.test_loss.push((last.0, loss));
         }
-        if !self.steps.is_empty() {
-            // A figure that cannot be drawn must not stop the training.
-            let _ = crate::display::display(&self.figure());
+        self.train_acc.push((x, 100.0 * r.train_accuracy));
+        if let Some(a) = r.test_accuracy {
+            self.test_acc.push((x, 100.0 * a));
         }
+        self.epoch_lines.push(epoch_line(r, epochs));
+        self.show(&format!("epoch {}/{epochs}", r.epoch + 1));
     }
     fn finish(&mut self, interrupted: bool) {
-        Lines.finish(interrupted);
+        let state = if interrupted {
+            "interrupted (the model keeps what it learned)"
+        } else {
+            "done"
+        };
+        self.show(state);
     }
 }

@@ -1,0 +1,50 @@
+//! `deepscope-kernel doctor`: checks the environment a kernel needs:
+//! libtorch, the CUDA backend, the compute device, the data folder, and the
+//! build folder pool.
+
+use deepscope::data;
+use deepscope::device::{default_device, libtorch_lib_dir, load_cuda_backend};
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::process::ExitCode;
+
+/// Prints the report; fails when something a kernel needs is missing.
+pub fn doctor() -> ExitCode {
+    let mut ok = true;
+    let mut report = String::new();
+    match libtorch_lib_dir() {
+        Some(dir) => _ = writeln!(report, "libtorch:      {}", dir.display()),
+        None => {
+            report.push_str("libtorch:      not found in this process's mapped libraries\n");
+            ok = false;
+        }
+    }
+    _ = writeln!(report, "cuda backend:  {:?}", load_cuda_backend());
+    _ = writeln!(report, "device:        {:?}", default_device());
+    _ = writeln!(report, "threads:       {}", tch::get_num_threads());
+    _ = writeln!(
+        report,
+        "sources:       {}",
+        crate::preload::source_dir().display()
+    );
+    _ = writeln!(
+        report,
+        "build pool:    {} ({} folders)",
+        crate::pool::root().display(),
+        crate::pool::size()
+    );
+    match data::list() {
+        Ok(catalog) => _ = write!(report, "{catalog}"),
+        Err(e) => {
+            _ = writeln!(report, "data:          {e}");
+            ok = false;
+        }
+    }
+    // A closed pipe (`| head`) is not an error worth a panic.
+    _ = std::io::stdout().lock().write_all(report.as_bytes());
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

@@ -1,0 +1,451 @@
+//! The evaluator: one thread that owns evcxr's `CommandContext`, compiles
+//! the preload in the background at start, then runs jobs in arrival order
+//! (cells, completions, inspections). Cell outputs reach iopub as they
+//! happen: stdout and stderr through evcxr's channels, displays through the
+//! side channel; the cell's last value comes back as `execute_result`.
+
+use crate::preload;
+use crate::shared::{lock, Preload, RunningCell, Shared};
+use crate::streams;
+use crate::wire::Message;
+use crossbeam_channel::Receiver;
+use evcxr::{CommandContext, EvalCallbacks, EvalOutputs};
+use serde_json::{json, Map, Value};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::oneshot;
+
+/// A cell to run.
+pub struct Cell {
+    /// The execute request (parent of the outputs).
+    pub request: Message,
+    /// Its code.
+    pub code: String,
+    /// The execution count shown beside it.
+    pub count: u32,
+    /// Silent: no execute_input or result.
+    pub silent: bool,
+    /// Skip it when an earlier cell failed (`stop_on_error`).
+    pub stop_on_error: bool,
+    /// Whether the frontend can answer input requests.
+    pub allow_stdin: bool,
+    /// When the shell received it.
+    pub received: Instant,
+}
+
+/// Work for the evaluator; each carries where its answer goes.
+pub enum Job {
+    /// Run a cell; the answer is the execute_reply content.
+    Execute(Box<Cell>, oneshot::Sender<Value>),
+    /// Complete at a cursor (code, cursor in characters).
+    Complete(String, usize, oneshot::Sender<Value>),
+    /// Inspect at a cursor.
+    Inspect(String, usize, oneshot::Sender<Value>),
+}
+
+/// Asks the frontend for a line of input (the stdin channel).
+pub type InputAsker = Arc<dyn Fn(&Message, &str, bool) -> Option<String> + Send + Sync>;
+
+struct Evaluator {
+    ctx: CommandContext,
+    shared: Arc<Shared>,
+    stdout: Receiver<String>,
+    stderr: Receiver<String>,
+    seq: u64,
+    /// When the last failing cell ended (for `stop_on_error`).
+    failed_at: Option<Instant>,
+    ask_input: InputAsker,
+}
+
+/// Starts the evaluator thread; jobs sent before the preload finishes wait
+/// for it.
+pub fn spawn(
+    shared: Arc<Shared>,
+    ask_input: InputAsker,
+) -> std::io::Result<std::sync::mpsc::Sender<Job>> {
+    let (tx, rx) = std::sync::mpsc::channel::<Job>();
+    std::thread::Builder::new()
+        .name("evaluator".into())
+        .spawn(move || run(shared, ask_input, rx))?;
+    Ok(tx)
+}
+
+fn run(shared: Arc<Shared>, ask_input: InputAsker, jobs: std::sync::mpsc::Receiver<Job>) {
+    let started = Instant::now();
+    let (ctx, outputs) = match CommandContext::new() {
+        Ok(pair) => pair,
+        Err(e) => {
+            let why = format!("evcxr could not start: {e}");
+            eprintln!("deepscope-kernel: {why}");
+            *lock(&shared.preload) = Preload::Failed(why.clone());
+            // Answer every job with the reason rather than hang the frontend.
+            for job in jobs {
+                let reply = error_reply(0, "KernelError", &why);
+                match job {
+                    Job::Execute(_, tx) | Job::Complete(_, _, tx) | Job::Inspect(_, _, tx) => {
+                        let _ = tx.send(reply.clone());
+                    }
+                }
+            }
+            return;
+        }
+    };
+    *lock(&shared.process) = Some(ctx.process_handle());
+    streams::forward(
+        shared.clone(),
+        outputs.stdout.clone(),
+        outputs.stderr.clone(),
+    );
+    let mut ev = Evaluator {
+        ctx,
+        shared,
+        stdout: outputs.stdout,
+        stderr: outputs.stderr,
+        seq: 0,
+        failed_at: None,
+        ask_input,
+    };
+    ev.preload(started);
+    for job in jobs {
+        match job {
+            Job::Execute(cell, tx) => {
+                let reply = ev.execute(&cell);
+                let _ = tx.send(reply);
+            }
+            Job::Complete(code, pos, tx) => {
+                let _ = tx.send(ev.complete(&code, pos));
+            }
+            Job::Inspect(code, pos, tx) => {
+                let _ = tx.send(ev.inspect(&code, pos));
+            }
+        }
+    }
+}
+
+fn error_reply(count: u32, ename: &str, evalue: &str) -> Value {
+    json!({
+        "status": "error",
+        "execution_count": count,
+        "ename": ename,
+        "evalue": evalue,
+        "traceback": [format!("{ename}: {evalue}")],
+    })
+}
+
+impl Evaluator {
+    fn preload(&mut self, started: Instant) {
+        *lock(&self.shared.preload) = Preload::Running(started);
+        preload::seed_lockfile(&self.shared.build_dir);
+        let code = preload::code();
+        let result = if code.is_empty() {
+            Ok(evcxr::EvalOutputs::new())
+        } else {
+            self.ctx.execute(&code)
+        };
+        let state = match result {
+            Ok(_) => Preload::Ready(started.elapsed()),
+            Err(e) => {
+                let why = format!("the preloaded library did not compile: {e}");
+                eprintln!("deepscope-kernel: {why}");
+                Preload::Failed(why)
+            }
+        };
+        self.drain();
+        if let Preload::Ready(t) = &state {
+            eprintln!(
+                "deepscope-kernel: library ready in {:.1} s (build folder {})",
+                t.as_secs_f64(),
+                self.shared.build_dir.display()
+            );
+        }
+        *lock(&self.shared.preload) = state;
+    }
+
+    /// Sends every stdout/stderr line evcxr has produced so far.
+    fn drain(&self) {
+        streams::drain(&self.shared, &self.stdout, &self.stderr);
+    }
+
+    fn variables(&self) -> Vec<String> {
+        let mut vars: Vec<String> = self
+            .ctx
+            .variables_and_types()
+            .filter(|(name, _)| !name.starts_with(preload::HIDDEN_PREFIX))
+            .map(|(name, ty)| format!("{name}: {ty}"))
+            .collect();
+        vars.sort();
+        vars
+    }
+
+    fn execute(&mut self, cell: &Cell) -> Value {
+        if cell.stop_on_error && self.failed_at.is_some_and(|t| cell.received < t) {
+            return json!({ "status": "aborted", "execution_count": cell.count });
+        }
+        if let Preload::Failed(why) = lock(&self.shared.preload).clone() {
+            self.shared.publish(
+                "stream",
+                Some(&cell.request),
+                json!({ "name": "stderr", "text": format!("deepscope: {why}\n") }),
+            );
+        }
+        let before = self.variables();
+        lock(&self.shared.panic).take();
+        lock(&self.shared.forwarding).reset();
+        self.seq += 1;
+        *lock(&self.shared.current) = Some(cell.request.clone());
+        *lock(&self.shared.running) = Some(RunningCell {
+            seq: self.seq,
+            interrupted: false,
+            killed: false,
+        });
+        let asker = self.ask_input.clone();
+        let request = cell.request.clone();
+        let allow_stdin = cell.allow_stdin;
+        // evcxr does not export the request type, so the closure is typed by
+        // the field it is written into.
+        let result = self.ctx.execute_with_callbacks(
+            &cell.code,
+            &mut EvalCallbacks {
+                input_reader: &move |r| {
+                    if !allow_stdin {
+                        return String::new();
+                    }
+                    asker(&request, &r.prompt, r.is_password).unwrap_or_default()
+                },
+            },
+        );
+        let run = lock(&self.shared.running).take();
+        self.drain();
+        let panic = lock(&self.shared.panic).take();
+        let (interrupted, killed) = run.map_or((false, false), |r| (r.interrupted, r.killed));
+        let reply = match result {
+            Ok(outputs) => {
+                if !cell.silent {
+                    self.publish_result(cell, outputs);
+                }
+                if let Some(report) = panic {
+                    if interrupted {
+                        self.after_interrupt();
+                    }
+                    let evalue = format!(
+                        "{} (variables defined before this cell are kept)",
+                        report.message
+                    );
+                    let traceback = vec![
+                        format!("\u{1b}[0;31mPanic\u{1b}[0m: {}", report.message),
+                        format!(
+                            "  at {} (variables defined before this cell are kept)",
+                            report.location
+                        ),
+                    ];
+                    self.error(cell, "Panic", &evalue, &traceback)
+                } else if interrupted {
+                    self.after_interrupt();
+                    self.error(
+                        cell,
+                        "Interrupted",
+                        "the cell stopped at the interrupt; every variable defined before it is kept",
+                        &[],
+                    )
+                } else {
+                    json!({
+                        "status": "ok",
+                        "execution_count": cell.count,
+                        "user_expressions": {},
+                        "payload": [],
+                    })
+                }
+            }
+            Err(evcxr::Error::SubprocessTerminated(why)) => {
+                let lost = if before.is_empty() {
+                    "no variables were defined".to_string()
+                } else {
+                    format!("variables lost: {}", before.join(", "))
+                };
+                let (ename, evalue) = if killed {
+                    (
+                        "Interrupted",
+                        format!(
+                            "the cell ignored the interrupt for {} s, so its evaluation process was stopped; {lost}. Functions, types and `use` lines are kept.",
+                            self.shared.grace.as_secs_f64()
+                        ),
+                    )
+                } else {
+                    (
+                        "ProcessEnded",
+                        format!("the evaluation process ended ({}); {lost}", why.trim()),
+                    )
+                };
+                self.error(cell, ename, &evalue, &[])
+            }
+            Err(evcxr::Error::CompilationErrors(errors)) => {
+                let mut lines = Vec::new();
+                for e in &errors {
+                    lines.extend(render_compile_error(e));
+                }
+                let first = errors
+                    .first()
+                    .map(|e| e.message())
+                    .unwrap_or_else(|| "compilation failed".into());
+                self.error(cell, "CompileError", &first, &lines)
+            }
+            Err(other) => {
+                let text = other.to_string();
+                let ename = if text.contains("panicked") {
+                    "Panic"
+                } else {
+                    "Error"
+                };
+                if interrupted {
+                    self.after_interrupt();
+                }
+                self.error(cell, ename, text.trim(), &[])
+            }
+        };
+        *lock(&self.shared.current) = None;
+        if reply["status"] == "error" {
+            self.failed_at = Some(Instant::now());
+        }
+        reply
+    }
+
+    fn publish_result(&self, cell: &Cell, outputs: EvalOutputs) {
+        if outputs.content_by_mime_type.is_empty() {
+            return;
+        }
+        let mut data = Map::new();
+        for (mime, payload) in outputs.content_by_mime_type {
+            let value = if mime.contains("json") {
+                serde_json::from_str(&payload).unwrap_or(Value::String(payload))
+            } else {
+                Value::String(payload)
+            };
+            data.insert(mime, value);
+        }
+        self.shared.publish(
+            "execute_result",
+            Some(&cell.request),
+            json!({ "execution_count": cell.count, "data": data, "metadata": {} }),
+        );
+    }
+
+    /// Publishes an `error` output and returns the error reply.
+    fn error(&self, cell: &Cell, ename: &str, evalue: &str, traceback: &[String]) -> Value {
+        let traceback: Vec<String> = if traceback.is_empty() {
+            vec![format!("\u{1b}[0;31m{ename}\u{1b}[0m: {evalue}")]
+        } else {
+            traceback.to_vec()
+        };
+        self.shared.publish(
+            "error",
+            Some(&cell.request),
+            json!({ "ename": ename, "evalue": evalue, "traceback": traceback }),
+        );
+        json!({
+            "status": "error",
+            "execution_count": cell.count,
+            "ename": ename,
+            "evalue": evalue,
+            "traceback": traceback,
+        })
+    }
+
+    /// Clears the library's interrupt flag, so that the next training loop
+    /// does not stop at an interrupt meant for this cell.
+    fn after_interrupt(&mut self) {
+        if preload::enabled() && matches!(*lock(&self.shared.preload), Preload::Ready(_)) {
+            if let Err(e) = self.ctx.execute(preload::CLEAR_INTERRUPT) {
+                eprintln!("deepscope-kernel: clearing the interrupt flag failed: {e}");
+            }
+            self.drain();
+        }
+    }
+
+    fn complete(&mut self, code: &str, cursor: usize) -> Value {
+        let byte = char_to_byte(code, cursor);
+        match self.ctx.completions(code, byte) {
+            Ok(c) => {
+                let start = byte_to_char(code, c.start_offset);
+                let end = byte_to_char(code, c.end_offset);
+                let types: Vec<Value> = c
+                    .completions
+                    .iter()
+                    .map(|x| json!({ "text": x.code, "type": x.kind, "start": start, "end": end, "signature": x.label }))
+                    .collect();
+                json!({
+                    "status": "ok",
+                    "matches": c.completions.iter().map(|x| x.code.clone()).collect::<Vec<_>>(),
+                    "cursor_start": start,
+                    "cursor_end": end,
+                    "metadata": { "_jupyter_types_experimental": types },
+                })
+            }
+            Err(e) => {
+                json!({ "status": "error", "ename": "CompletionError", "evalue": e.to_string(), "traceback": [] })
+            }
+        }
+    }
+
+    fn inspect(&mut self, code: &str, cursor: usize) -> Value {
+        let byte = char_to_byte(code, cursor);
+        match self.ctx.hover_at(code, byte) {
+            Ok((plain, html)) if plain != "No documentation found" => json!({
+                "status": "ok",
+                "found": true,
+                "data": { "text/plain": plain, "text/html": html },
+                "metadata": {},
+            }),
+            _ => json!({ "status": "ok", "found": false, "data": {}, "metadata": {} }),
+        }
+    }
+}
+
+/// A compile error as traceback lines: the message, the offending lines with
+/// carets under the span, and rustc's help notes.
+fn render_compile_error(e: &evcxr::CompilationError) -> Vec<String> {
+    let mut out = vec![format!("\u{1b}[0;31merror\u{1b}[0m: {}", e.message())];
+    for m in e.spanned_messages() {
+        out.extend(m.lines.iter().cloned());
+        match &m.span {
+            Some(span) if span.end_column > span.start_column => out.push(format!(
+                "{}{} {}",
+                " ".repeat(span.start_column.saturating_sub(1)),
+                "^".repeat(span.end_column - span.start_column),
+                m.label
+            )),
+            _ if !m.label.is_empty() => out.push(m.label.clone()),
+            _ => {}
+        }
+    }
+    for help in e.help() {
+        out.push(format!("help: {help}"));
+    }
+    out
+}
+
+/// Jupyter counts cursor positions in Unicode code points; evcxr in bytes.
+pub fn char_to_byte(code: &str, chars: usize) -> usize {
+    code.char_indices()
+        .nth(chars)
+        .map_or(code.len(), |(byte, _)| byte)
+}
+
+/// The character index of a byte offset (clamped to the code).
+pub fn byte_to_char(code: &str, byte: usize) -> usize {
+    code.char_indices().take_while(|(b, _)| *b < byte).count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_offsets_count_code_points() {
+        let code = "é = x";
+        assert_eq!(char_to_byte(code, 0), 0);
+        assert_eq!(char_to_byte(code, 1), 2);
+        assert_eq!(char_to_byte(code, 99), code.len());
+        assert_eq!(byte_to_char(code, 2), 1);
+        assert_eq!(byte_to_char(code, code.len()), 5);
+    }
+}

@@ -1,0 +1,140 @@
+//! Build folders reused across kernel starts. evcxr compiles the preloaded
+//! library (tch, deepscope and their dependencies) into its build folder;
+//! a fresh folder per kernel would recompile all of it at every start. The
+//! pool keeps a few numbered folders, each guarded by an exclusive `flock`
+//! held for the kernel's lifetime, so two kernels never build in one folder
+//! and a crashed kernel releases its folder (the OS drops the lock).
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Default number of folders; more kernels at once than this get a
+/// temporary folder (and a cold start).
+pub const DEFAULT_SIZE: usize = 4;
+
+/// The pool's root: `$DEEPSCOPE_KERNEL_POOL`, else
+/// `$XDG_CACHE_HOME/deepscope/kernel-builds`, else
+/// `~/.cache/deepscope/kernel-builds`.
+pub fn root() -> PathBuf {
+    if let Some(dir) = std::env::var_os("DEEPSCOPE_KERNEL_POOL").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    cache.join("deepscope").join("kernel-builds")
+}
+
+/// A build folder held by this process.
+#[derive(Debug)]
+pub struct Slot {
+    /// The folder evcxr builds in.
+    pub dir: PathBuf,
+    /// Which numbered slot, or `None` for a temporary folder.
+    pub index: Option<usize>,
+    // Held open: the lock lasts as long as the file descriptor.
+    _lock: Option<File>,
+    _temp: Option<TempFolder>,
+}
+
+/// A temporary build folder, removed when the kernel ends.
+#[derive(Debug)]
+struct TempFolder(PathBuf);
+
+impl Drop for TempFolder {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[cfg(unix)]
+fn try_lock(file: &File) -> io::Result<bool> {
+    use std::os::unix::io::AsRawFd;
+    // SAFETY: flock on a descriptor we own; no memory is involved.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc == 0 {
+        return Ok(true);
+    }
+    let err = io::Error::last_os_error();
+    if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        Ok(false)
+    } else {
+        Err(err)
+    }
+}
+
+#[cfg(not(unix))]
+fn try_lock(_: &File) -> io::Result<bool> {
+    Ok(true)
+}
+
+/// Takes the first free folder of `size` under `root`, or a temporary folder
+/// when all are taken.
+pub fn acquire(root: &Path, size: usize) -> io::Result<Slot> {
+    std::fs::create_dir_all(root)?;
+    for index in 0..size {
+        let lock_path = root.join(format!("slot-{index}.lock"));
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)?;
+        if try_lock(&file)? {
+            let dir = root.join(format!("slot-{index}"));
+            std::fs::create_dir_all(&dir)?;
+            return Ok(Slot {
+                dir,
+                index: Some(index),
+                _lock: Some(file),
+                _temp: None,
+            });
+        }
+    }
+    let dir = root.join(format!(
+        "temp-{}-{}",
+        std::process::id(),
+        uuid::Uuid::new_v4()
+    ));
+    std::fs::create_dir_all(&dir)?;
+    Ok(Slot {
+        dir: dir.clone(),
+        index: None,
+        _lock: None,
+        _temp: Some(TempFolder(dir)),
+    })
+}
+
+/// The pool size from `$DEEPSCOPE_KERNEL_POOL_SIZE` (at least 1).
+pub fn size() -> usize {
+    std::env::var("DEEPSCOPE_KERNEL_POOL_SIZE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|&n| n >= 1)
+        .unwrap_or(DEFAULT_SIZE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_holders_never_share_a_folder() {
+        let root = std::env::temp_dir().join(format!("ds-pool-test-{}", uuid::Uuid::new_v4()));
+        let a = acquire(&root, 2).unwrap();
+        let b = acquire(&root, 2).unwrap();
+        assert_eq!((a.index, b.index), (Some(0), Some(1)));
+        let c = acquire(&root, 2).unwrap();
+        assert_eq!(c.index, None, "a full pool hands out a temporary folder");
+        let temp = c.dir.clone();
+        drop(c);
+        assert!(!temp.exists(), "the temporary folder is removed");
+        drop(a);
+        let d = acquire(&root, 2).unwrap();
+        assert_eq!(d.index, Some(0), "a released folder is reused");
+        drop((b, d));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+}

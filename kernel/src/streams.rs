@@ -1,0 +1,137 @@
+//! evcxr's stdout and stderr, forwarded to iopub as `stream` messages under
+//! the running cell. Lines that arrive within a few milliseconds travel as
+//! one message; panics are noticed on the way.
+
+use crate::shared::{lock, Shared};
+use crossbeam_channel::{Receiver, Select};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn publish(shared: &Shared, filter: &mut PanicFilter, name: &str, lines: Vec<String>) {
+    let mut text = String::new();
+    let mut lines = lines.into_iter().peekable();
+    while let Some(line) = lines.next() {
+        // The panic hook starts with an empty line; it goes with the panic.
+        let before_panic = lines
+            .peek()
+            .is_some_and(|next| next.starts_with("thread '") && next.contains(" panicked at "));
+        if name == "stderr" && line.is_empty() && before_panic {
+            continue;
+        }
+        if name == "stdout" || filter.keep(&line, shared) {
+            text.push_str(&line);
+            text.push('\n');
+        }
+    }
+    if !text.is_empty() {
+        shared.publish_current("stream", json!({ "name": name, "text": text }));
+    }
+}
+
+/// Sends whatever is waiting now; once it returns, every line the cell
+/// printed is on the iopub queue (the forwarder cannot hold one in flight,
+/// as both take the same lock).
+pub fn drain(shared: &Shared, stdout: &Receiver<String>, stderr: &Receiver<String>) {
+    let mut filter = lock(&shared.forwarding);
+    for (name, rx) in [("stdout", stdout), ("stderr", stderr)] {
+        let lines: Vec<String> = rx.try_iter().collect();
+        publish(shared, &mut filter, name, lines);
+    }
+}
+
+/// Sends evcxr's stdout and stderr lines to iopub as `stream` messages,
+/// joining lines that arrive within a few milliseconds into one message.
+pub fn forward(shared: Arc<Shared>, stdout: Receiver<String>, stderr: Receiver<String>) {
+    let _ = std::thread::Builder::new()
+        .name("streams".into())
+        .spawn(move || {
+            let channels = [("stdout", stdout), ("stderr", stderr)];
+            loop {
+                let mut select = Select::new();
+                for (_, rx) in &channels {
+                    select.recv(rx);
+                }
+                let op = select.select();
+                let index = op.index();
+                let (name, rx) = &channels[index];
+                let Ok(first) = op.recv(rx) else {
+                    return;
+                };
+                let mut filter = lock(&shared.forwarding);
+                let mut lines = vec![first];
+                let until = Instant::now() + Duration::from_millis(20);
+                while let Ok(line) = rx.recv_timeout(Duration::from_millis(2)) {
+                    lines.push(line);
+                    if Instant::now() > until {
+                        break;
+                    }
+                }
+                publish(&shared, &mut filter, name, lines);
+            }
+        });
+}
+
+/// A panic seen on stderr: where, and its message.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PanicReport {
+    /// `file:line:column` from the panic hook's first line.
+    pub location: String,
+    /// The panic message (may span lines).
+    pub message: String,
+}
+
+/// Takes panics out of stderr: evcxr catches them and keeps the variables,
+/// but reports them only as the panic hook's text, followed by a backtrace
+/// of evcxr's own machinery. The kernel turns the report into the cell's
+/// `error` output instead.
+#[derive(Default)]
+pub struct PanicFilter {
+    /// Collecting a panic's message lines.
+    collecting: bool,
+    in_backtrace: bool,
+}
+
+impl PanicFilter {
+    /// Forgets a panic left unfinished by the previous cell.
+    pub fn reset(&mut self) {
+        *self = PanicFilter::default();
+    }
+
+    /// Whether `line` goes to the notebook; panic text is kept aside.
+    fn keep(&mut self, line: &str, shared: &Shared) -> bool {
+        if self.in_backtrace {
+            if line.starts_with("note: Some details are omitted") {
+                self.in_backtrace = false;
+            }
+            return false;
+        }
+        if let Some(at) = line
+            .strip_prefix("thread '")
+            .and_then(|rest| rest.split_once(" panicked at "))
+        {
+            let location = at.1.trim_end_matches(':').to_string();
+            *lock(&shared.panic) = Some(PanicReport {
+                location,
+                message: String::new(),
+            });
+            self.collecting = true;
+            return false;
+        }
+        if !self.collecting {
+            return true;
+        }
+        if line == "stack backtrace:" {
+            self.collecting = false;
+            self.in_backtrace = true;
+        } else if line.starts_with("note: ") {
+            self.collecting = false;
+        } else if let Some(report) = lock(&shared.panic).as_mut() {
+            if !report.message.is_empty() {
+                report.message.push('\n');
+            }
+            report.message.push_str(line);
+        }
+        false
+    }
+}

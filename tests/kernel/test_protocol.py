@@ -1,0 +1,297 @@
+"""Our own protocol tests: signatures, malformed messages, interrupts, live
+displays, two kernels at once. They drive the kernel with jupyter_client
+and, where a message must be wrong on purpose, with raw ZeroMQ frames.
+"""
+
+import json
+import os
+import shutil
+import tempfile
+import threading
+import time
+import unittest
+import uuid
+
+import zmq
+from jupyter_client.manager import KernelManager, start_new_kernel
+from jupyter_client.session import Session
+
+CELL_TIMEOUT = 300
+
+
+def run(kc, code, timeout=CELL_TIMEOUT):
+    """Executes code; returns (reply content, [iopub messages])."""
+    outputs = []
+    reply = kc.execute_interactive(code, timeout=timeout, output_hook=outputs.append)
+    return reply["content"], outputs
+
+
+def of_type(outputs, kind):
+    return [m for m in outputs if m["msg_type"] == kind]
+
+
+class KernelFixture(unittest.TestCase):
+    env = {}
+
+    @classmethod
+    def setUpClass(cls):
+        env = dict(os.environ, **cls.env)
+        cls.km, cls.kc = start_new_kernel(kernel_name="deepscope", startup_timeout=120, env=env)
+        run(cls.kc, "1")  # wait for the preload
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.kc.stop_channels()
+        cls.km.shutdown_kernel(now=True)
+
+
+class RawShell:
+    """A DEALER on the kernel's shell port, for messages jupyter_client would
+    never send."""
+
+    def __init__(self, km, key):
+        info = km.get_connection_info()
+        self.ctx = zmq.Context.instance()
+        self.sock = self.ctx.socket(zmq.DEALER)
+        self.sock.setsockopt(zmq.IDENTITY, uuid.uuid4().hex.encode())
+        self.sock.connect(f"{info['transport']}://{info['ip']}:{info['shell_port']}")
+        self.session = Session(key=key, signature_scheme="hmac-sha256")
+
+    def send_frames(self, frames):
+        self.sock.send_multipart(frames)
+
+    def send(self, msg_type, content):
+        msg = self.session.msg(msg_type, content)
+        self.session.send(self.sock, msg)
+        return msg["header"]["msg_id"]
+
+    def recv(self, timeout=5.0):
+        if not self.sock.poll(timeout * 1000):
+            return None
+        frames = self.sock.recv_multipart()
+        _, rest = self.session.feed_identities(frames)
+        return self.session.deserialize(rest)
+
+    def close(self):
+        self.sock.close(linger=0)
+
+
+class SignatureAndMalformedMessages(KernelFixture):
+    def test_forged_signature_gets_no_reply_and_changes_nothing(self):
+        forger = RawShell(self.km, key=b"not-the-key")
+        try:
+            forger.send("kernel_info_request", {})
+            forger.send(
+                "execute_request",
+                {"code": "let forged = 1;", "silent": False, "store_history": True,
+                 "user_expressions": {}, "allow_stdin": False, "stop_on_error": True},
+            )
+            self.assertIsNone(forger.recv(timeout=3), "a forged message was answered")
+        finally:
+            forger.close()
+        reply, outputs = run(self.kc, "forged")
+        self.assertEqual(reply["status"], "error")
+        self.assertIn("cannot find value `forged`", reply["evalue"])
+
+    def test_missing_signature_is_dropped(self):
+        raw = RawShell(self.km, key=self.km.session.key)
+        try:
+            header = json.dumps(raw.session.msg_header("kernel_info_request"), default=str).encode()
+            raw.send_frames([b"<IDS|MSG>", b"", header, b"{}", b"{}", b"{}"])
+            self.assertIsNone(raw.recv(timeout=3))
+        finally:
+            raw.close()
+
+    def test_malformed_stream_leaves_the_kernel_answering(self):
+        raw = RawShell(self.km, key=self.km.session.key)
+        key = self.km.session.key
+        try:
+            sign = raw.session.sign
+            good_header = raw.session.msg_header("execute_request")
+            bad = [
+                [b"no delimiter at all"],
+                [b"<IDS|MSG>"],
+                [b"<IDS|MSG>", b"abc"],
+                [b"<IDS|MSG>", b"zz", b"{", b"{}", b"{}", b"{}"],
+            ]
+            # Correctly signed but wrong inside.
+            for parts in [
+                [b"{not json", b"{}", b"{}", b"{}"],
+                [json.dumps({"msg_type": "execute_request"}).encode(), b"{}", b"{}", b"{}"],
+                [json.dumps(good_header, default=str).encode(), b"{}", b"{}", b"[1, 2]"],
+                [json.dumps(good_header, default=str).encode(), b"{}", b"{}",
+                 json.dumps({"code": 123, "silent": "no"}).encode()],
+                [json.dumps(good_header, default=str).encode(), b"{}", b"{}", b"\xff\xfe"],
+            ]:
+                bad.append([b"<IDS|MSG>", sign(parts)] + parts)
+            huge = b"x" * (64 << 20)
+            bad.append([b"<IDS|MSG>", b"00", huge, b"{}", b"{}", b"{}"])
+            for frames in bad:
+                raw.send_frames(frames)
+            # The wrongly typed execute_request is answered with an error reply.
+            answers = []
+            while (m := raw.recv(timeout=3)) is not None:
+                answers.append(m)
+            for m in answers:
+                self.assertEqual(m["content"]["status"], "error")
+            msg_id = raw.send("kernel_info_request", {})
+            reply = raw.recv(timeout=10)
+            self.assertIsNotNone(reply, "the kernel stopped answering")
+            self.assertEqual(reply["parent_header"]["msg_id"], msg_id)
+        finally:
+            raw.close()
+        reply, _ = run(self.kc, "2 + 2")
+        self.assertEqual(reply["status"], "ok")
+        self.assertTrue(key)
+
+
+class Interrupts(KernelFixture):
+    env = {"DEEPSCOPE_INTERRUPT_GRACE": "3"}
+
+    def interrupt_after(self, seconds):
+        timer = threading.Timer(seconds, self.km.interrupt_kernel)
+        timer.start()
+        return timer
+
+    def test_library_loop_stops_and_earlier_variables_survive(self):
+        run(self.kc, "let keep = 7;")
+        self.interrupt_after(3)
+        started = time.time()
+        reply, outputs = run(
+            self.kc,
+            "let mut steps = 0u64;\n"
+            "while !deepscope::train::interrupt::take() { steps += 1; std::thread::sleep(std::time::Duration::from_millis(5)); }",
+        )
+        self.assertLess(time.time() - started, 3 + 2.5, "stopped by the grace kill, not the flag")
+        self.assertEqual(reply["status"], "error")
+        self.assertEqual(reply["ename"], "Interrupted")
+        reply, outputs = run(self.kc, "keep")
+        self.assertEqual(reply["status"], "ok")
+        self.assertEqual(of_type(outputs, "execute_result")[0]["content"]["data"]["text/plain"], "7")
+        # The flag was cleared: a new loop runs until its own end.
+        reply, _ = run(self.kc, "deepscope::train::interrupt::requested()")
+        self.assertEqual(reply["status"], "ok")
+
+    def test_ignored_interrupt_kills_and_names_lost_variables(self):
+        run(self.kc, "let doomed = String::from(\"x\");")
+        self.interrupt_after(2)
+        reply, outputs = run(self.kc, "loop { std::thread::sleep(std::time::Duration::from_millis(10)); }")
+        self.assertEqual(reply["status"], "error")
+        self.assertEqual(reply["ename"], "Interrupted")
+        self.assertIn("doomed: String", reply["evalue"])
+        reply, _ = run(self.kc, "doomed")
+        self.assertEqual(reply["status"], "error")
+        # The restarted process works, with the library.
+        reply, outputs = run(self.kc, "tch::Tensor::from_slice(&[1.0f32, 2.0]).sum(tch::Kind::Float).double_value(&[])")
+        self.assertEqual(reply["status"], "ok")
+        self.assertEqual(of_type(outputs, "execute_result")[0]["content"]["data"]["text/plain"], "3.0")
+
+    def test_panic_is_an_error_and_keeps_variables(self):
+        run(self.kc, "let kept = 5;")
+        reply, outputs = run(self.kc, 'let lost = 1; panic!("on purpose {}", kept);')
+        self.assertEqual(reply["status"], "error")
+        self.assertEqual(reply["ename"], "Panic")
+        self.assertIn("on purpose 5", reply["evalue"])
+        self.assertFalse(any("stack backtrace" in m["content"].get("text", "") for m in outputs))
+        reply, _ = run(self.kc, "kept * 2")
+        self.assertEqual(reply["status"], "ok")
+
+
+class RichOutput(KernelFixture):
+    def test_several_displays_arrive_while_the_cell_runs(self):
+        code = (
+            'display(&"first".to_string())?;\n'
+            "std::thread::sleep(std::time::Duration::from_millis(1500));\n"
+            'display(&LinePlot::new().values("y", &[1.0, 3.0]))?;'
+        )
+        arrivals = []
+        started = time.time()
+        self.kc.execute_interactive(
+            code, timeout=CELL_TIMEOUT,
+            output_hook=lambda m: arrivals.append((time.time(), m)),
+        )
+        ended = time.time()
+        shown = [(t, m) for t, m in arrivals if m["msg_type"] == "display_data"]
+        self.assertEqual(len(shown), 2)
+        self.assertEqual(shown[0][1]["content"]["data"]["text/plain"], "first")
+        self.assertIn("image/png", shown[1][1]["content"]["data"])
+        self.assertIn("text/plain", shown[1][1]["content"]["data"])
+        # The first arrived while the cell was still sleeping.
+        self.assertLess(shown[0][0], ended - 1.0)
+        self.assertGreater(shown[0][0], started)
+
+    def test_display_handle_updates_in_place(self):
+        code = (
+            'let h = deepscope::display::DisplayHandle::show(&"v1".to_string())?;\n'
+            'h.update(&"v2".to_string())?;\n'
+            "h.id().to_string()"
+        )
+        reply, outputs = run(self.kc, code)
+        self.assertEqual(reply["status"], "ok")
+        shown = of_type(outputs, "display_data")
+        updated = of_type(outputs, "update_display_data")
+        self.assertEqual(len(shown), 1)
+        self.assertEqual(len(updated), 1)
+        shown_id = shown[0]["content"]["transient"]["display_id"]
+        self.assertEqual(updated[0]["content"]["transient"]["display_id"], shown_id)
+        self.assertEqual(updated[0]["content"]["data"]["text/plain"], "v2")
+        result = of_type(outputs, "execute_result")[0]["content"]["data"]["text/plain"]
+        self.assertEqual(json.loads(result), shown_id)
+
+    def test_table_is_html_with_text(self):
+        reply, outputs = run(self.kc, 'display(&Table::new(&["k", "v"]).row(&["a", "1"])?)?;')
+        data = of_type(outputs, "display_data")[0]["content"]["data"]
+        self.assertIn("<table", data["text/html"])
+        self.assertIn("text/plain", data)
+
+    def test_training_shows_one_live_display(self):
+        code = (
+            "let data = deepscope::data::digits()?;\n"
+            "let mut model = zoo::mlp(&data.train.image_shape(), &[32], 10, zoo::Activation::Relu).build(Device::Cpu)?;\n"
+            "let cfg = FitConfig::new(3, 64, Optimizer::sgd(0.1));\n"
+            "let report = fit(&mut model, &data, &cfg)?;\n"
+            "report.history.epochs.len()"
+        )
+        reply, outputs = run(self.kc, code)
+        self.assertEqual(reply["status"], "ok", reply)
+        shown = of_type(outputs, "display_data")
+        updated = of_type(outputs, "update_display_data")
+        self.assertEqual(len(shown), 1, "one display for the whole run")
+        self.assertGreaterEqual(len(updated), 1)
+        final = updated[-1]["content"]["data"]
+        self.assertIn("image/png", final)
+        self.assertTrue(final["text/plain"].startswith("done"), final["text/plain"][:80])
+        self.assertIn("epoch 3/3", final["text/plain"])
+
+
+class TwoKernelsAtOnce(unittest.TestCase):
+    def test_both_work_in_separate_build_folders(self):
+        pool = tempfile.mkdtemp(prefix="deepscope-pool-test-")
+        env = dict(os.environ, DEEPSCOPE_KERNEL_POOL=pool, DEEPSCOPE_KERNEL_PRELOAD="none")
+        kernels = []
+        try:
+            for _ in range(2):
+                kernels.append(start_new_kernel(kernel_name="deepscope", startup_timeout=120, env=env))
+            results = {}
+
+            def work(i, kc):
+                run(kc, f"let who = {i};")
+                reply, outputs = run(kc, "who * 10")
+                results[i] = (reply["status"], of_type(outputs, "execute_result")[0]["content"]["data"]["text/plain"])
+
+            threads = [threading.Thread(target=work, args=(i, kc)) for i, (_, kc) in enumerate(kernels)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(CELL_TIMEOUT)
+            self.assertEqual(results, {0: ("ok", "0"), 1: ("ok", "10")})
+            self.assertEqual(sorted(p for p in os.listdir(pool) if not p.endswith(".lock")), ["slot-0", "slot-1"])
+        finally:
+            for km, kc in kernels:
+                kc.stop_channels()
+                km.shutdown_kernel(now=True)
+            shutil.rmtree(pool, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    unittest.main()
