@@ -17,7 +17,7 @@ KERNEL := target/debug/deepscope-kernel
 KERNEL_WARM := $(VENV)/.kernel-warm.stamp
 LIB_SOURCES := Cargo.toml Cargo.lock $(shell find src -name '*.rs')
 
-.PHONY: help setup system kernel lab test test-kernel lint figures bench clean-data
+.PHONY: help setup system kernel lab test test-kernel lint figures bench bench-kernel clean-data
 
 help:
 	@echo "make lab      set up if needed, then open JupyterLab on notebooks/"
@@ -91,6 +91,15 @@ bench: setup
 	done
 	$(PY) bench/train_speed.py --report target/bench-train-speed.jsonl target/bench-train-speed-python.jsonl
 	rm -f target/bench-train-speed.jsonl target/bench-train-speed-python.jsonl
+	@$(MAKE) --no-print-directory bench-kernel
+
+# Stock evcxr_jupyter for comparison, built once into .venv (about 15 min).
+EVCXR_STOCK := $(VENV)/evcxr/bin/evcxr_jupyter
+$(EVCXR_STOCK):
+	cargo install evcxr_jupyter --version 0.22.0 --locked --root $(VENV)/evcxr
+
+bench-kernel: setup $(EVCXR_STOCK)
+	$(PY) bench/kernel_start.py --evcxr $(EVCXR_STOCK)
 
 clean-data:
 	rm -rf $(DATA)

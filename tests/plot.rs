@@ -293,3 +293,53 @@ fn saving_picks_the_format_from_the_extension_and_bad_values_are_refused() {
     // NaN splits a curve instead of failing.
     assert!(to_png(&LinePlot::new().values("x", &[1.0, f64::NAN, 2.0, 3.0])).is_ok());
 }
+
+#[test]
+fn panels_lay_figures_side_by_side_under_a_caption() {
+    let a = LinePlot::new().size(300, 200).values("a", &[1.0, 2.0]);
+    let b = LinePlot::new().size(200, 150).values("b", &[2.0, 1.0]);
+    let row = Panels::new(vec![a.clone(), b.clone()]).unwrap();
+    assert_eq!(
+        row.size(),
+        (600, 200),
+        "each cell as large as the largest figure"
+    );
+    let captioned = row.clone().caption("step 3/10");
+    assert_eq!(captioned.size(), (600, 230));
+    let grid = Panels::new(vec![a.clone(), b.clone(), a.clone()])
+        .unwrap()
+        .columns(2)
+        .unwrap();
+    assert_eq!(grid.size(), (600, 400));
+    // The caption strip has text; an uncaptioned figure's top strip is blank
+    // above the plot's own title area.
+    let img = pixels(&captioned);
+    assert!(dark_pixels(&img, 0, 300, 0, 28) > 20);
+    // Each panel drew its own plot: dark pixels in both halves.
+    assert!(dark_pixels(&img, 20, 280, 60, 220) > 100);
+    assert!(dark_pixels(&img, 320, 580, 60, 220) > 100);
+    assert!(err_text(Panels::<LinePlot>::new(vec![])).contains("at least one"));
+    assert!(err_text(row.columns(0)).contains("at least 1"));
+}
+
+#[test]
+fn display_messages_have_the_wire_form_the_kernel_reads() {
+    use deepscope::display::ChannelMessage;
+    let msg = ChannelMessage::UpdateDisplayData {
+        data: Table::new(&["k"]).mime_bundle().unwrap().to_data(),
+        metadata: Default::default(),
+        display_id: "d1".into(),
+    };
+    let json: serde_json::Value = serde_json::to_value(&msg).unwrap();
+    assert_eq!(json["op"], "update_display_data");
+    assert_eq!(json["display_id"], "d1");
+    assert!(json["data"]["text/html"]
+        .as_str()
+        .unwrap()
+        .contains("<table"));
+    let back: ChannelMessage = serde_json::from_value(json).unwrap();
+    assert_eq!(back, msg);
+    let clear: ChannelMessage = serde_json::from_str(r#"{"op":"clear_output"}"#).unwrap();
+    assert_eq!(clear, ChannelMessage::ClearOutput { wait: false });
+    assert!(serde_json::from_str::<ChannelMessage>(r#"{"op":"explode"}"#).is_err());
+}

@@ -9,7 +9,7 @@
 use crate::shared::Shared;
 use deepscope::display::ChannelMessage;
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read as _, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::Arc;
 
@@ -99,4 +99,37 @@ pub fn spawn(listener: UnixListener, shared: Arc<Shared>) {
         .expect("spawning a thread at startup");
 }
 
-use std::io::Read as _;
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channel_messages_become_the_jupyter_messages_of_the_same_name() {
+        let mut data = serde_json::Map::new();
+        data.insert("text/plain".into(), json!("x"));
+        let (kind, content) = to_iopub(ChannelMessage::DisplayData {
+            data: data.clone(),
+            metadata: Default::default(),
+            display_id: Some("d".into()),
+        });
+        assert_eq!(kind, "display_data");
+        assert_eq!(content["transient"]["display_id"], "d");
+        assert_eq!(content["data"]["text/plain"], "x");
+        let (kind, content) = to_iopub(ChannelMessage::DisplayData {
+            data: data.clone(),
+            metadata: Default::default(),
+            display_id: None,
+        });
+        assert_eq!(kind, "display_data");
+        assert_eq!(content["transient"], json!({}));
+        let (kind, content) = to_iopub(ChannelMessage::UpdateDisplayData {
+            data,
+            metadata: Default::default(),
+            display_id: "d".into(),
+        });
+        assert_eq!(kind, "update_display_data");
+        assert_eq!(content["transient"]["display_id"], "d");
+        let (kind, content) = to_iopub(ChannelMessage::ClearOutput { wait: true });
+        assert_eq!((kind, content), ("clear_output", json!({ "wait": true })));
+    }
+}

@@ -188,6 +188,14 @@ impl Evaluator {
                 json!({ "name": "stderr", "text": format!("deepscope: {why}\n") }),
             );
         }
+        if lock(&self.shared.waiting).remove(&cell.request.header.msg_id) {
+            // The preload's progress display has served its purpose.
+            self.shared.publish(
+                "clear_output",
+                Some(&cell.request),
+                json!({ "wait": false }),
+            );
+        }
         let before = self.variables();
         lock(&self.shared.panic).take();
         lock(&self.shared.forwarding).reset();

@@ -136,6 +136,7 @@ fn run(connection_file: &str) -> Result<(), String> {
         running: Mutex::new(None),
         process: Mutex::new(None),
         preload: Mutex::new(Preload::Running(Instant::now())),
+        waiting: Mutex::new(Default::default()),
         build_dir: slot.dir.clone(),
         grace: grace(),
         panic: Mutex::new(None),

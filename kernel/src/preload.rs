@@ -95,20 +95,23 @@ fn clock(d: Duration) -> String {
 }
 
 /// While the preload runs, keeps a display under `request` that says how far
-/// the build has come; when it ends, the display says how long it took.
-/// Shown only if the wait lasts more than a few seconds.
+/// the build has come (only if the wait lasts more than a few seconds). When
+/// the cell starts, the evaluator clears it (see [`Shared::waiting`]), so it
+/// does not stay in the saved notebook.
 pub async fn show_progress(shared: Arc<Shared>, request: crate::wire::Message) {
     const QUIET: Duration = Duration::from_secs(4);
     let id = format!("preload-{}", uuid::Uuid::new_v4());
     let mut shown = false;
     loop {
-        let state = lock(&shared.preload).clone();
-        let text = match &state {
-            Preload::Running(since) => {
-                if since.elapsed() < QUIET {
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                    continue;
-                }
+        {
+            // Publishing under the preload lock: the evaluator marks the
+            // preload done under the same lock before it clears the display,
+            // so no update can arrive after the clear.
+            let state = lock(&shared.preload);
+            let Preload::Running(since) = &*state else {
+                return;
+            };
+            if since.elapsed() >= QUIET {
                 let began = std::time::SystemTime::now() - since.elapsed();
                 let rebuilt = rebuilt_since(&shared.build_dir, began);
                 let crates = if rebuilt > 0 {
@@ -117,33 +120,25 @@ pub async fn show_progress(shared: Arc<Shared>, request: crate::wire::Message) {
                 } else {
                     String::new()
                 };
-                format!(
+                let text = format!(
                     "deepscope: compiling the preloaded library ({}{crates}); this cell runs when it is ready.",
                     clock(since.elapsed())
-                )
+                );
+                let content = serde_json::json!({
+                    "data": { "text/plain": text },
+                    "metadata": {},
+                    "transient": { "display_id": id },
+                });
+                if shown {
+                    shared.publish("update_display_data", Some(&request), content);
+                } else {
+                    lock(&shared.waiting).insert(request.header.msg_id.clone());
+                    shared.publish("display_data", Some(&request), content);
+                    shown = true;
+                }
             }
-            Preload::Ready(took) => format!("deepscope: library ready after {}", clock(*took)),
-            Preload::Failed(why) => format!("deepscope: {why}"),
-        };
-        let content = serde_json::json!({
-            "data": { "text/plain": text },
-            "metadata": {},
-            "transient": { "display_id": id },
-        });
-        let done = !matches!(state, Preload::Running(_));
-        if done && !shown {
-            return;
         }
-        let kind = if shown {
-            "update_display_data"
-        } else {
-            "display_data"
-        };
-        shared.publish(kind, Some(&request), content);
-        shown = true;
-        if done {
-            return;
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        let pause = if shown { 1000 } else { 200 };
+        tokio::time::sleep(Duration::from_millis(pause)).await;
     }
 }

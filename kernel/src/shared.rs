@@ -50,6 +50,9 @@ pub struct Shared {
     pub process: Mutex<Option<Arc<Mutex<std::process::Child>>>>,
     /// The preload's state.
     pub preload: Mutex<Preload>,
+    /// Execute requests (msg ids) that show the preload's progress, to be
+    /// cleared when their cell starts.
+    pub waiting: Mutex<std::collections::HashSet<String>>,
     /// The evcxr build folder.
     pub build_dir: std::path::PathBuf,
     /// How long a cell may ignore an interrupt before its process is killed.

@@ -172,6 +172,20 @@ class Interrupts(KernelFixture):
         reply, _ = run(self.kc, "deepscope::train::interrupt::requested()")
         self.assertEqual(reply["status"], "ok")
 
+    def test_training_stops_at_the_interrupt_and_keeps_the_model(self):
+        run(self.kc, "let data = deepscope::data::digits()?;\n"
+                     "let mut model = zoo::mlp(&data.train.image_shape(), &[32], 10, zoo::Activation::Relu).build(Device::Cpu)?;")
+        self.interrupt_after(4)
+        started = time.time()
+        reply, outputs = run(self.kc, "let report = fit(&mut model, &data, &FitConfig::new(100_000, 64, Optimizer::sgd(0.1)))?;")
+        self.assertLess(time.time() - started, 4 + 2.5)
+        self.assertEqual(reply["ename"], "Interrupted")
+        final = of_type(outputs, "update_display_data")[-1]["content"]["data"]["text/plain"]
+        self.assertTrue(final.startswith("interrupted"), final[:80])
+        reply, outputs = run(self.kc, "(report.interrupted, report.history.epochs.len() > 0, model.summary().to_string().is_empty())")
+        self.assertEqual(reply["status"], "ok", reply)
+        self.assertEqual(of_type(outputs, "execute_result")[0]["content"]["data"]["text/plain"], "(true, true, false)")
+
     def test_ignored_interrupt_kills_and_names_lost_variables(self):
         run(self.kc, "let doomed = String::from(\"x\");")
         self.interrupt_after(2)
@@ -262,6 +276,25 @@ class RichOutput(KernelFixture):
         self.assertIn("image/png", final)
         self.assertTrue(final["text/plain"].startswith("done"), final["text/plain"][:80])
         self.assertIn("epoch 3/3", final["text/plain"])
+
+
+class SavedNotebook(unittest.TestCase):
+    def test_nbclient_keeps_the_final_state_of_the_live_display(self):
+        import nbformat
+        from nbclient import NotebookClient
+
+        nb = nbformat.v4.new_notebook()
+        nb.metadata["kernelspec"] = {"name": "deepscope", "display_name": "Rust (deepscope)", "language": "rust"}
+        nb.cells = [nbformat.v4.new_code_cell(
+            "let data = deepscope::data::digits()?;\n"
+            "let mut model = zoo::mlp(&data.train.image_shape(), &[16], 10, zoo::Activation::Relu).build(Device::Cpu)?;\n"
+            "let report = fit(&mut model, &data, &FitConfig::new(2, 64, Optimizer::sgd(0.1)))?;"
+        )]
+        NotebookClient(nb, kernel_name="deepscope", timeout=CELL_TIMEOUT, startup_timeout=120).execute()
+        outputs = [o for o in nb.cells[0].outputs if o.output_type == "display_data"]
+        self.assertEqual(len(outputs), 1, nb.cells[0].outputs)
+        self.assertIn("image/png", outputs[0].data)
+        self.assertTrue(outputs[0].data["text/plain"].startswith("done"), outputs[0].data["text/plain"][:80])
 
 
 class TwoKernelsAtOnce(unittest.TestCase):
