@@ -14,8 +14,10 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_SIZE: usize = 4;
 
 /// The pool's root: `$DEEPSCOPE_KERNEL_POOL`, else
-/// `$XDG_CACHE_HOME/deepscope/kernel-builds`, else
-/// `~/.cache/deepscope/kernel-builds`.
+/// `$XDG_CACHE_HOME/deepscope/kernel-builds/<checkout>`, else
+/// `~/.cache/deepscope/kernel-builds/<checkout>`, where `<checkout>` names
+/// the library sources the kernel preloads (their folder name and a hash of
+/// the path), so two checkouts never rebuild each other's folders.
 pub fn root() -> PathBuf {
     if let Some(dir) = std::env::var_os("DEEPSCOPE_KERNEL_POOL").filter(|d| !d.is_empty()) {
         return PathBuf::from(dir);
@@ -25,7 +27,22 @@ pub fn root() -> PathBuf {
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
         .unwrap_or_else(std::env::temp_dir);
-    cache.join("deepscope").join("kernel-builds")
+    cache
+        .join("deepscope")
+        .join("kernel-builds")
+        .join(checkout_key(&crate::preload::source_dir()))
+}
+
+/// `<folder name>-<first 12 hex digits of sha256(path)>`.
+fn checkout_key(source: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(source.as_os_str().as_encoded_bytes());
+    let hex: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+    let name = source
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "root".into());
+    format!("{name}-{hex}")
 }
 
 /// A build folder held by this process.
@@ -119,6 +136,15 @@ pub fn size() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn checkouts_get_their_own_pools() {
+        let a = checkout_key(Path::new("/work/main"));
+        let b = checkout_key(Path::new("/tmp/main"));
+        assert!(a.starts_with("main-") && b.starts_with("main-"));
+        assert_ne!(a, b);
+        assert_eq!(a, checkout_key(Path::new("/work/main")));
+    }
 
     #[test]
     fn two_holders_never_share_a_folder() {
