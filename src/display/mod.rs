@@ -20,7 +20,7 @@ mod outlet;
 mod table;
 
 pub use images::{ImageGrid, Overlay, Scaling};
-pub use outlet::{ChannelMessage, SOCKET_ENV};
+pub use outlet::{updates_in_place, ChannelMessage, SOCKET_ENV};
 pub use table::Table;
 
 use crate::error::Result;

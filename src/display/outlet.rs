@@ -84,6 +84,13 @@ fn outlet() -> Outlet {
     }
 }
 
+/// Whether [`DisplayHandle::update`](super::DisplayHandle::update) replaces
+/// an output in place (the deepscope kernel). Elsewhere each update is shown
+/// anew, so live displays should update sparingly.
+pub fn updates_in_place() -> bool {
+    matches!(outlet(), Outlet::Kernel(_))
+}
+
 /// The open connection to the kernel, made on first use (and again after the
 /// kernel went away and came back).
 #[cfg(unix)]

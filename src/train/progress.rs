@@ -137,6 +137,8 @@ impl Progress for Bar {
 #[derive(Default)]
 struct Chart {
     handle: Option<crate::display::DisplayHandle>,
+    /// Updates replace the display in place, so it can refresh every second.
+    live: bool,
     started: Option<std::time::Instant>,
     last_shown: Option<std::time::Instant>,
     total: usize,
@@ -263,6 +265,7 @@ impl crate::display::Show for Live {
 
 impl Progress for Chart {
     fn start(&mut self, total: usize, first: usize) {
+        self.live = crate::display::updates_in_place();
         self.started = Some(std::time::Instant::now());
         self.total = total;
         self.first = first;
@@ -272,7 +275,10 @@ impl Progress for Chart {
     fn step(&mut self, r: &StepRecord) {
         self.step = r.step + 1;
         self.steps.push((r.step as f64, r.loss));
-        if self.last_shown.is_none_or(|t| t.elapsed() >= Self::PERIOD) {
+        // Where updates cannot replace the display (stock evcxr, a plain
+        // program), the monitor shows itself only per epoch and at the end.
+        let due = self.last_shown.is_none_or(|t| t.elapsed() >= Self::PERIOD);
+        if due && self.live {
             self.show("training");
         }
     }

@@ -11,6 +11,7 @@ import threading
 import time
 import unittest
 import uuid
+from pathlib import Path
 
 import zmq
 from jupyter_client.manager import KernelManager, start_new_kernel
@@ -276,6 +277,23 @@ class RichOutput(KernelFixture):
         self.assertIn("image/png", final)
         self.assertTrue(final["text/plain"].startswith("done"), final["text/plain"][:80])
         self.assertIn("epoch 3/3", final["text/plain"])
+
+
+class OtherDependencies(KernelFixture):
+    def test_dep_adds_another_crate_beside_the_preloaded_library(self):
+        crate = Path(tempfile.mkdtemp(prefix="tinydep-"))
+        try:
+            (crate / "src").mkdir()
+            (crate / "Cargo.toml").write_text(
+                '[package]\nname = "tinydep"\nversion = "0.1.0"\nedition = "2021"\n')
+            (crate / "src" / "lib.rs").write_text("pub fn answer() -> i32 { 42 }\n")
+            reply, _ = run(self.kc, f':dep tinydep = {{ path = "{crate}" }}')
+            self.assertEqual(reply["status"], "ok", reply)
+            reply, outputs = run(self.kc, "(tinydep::answer(), LinePlot::new().series().len())")
+            self.assertEqual(reply["status"], "ok", reply)
+            self.assertEqual(of_type(outputs, "execute_result")[0]["content"]["data"]["text/plain"], "(42, 0)")
+        finally:
+            shutil.rmtree(crate, ignore_errors=True)
 
 
 class SavedNotebook(unittest.TestCase):
