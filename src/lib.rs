@@ -18,6 +18,7 @@ pub mod model;
 pub mod plot;
 pub mod rng;
 pub mod train;
+pub mod viz;
 pub mod weights;
 pub mod zoo;
 
