@@ -185,35 +185,44 @@ fn a_batch_of_targets_equals_the_targets_one_by_one() {
 }
 
 #[test]
-fn overlap_rules_differ_only_where_pool_windows_share_a_pick() {
-    // Constant images make neighbouring 3x3/2 windows pick shared positions.
+fn overlapping_windows_that_share_a_pick_add_up_or_overwrite() {
+    // pool 3x3/2 on a 9x9 image with one bright pixel at (2, 2): the four
+    // windows around it all pick it. A 3x3 all-ones conv above, seeded at
+    // one position, sends signal back into all four pool outputs.
     let model = ModelBuilder::new(&[1, 9, 9])
         .max_pool("pool", 3, 2)
+        .conv("conv", "c", 1, Conv::new(3).padding(1).no_bias())
         .build(Device::Cpu)
         .unwrap();
-    let image = Tensor::ones([1, 1, 9, 9], (Kind::Float, Device::Cpu));
-    let all: Vec<Target> = (0..16)
-        .map(|p| Target {
-            image: 0,
-            channel: 0,
-            position: Some((p / 4, p % 4)),
-        })
-        .collect();
-    let sum: Tensor = Deconvnet::new(&model)
-        .project(&image, "pool", &all)
-        .unwrap()
-        .sum_dim_intlist(0, false, Kind::Float);
-    let over: Tensor = Deconvnet::new(&model)
+    {
+        let _guard = tch::no_grad_guard();
+        let mut w = model.layers()[1].tensor("weight").unwrap().shallow_clone();
+        w.fill_(1.0);
+    }
+    let image = Tensor::zeros([1, 1, 9, 9], (Kind::Float, Device::Cpu));
+    let _ = image.get(0).get(0).get(2).get(2).fill_(5.0);
+    let target = [Target {
+        image: 0,
+        channel: 0,
+        position: Some((1, 1)),
+    }];
+    let sum = Deconvnet::new(&model)
+        .project(&image, "conv", &target)
+        .unwrap();
+    let over = Deconvnet::new(&model)
         .overlap(Overlap::Overwrite)
-        .project(&image, "pool", &all)
-        .unwrap()
-        .sum_dim_intlist(0, false, Kind::Float);
-    // One target per projection: no overlap inside a projection, so both agree.
+        .project(&image, "conv", &target)
+        .unwrap();
+    // The seed is conv's output at (1, 1): 4 pool outputs of 5 each = 20.
+    // Through the all-ones conv each of the 3x3 pool outputs gets 20; the
+    // four that picked (2, 2) meet there.
+    let at = |t: &Tensor| t.get(0).get(0).get(2).get(2).double_value(&[]);
+    assert!((at(&sum) - 80.0).abs() < 1e-4, "sum: {}", at(&sum));
+    assert!((at(&over) - 20.0).abs() < 1e-4, "overwrite: {}", at(&over));
+    // Elsewhere both rules agree.
+    let _ = sum.get(0).get(0).get(2).get(2).fill_(0.0);
+    let _ = over.get(0).get(0).get(2).get(2).fill_(0.0);
     assert!(close(&sum, &over) < 1e-6);
-    // All sixteen at once in one seed: only the sum counts shared picks twice.
-    let pooled = model.forward(&image).unwrap();
-    let summed_total = pooled.sum(Kind::Float).double_value(&[]);
-    assert!((sum.sum(Kind::Float).double_value(&[]) - summed_total).abs() < 1e-4);
 }
 
 #[test]
