@@ -197,7 +197,7 @@ fn overlapping_windows_that_share_a_pick_add_up_or_overwrite() {
     {
         let _guard = tch::no_grad_guard();
         let mut w = model.layers()[1].tensor("weight").unwrap().shallow_clone();
-        w.fill_(1.0);
+        let _ = w.fill_(1.0);
     }
     let image = Tensor::zeros([1, 1, 9, 9], (Kind::Float, Device::Cpu));
     let _ = image.get(0).get(0).get(2).get(2).fill_(5.0);

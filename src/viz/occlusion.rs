@@ -1,0 +1,244 @@
+//! Occlusion sensitivity (Zeiler & Fergus, Fig. 7): slide a gray square
+//! over the image and record, for each position, (b) the total activation
+//! of one feature map, (d) the probability of the correct class and (e)
+//! the most probable class; plus Captum-style per-pixel attributions (the
+//! drop in the class probability, averaged over the windows that cover each
+//! pixel) for comparison.
+//!
+//! One sweep gives all of them. Occluded copies are made a batch at a time
+//! within a memory budget (never one full-size copy per window kept
+//! around), the forward pass stops at the deepest layer needed, and no
+//! autograd graph is built.
+
+use crate::check;
+use crate::error::{Error, Result};
+use crate::model::Model;
+use tch::{Kind, Tensor};
+
+/// What fills the occluded square.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Fill {
+    /// A constant, in the model's input units (0 is the mean of normalised
+    /// inputs: the paper's gray).
+    Value(f64),
+    /// Each channel's mean over the image being occluded.
+    ImageMean,
+}
+
+/// The maps of one sweep. Position `(i, j)` is the window whose top-left
+/// corner is at `(i * stride_h, j * stride_w)`.
+#[derive(Debug)]
+pub struct OcclusionMaps {
+    /// `[R, C]`: total activation of [`feature_map`](Self::feature_map) in
+    /// the feature layer (if one was asked for).
+    pub feature: Option<Tensor>,
+    /// The feature map summed in `feature`: the strongest one (largest total
+    /// activation) in the unoccluded image.
+    pub feature_map: Option<i64>,
+    /// `[R, C]`: probability of the target class.
+    pub class_prob: Tensor,
+    /// `[R, C]` (int64): the most probable class.
+    pub top_class: Tensor,
+    /// Probability of the target class without occlusion.
+    pub base_prob: f64,
+    /// `[H, W]`: the drop in the target class probability, averaged over the
+    /// windows covering each pixel (zero where no window reaches).
+    pub attribution: Tensor,
+}
+
+/// An occlusion sweep over one model.
+#[derive(Clone)]
+pub struct Occlusion<'a> {
+    model: &'a Model,
+    window: [i64; 2],
+    stride: [i64; 2],
+    fill: Fill,
+    feature_layer: Option<String>,
+    budget_bytes: usize,
+}
+
+impl<'a> Occlusion<'a> {
+    /// Square `window` moved by `stride` pixels, filled with 0.
+    pub fn new(model: &'a Model, window: i64, stride: i64) -> Result<Self> {
+        if window < 1 || stride < 1 {
+            return Err(Error::invalid(format!(
+                "occlusion window ({window}) and stride ({stride}) must be at least 1 pixel"
+            )));
+        }
+        Ok(Occlusion {
+            model,
+            window: [window, window],
+            stride: [stride, stride],
+            fill: Fill::Value(0.0),
+            feature_layer: None,
+            budget_bytes: 256 << 20,
+        })
+    }
+
+    /// What fills the square.
+    pub fn fill(mut self, fill: Fill) -> Self {
+        self.fill = fill;
+        self
+    }
+
+    /// Also record the total activation of the strongest map of `layer`.
+    pub fn feature_layer(mut self, layer: &str) -> Result<Self> {
+        self.model.layer_index(layer)?;
+        self.feature_layer = Some(layer.to_string());
+        Ok(self)
+    }
+
+    /// Memory for the occluded copies of one batch, in bytes (default
+    /// 256 MiB; at least one copy is always made).
+    pub fn budget_bytes(mut self, bytes: usize) -> Self {
+        self.budget_bytes = bytes;
+        self
+    }
+
+    /// Window positions along one axis of length `n`.
+    fn starts(&self, n: i64, axis: usize) -> Vec<i64> {
+        (0..=(n - self.window[axis]))
+            .step_by(self.stride[axis] as usize)
+            .collect()
+    }
+
+    /// Sweeps `image` (`[C, H, W]`) for class `target`.
+    pub fn run(&self, image: &Tensor, target: i64) -> Result<OcclusionMaps> {
+        check::defined(image, "image")?;
+        let size = image.size();
+        if size.len() != 3 {
+            return Err(Error::invalid(format!(
+                "occlusion takes one image [C, H, W], got shape {size:?}"
+            )));
+        }
+        let (c, h, w) = (size[0], size[1], size[2]);
+        if self.window[0] > h || self.window[1] > w {
+            return Err(Error::invalid(format!(
+                "occlusion window {}x{} is larger than the {h}x{w} image",
+                self.window[0], self.window[1]
+            )));
+        }
+        let image = image.to_kind(Kind::Float).to_device(self.model.device());
+        self.model.check_input(&image.unsqueeze(0))?;
+        let _guard = tch::no_grad_guard();
+
+        let last = self
+            .model
+            .layer_names()
+            .last()
+            .map(|s| s.to_string())
+            .ok_or_else(|| Error::invalid("the model has no layers"))?;
+        let mut wanted = Vec::new();
+        if let Some(f) = &self.feature_layer {
+            wanted.push(f.as_str());
+        }
+        wanted.push(last.as_str());
+        let probe = |batch: &Tensor| -> Result<(Option<Tensor>, Tensor)> {
+            let mut outs = self.model.activations(batch, &wanted)?;
+            let logits = outs.pop().expect("asked for the last layer");
+            Ok((outs.pop(), logits))
+        };
+
+        let (base_feature, base_logits) = probe(&image.unsqueeze(0))?;
+        let classes = base_logits.size()[1];
+        if target < 0 || target >= classes {
+            return Err(Error::invalid(format!(
+                "target class {target} is out of range: the model has {classes} classes"
+            )));
+        }
+        let base_prob = base_logits
+            .softmax(1, Kind::Float)
+            .double_value(&[0, target]);
+        let feature_map = base_feature.as_ref().map(|f| {
+            let f = f.get(0);
+            let totals = f
+                .reshape([f.size()[0], -1])
+                .sum_dim_intlist(1, false, Kind::Float);
+            totals.argmax(0, false).int64_value(&[])
+        });
+
+        let rows = self.starts(h, 0);
+        let cols = self.starts(w, 1);
+        let positions: Vec<(i64, i64)> = rows
+            .iter()
+            .flat_map(|&y| cols.iter().map(move |&x| (y, x)))
+            .collect();
+        let per_copy = (c * h * w) as usize * 4;
+        let batch = (self.budget_bytes / per_copy.max(1)).max(1);
+        let fill_values: Vec<f64> = match self.fill {
+            Fill::Value(v) => vec![v; c as usize],
+            Fill::ImageMean => {
+                Vec::<f64>::try_from(image.reshape([c, -1]).mean_dim(1, false, Kind::Float))?
+            }
+        };
+
+        let mut probs = Vec::with_capacity(positions.len());
+        let mut tops = Vec::with_capacity(positions.len());
+        let mut feats = Vec::with_capacity(positions.len());
+        for chunk in positions.chunks(batch) {
+            let copies = image.unsqueeze(0).repeat([chunk.len() as i64, 1, 1, 1]);
+            for (k, &(y, x)) in chunk.iter().enumerate() {
+                let one = copies.get(k as i64);
+                for (ch, &v) in fill_values.iter().enumerate() {
+                    let _ = one
+                        .get(ch as i64)
+                        .narrow(0, y, self.window[0])
+                        .narrow(1, x, self.window[1])
+                        .fill_(v);
+                }
+            }
+            let (feature, logits) = probe(&copies)?;
+            let p = logits.softmax(1, Kind::Float);
+            probs.push(p.select(1, target));
+            tops.push(p.argmax(1, false));
+            if let (Some(f), Some(m)) = (feature, feature_map) {
+                let map = f.select(1, m);
+                feats.push(map.reshape([chunk.len() as i64, -1]).sum_dim_intlist(
+                    1,
+                    false,
+                    Kind::Float,
+                ));
+            }
+        }
+        let grid = [rows.len() as i64, cols.len() as i64];
+        let class_prob = Tensor::cat(&probs, 0)
+            .reshape(grid)
+            .to_device(tch::Device::Cpu);
+        let top_class = Tensor::cat(&tops, 0)
+            .reshape(grid)
+            .to_device(tch::Device::Cpu);
+        let feature = (!feats.is_empty()).then(|| {
+            Tensor::cat(&feats, 0)
+                .reshape(grid)
+                .to_device(tch::Device::Cpu)
+        });
+
+        // Per-pixel average of the drop over the windows covering the pixel.
+        let drops = Vec::<f64>::try_from((-&class_prob + base_prob).reshape([-1]))?;
+        let mut sum = vec![0f64; (h * w) as usize];
+        let mut count = vec![0u32; (h * w) as usize];
+        for (&(y, x), d) in positions.iter().zip(drops) {
+            for yy in y..y + self.window[0] {
+                for xx in x..x + self.window[1] {
+                    let i = (yy * w + xx) as usize;
+                    sum[i] += d;
+                    count[i] += 1;
+                }
+            }
+        }
+        let mean: Vec<f32> = sum
+            .iter()
+            .zip(&count)
+            .map(|(s, &n)| if n == 0 { 0.0 } else { (*s / n as f64) as f32 })
+            .collect();
+        let attribution = Tensor::from_slice(&mean).reshape([h, w]);
+        Ok(OcclusionMaps {
+            feature,
+            feature_map,
+            class_prob,
+            top_class,
+            base_prob,
+            attribution,
+        })
+    }
+}

@@ -1,0 +1,217 @@
+//! Occlusion maps against a brute-force reference: every window occluded
+//! on its own copy with an explicit mask, one forward pass each.
+
+mod common;
+
+use common::err_text;
+use deepscope::model::{Conv, Model, ModelBuilder};
+use deepscope::rng::with_torch_seed;
+use deepscope::viz::{Fill, Occlusion};
+use tch::{Device, Kind, Tensor};
+
+fn net() -> Model {
+    ModelBuilder::new(&[3, 20, 18])
+        .seed(4)
+        .conv("conv1", "c1", 5, Conv::new(3).padding(1))
+        .relu("relu1")
+        .max_pool("pool1", 2, 2)
+        .conv("conv2", "c2", 6, Conv::new(3))
+        .relu("relu2")
+        .flatten("flatten")
+        .linear("fc", "fc", 4)
+        .build(Device::Cpu)
+        .unwrap()
+}
+
+struct Brute {
+    prob: Vec<Vec<f64>>,
+    top: Vec<Vec<i64>>,
+    feature: Vec<Vec<f64>>,
+}
+
+fn brute(
+    model: &Model,
+    image: &Tensor,
+    window: i64,
+    stride: i64,
+    fill: &[f64],
+    target: i64,
+    map: i64,
+) -> Brute {
+    let (h, w) = (image.size()[1], image.size()[2]);
+    let mut out = Brute {
+        prob: vec![],
+        top: vec![],
+        feature: vec![],
+    };
+    let mut y = 0;
+    while y + window <= h {
+        let (mut pr, mut tp, mut ft) = (vec![], vec![], vec![]);
+        let mut x = 0;
+        while x + window <= w {
+            let mask = Tensor::zeros([1, h, w], (Kind::Float, Device::Cpu));
+            let _ = mask.narrow(1, y, window).narrow(2, x, window).fill_(1.0);
+            let fills = Tensor::from_slice(fill)
+                .to_kind(Kind::Float)
+                .reshape([-1, 1, 1]);
+            let keep: Tensor = 1.0 - &mask;
+            let occluded: Tensor = image * keep + fills * &mask;
+            let batch = occluded.unsqueeze(0);
+            let p = model.forward(&batch).unwrap().softmax(1, Kind::Float);
+            pr.push(p.double_value(&[0, target]));
+            tp.push(p.argmax(1, false).int64_value(&[0]));
+            let f = model.forward_to(&batch, "relu2").unwrap();
+            ft.push(f.get(0).get(map).sum(Kind::Float).double_value(&[]));
+            x += stride;
+        }
+        out.prob.push(pr);
+        out.top.push(tp);
+        out.feature.push(ft);
+        y += stride;
+    }
+    out
+}
+
+fn rows_f64(t: &Tensor) -> Vec<Vec<f64>> {
+    (0..t.size()[0])
+        .map(|i| Vec::<f64>::try_from(t.get(i).to_kind(Kind::Double)).unwrap())
+        .collect()
+}
+
+fn rows_i64(t: &Tensor) -> Vec<Vec<i64>> {
+    (0..t.size()[0])
+        .map(|i| Vec::<i64>::try_from(t.get(i)).unwrap())
+        .collect()
+}
+
+fn assert_close(a: &[Vec<f64>], b: &[Vec<f64>], what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}: rows");
+    for (ra, rb) in a.iter().zip(b) {
+        assert_eq!(ra.len(), rb.len(), "{what}: columns");
+        for (x, y) in ra.iter().zip(rb) {
+            assert!(
+                (x - y).abs() <= 1e-5 * (1.0 + y.abs()),
+                "{what}: {x} vs {y}"
+            );
+        }
+    }
+}
+
+#[test]
+fn one_sweep_gives_the_maps_of_one_window_at_a_time() {
+    let model = net();
+    let image = with_torch_seed(21, || {
+        Tensor::randn([3, 20, 18], (Kind::Float, Device::Cpu))
+    });
+    let maps = Occlusion::new(&model, 5, 3)
+        .unwrap()
+        .feature_layer("relu2")
+        .unwrap()
+        .run(&image, 2)
+        .unwrap();
+    let map = maps.feature_map.unwrap();
+    // The strongest map of the unoccluded image.
+    let f = model
+        .forward_to(&image.unsqueeze(0), "relu2")
+        .unwrap()
+        .get(0);
+    let totals = f.reshape([6, -1]).sum_dim_intlist(1, false, Kind::Float);
+    assert_eq!(map, totals.argmax(0, false).int64_value(&[]));
+    let reference = brute(&model, &image, 5, 3, &[0.0; 3], 2, map);
+    // Rows start at 0, 3, ..., 15 (20 px) and columns at 0, ..., 12 (18 px).
+    assert_eq!(maps.class_prob.size(), vec![6, 5]);
+    assert_close(
+        &rows_f64(&maps.class_prob),
+        &reference.prob,
+        "class probability",
+    );
+    assert_eq!(rows_i64(&maps.top_class), reference.top);
+    assert_close(
+        &rows_f64(maps.feature.as_ref().unwrap()),
+        &reference.feature,
+        "feature total",
+    );
+}
+
+#[test]
+fn batches_of_any_size_agree_and_mean_fill_uses_each_channels_mean() {
+    let model = net();
+    let image = with_torch_seed(22, || Tensor::rand([3, 20, 18], (Kind::Float, Device::Cpu)));
+    let big = Occlusion::new(&model, 4, 2).unwrap().fill(Fill::ImageMean);
+    let a = big.clone().run(&image, 1).unwrap();
+    let b = big.budget_bytes(1).run(&image, 1).unwrap();
+    assert!(
+        (&a.class_prob - &b.class_prob)
+            .abs()
+            .max()
+            .double_value(&[])
+            < 1e-6
+    );
+    let means =
+        Vec::<f64>::try_from(image.reshape([3, -1]).mean_dim(1, false, Kind::Float)).unwrap();
+    let reference = brute(&model, &image, 4, 2, &means, 1, 0);
+    assert_close(&rows_f64(&a.class_prob), &reference.prob, "mean fill");
+}
+
+#[test]
+fn attribution_is_the_mean_drop_over_the_windows_covering_each_pixel() {
+    let model = net();
+    let image = with_torch_seed(23, || {
+        Tensor::randn([3, 20, 18], (Kind::Float, Device::Cpu))
+    });
+    let (window, stride) = (6, 5);
+    let maps = Occlusion::new(&model, window, stride)
+        .unwrap()
+        .run(&image, 3)
+        .unwrap();
+    let base = model
+        .forward(&image.unsqueeze(0))
+        .unwrap()
+        .softmax(1, Kind::Float)
+        .double_value(&[0, 3]);
+    assert!((maps.base_prob - base).abs() < 1e-6);
+    let prob = rows_f64(&maps.class_prob);
+    let attr = rows_f64(&maps.attribution);
+    assert_eq!(maps.attribution.size(), vec![20, 18]);
+    for py in 0..20i64 {
+        for px in 0..18i64 {
+            let mut drops = vec![];
+            for (i, row) in prob.iter().enumerate() {
+                for (j, p) in row.iter().enumerate() {
+                    let (y, x) = (i as i64 * stride, j as i64 * stride);
+                    if (y..y + window).contains(&py) && (x..x + window).contains(&px) {
+                        drops.push(base - p);
+                    }
+                }
+            }
+            let expected = if drops.is_empty() {
+                0.0
+            } else {
+                drops.iter().sum::<f64>() / drops.len() as f64
+            };
+            let got = attr[py as usize][px as usize];
+            assert!(
+                (got - expected).abs() < 1e-5,
+                "pixel ({py}, {px}): {got} vs {expected}"
+            );
+        }
+    }
+    // Columns 16-17 are never covered (windows start at 0, 5, 10).
+    assert_eq!(attr[0][17], 0.0);
+}
+
+#[test]
+fn bad_requests_say_what_was_wrong() {
+    let model = net();
+    let image = Tensor::zeros([3, 20, 18], (Kind::Float, Device::Cpu));
+    assert!(err_text(Occlusion::new(&model, 0, 1)).contains("at least 1"));
+    let o = Occlusion::new(&model, 5, 2).unwrap();
+    assert!(err_text(o.clone().feature_layer("nope")).contains("nope"));
+    assert!(err_text(o.run(&image, 4)).contains("out of range"));
+    assert!(err_text(o.run(&image.unsqueeze(0), 0)).contains("[C, H, W]"));
+    assert!(
+        err_text(Occlusion::new(&model, 19, 2).unwrap().run(&image, 0)).contains("larger than")
+    );
+    let wrong = Tensor::zeros([1, 20, 18], (Kind::Float, Device::Cpu));
+    assert!(!err_text(o.run(&wrong, 0)).is_empty());
+}
