@@ -37,7 +37,7 @@ pub mod prelude {
         BarChart, Colormap, Contour, Heatmap, Histogram, LinePlot, Panels, Render, Scatter,
     };
     pub use crate::train::{self, evaluate, fit, FitConfig, Optimizer, Schedule};
-    pub use crate::{quick_mode, weights, zoo};
+    pub use crate::{quick_mode, viz, weights, zoo};
     pub use tch::{self, Device, Kind, Tensor};
 }
 

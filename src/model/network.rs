@@ -104,6 +104,11 @@ impl Model {
         self.shapes.last().map_or(&self.input[..], |s| &s[..])
     }
 
+    /// Output shape of layer `index` for one example (`None` past the end).
+    pub fn layer_shape(&self, index: usize) -> Option<&[i64]> {
+        self.shapes.get(index).map(|s| &s[..])
+    }
+
     /// The underlying variable store (names are torchvision state-dict keys).
     pub fn var_store(&self) -> &nn::VarStore {
         &self.vs

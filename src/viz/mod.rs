@@ -1,8 +1,12 @@
 //! Looking inside trained networks, after Zeiler & Fergus: the deconvnet
-//! that projects an activation back to pixels, and occlusion sensitivity.
+//! that projects an activation back to pixels, the strongest activations of
+//! each feature map over a dataset with the patches they see, and occlusion
+//! sensitivity.
 
 mod deconvnet;
 mod occlusion;
+mod top_k;
 
 pub use deconvnet::{Deconvnet, Overlap, Target};
 pub use occlusion::{Fill, Occlusion, OcclusionMaps};
+pub use top_k::{top_k, PixelBox, ReceptiveField, TopActivation, TopK};

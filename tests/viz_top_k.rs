@@ -1,0 +1,141 @@
+//! Receptive fields against the support of the gradient, and the streaming
+//! top-k against sorting every activation of a small dataset.
+
+mod common;
+
+use common::err_text;
+use deepscope::model::{Conv, Model, ModelBuilder};
+use deepscope::rng::with_torch_seed;
+use deepscope::viz::{top_k, ReceptiveField};
+use tch::{Device, Kind, Tensor};
+
+#[test]
+fn receptive_field_of_a_zfnet_stem_by_hand() {
+    let model = ModelBuilder::new(&[1, 64, 64])
+        .conv("conv1", "c1", 4, Conv::new(7).stride(2).padding(1))
+        .relu("relu1")
+        .max_pool_with("pool1", 3, 2, 1, false)
+        .lrn("norm1", 5, 1e-4, 0.75, 2.0)
+        .conv("conv2", "c2", 4, Conv::new(5).stride(2))
+        .build(Device::Cpu)
+        .unwrap();
+    let rf = |l: &str| {
+        let f = ReceptiveField::of(&model, l).unwrap();
+        (f.size, f.jump, f.start)
+    };
+    assert_eq!(rf("conv1"), ([7, 7], [2, 2], [-1, -1]));
+    assert_eq!(rf("relu1"), rf("conv1"));
+    assert_eq!(rf("pool1"), ([11, 11], [4, 4], [-3, -3]));
+    assert_eq!(rf("conv2"), ([27, 27], [8, 8], [-3, -3]));
+    // Unit (0, 0) of conv2 starts in the padding; its pixels start at 0.
+    let f = ReceptiveField::of(&model, "conv2").unwrap();
+    let b = f.pixels(0, 0);
+    assert_eq!((b.top, b.left, b.bottom, b.right), (0, 0, 23, 23));
+}
+
+/// Positive weights and inputs: every pixel a unit sees has a non-zero
+/// gradient, so the gradient's support is exactly the (clipped) field.
+#[test]
+fn receptive_field_is_the_support_of_the_gradient() {
+    let model: Model = ModelBuilder::new(&[1, 40, 37])
+        .conv("a", "a", 2, Conv::new(5).stride(2).padding(2))
+        .relu("ra")
+        .avg_pool("pool", 3, 2)
+        .conv("b", "b", 2, Conv::new(3).padding(1))
+        .build(Device::Cpu)
+        .unwrap();
+    {
+        let _guard = tch::no_grad_guard();
+        for (_, t) in model.named_parameters() {
+            let mut t = t.shallow_clone();
+            let _ = t.fill_(0.1);
+        }
+    }
+    let rf = ReceptiveField::of(&model, "b").unwrap();
+    let out = model
+        .forward_to(
+            &Tensor::ones([1, 1, 40, 37], (Kind::Float, Device::Cpu)),
+            "b",
+        )
+        .unwrap();
+    let (oh, ow) = (out.size()[2], out.size()[3]);
+    for (y, x) in [(0, 0), (3, 4), (oh - 1, ow - 1), (oh / 2, 0)] {
+        let input =
+            Tensor::ones([1, 1, 40, 37], (Kind::Float, Device::Cpu)).set_requires_grad(true);
+        let unit = model
+            .forward_to(&input, "b")
+            .unwrap()
+            .get(0)
+            .get(0)
+            .get(y)
+            .get(x);
+        let grad = Tensor::run_backward(&[&unit], &[&input], false, false)
+            .remove(0)
+            .get(0)
+            .get(0);
+        let nz = grad.gt(0.0).nonzero();
+        let rows = nz.select(1, 0);
+        let cols = nz.select(1, 1);
+        let b = rf.pixels(y, x);
+        let found = (
+            rows.min().int64_value(&[]),
+            cols.min().int64_value(&[]),
+            rows.max().int64_value(&[]),
+            cols.max().int64_value(&[]),
+        );
+        assert_eq!(found, (b.top, b.left, b.bottom, b.right), "unit ({y}, {x})");
+    }
+}
+
+fn small_net() -> Model {
+    ModelBuilder::new(&[1, 12, 12])
+        .seed(8)
+        .conv("conv", "c", 5, Conv::new(3).padding(1))
+        .relu("relu")
+        .max_pool("pool", 2, 2)
+        .flatten("flat")
+        .linear("fc", "fc", 3)
+        .build(Device::Cpu)
+        .unwrap()
+}
+
+#[test]
+fn streaming_top_k_equals_sorting_everything() {
+    let model = small_net();
+    let images = with_torch_seed(31, || {
+        Tensor::randn([37, 1, 12, 12], (Kind::Float, Device::Cpu))
+    });
+    let k = 9;
+    let streamed = top_k(&model, &images, "pool", k, 8).unwrap();
+    let whole = top_k(&model, &images, "pool", k, 37).unwrap();
+    let all = model.forward_to(&images, "pool").unwrap();
+    for c in 0..5i64 {
+        let per_image = all.select(1, c).reshape([37, -1]);
+        let (best, place) = per_image.max_dim(1, false);
+        let best = Vec::<f64>::try_from(best.to_kind(Kind::Double)).unwrap();
+        let place = Vec::<i64>::try_from(place).unwrap();
+        let mut order: Vec<usize> = (0..37).collect();
+        order.sort_by(|&a, &b| best[b].total_cmp(&best[a]).then(a.cmp(&b)));
+        let got = &streamed.maps[c as usize];
+        assert_eq!(got.len(), k);
+        for (rank, t) in got.iter().enumerate() {
+            let i = order[rank];
+            assert_eq!(t.image, i, "map {c} rank {rank}");
+            assert!((t.value - best[i]).abs() < 1e-6);
+            assert_eq!(t.position, (place[i] / 6, place[i] % 6));
+            assert_eq!(t.pixels, streamed.field.pixels(t.position.0, t.position.1));
+        }
+        assert_eq!(got, &whole.maps[c as usize], "batching changes nothing");
+    }
+}
+
+#[test]
+fn top_k_refuses_what_it_cannot_do() {
+    let model = small_net();
+    let images = Tensor::zeros([4, 1, 12, 12], (Kind::Float, Device::Cpu));
+    assert!(err_text(top_k(&model, &images, "fc", 9, 2)).contains("receptive field"));
+    assert!(err_text(top_k(&model, &images, "pool", 0, 2)).contains("k >= 1"));
+    assert!(err_text(top_k(&model, &images, "nope", 9, 2)).contains("nope"));
+    let wrong = Tensor::zeros([4, 3, 12, 12], (Kind::Float, Device::Cpu));
+    assert!(!err_text(top_k(&model, &wrong, "pool", 9, 2)).is_empty());
+}
