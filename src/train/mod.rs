@@ -20,6 +20,7 @@ mod history;
 pub mod interrupt;
 mod optim;
 mod progress;
+mod renorm;
 mod schedule;
 
 pub use checkpoint::CheckpointMeta;
@@ -28,4 +29,5 @@ pub use fit::{fit, fit_with, Callback, Control, FitConfig, FitResult, Snapshot};
 pub use history::{EpochRecord, History, StepRecord};
 pub use optim::{Optimizer, OptimizerState};
 pub use progress::{epoch_line, Progress, ProgressMode};
+pub use renorm::{renormalize_filters, FilterRenorm};
 pub use schedule::Schedule;
