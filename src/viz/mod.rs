@@ -1,12 +1,14 @@
 //! Looking inside trained networks, after Zeiler & Fergus: the deconvnet
 //! that projects an activation back to pixels, the strongest activations of
-//! each feature map over a dataset with the patches they see, and occlusion
-//! sensitivity.
+//! each feature map over a dataset with the patches they see, invariance to
+//! translation, scale and rotation, and occlusion sensitivity.
 
 mod deconvnet;
+mod invariance;
 mod occlusion;
 mod top_k;
 
 pub use deconvnet::{Deconvnet, Overlap, Target};
+pub use invariance::{invariance, InvarianceCurve, Transform};
 pub use occlusion::{Fill, Occlusion, OcclusionMaps};
 pub use top_k::{top_k, PixelBox, ReceptiveField, TopActivation, TopK};

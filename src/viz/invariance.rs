@@ -1,0 +1,150 @@
+//! Invariance (Zeiler & Fergus, Fig. 5): how far a layer's features move
+//! when the image is translated, scaled or rotated, and what happens to the
+//! probability of the true class.
+//!
+//! Images are resampled bilinearly through an affine grid; pixels brought in
+//! from outside the image are 0 (the mean, for normalised inputs).
+
+use crate::error::{Error, Result};
+use crate::model::Model;
+use tch::{Kind, Tensor};
+
+/// One geometric change of the image.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Transform {
+    /// Move the content right by this many pixels (negative: left).
+    TranslateX(f64),
+    /// Move the content down by this many pixels (negative: up).
+    TranslateY(f64),
+    /// Zoom about the centre by this factor (> 1 enlarges).
+    Scale(f64),
+    /// Rotate the content counter-clockwise by this many degrees.
+    Rotate(f64),
+}
+
+impl Transform {
+    /// The 2x3 matrix taking output grid coordinates (normalised to
+    /// [-1, 1]) to input coordinates, for an `h` x `w` image.
+    fn theta(self, h: i64, w: i64) -> Result<[f64; 6]> {
+        Ok(match self {
+            Transform::TranslateX(d) => [1.0, 0.0, -2.0 * d / w as f64, 0.0, 1.0, 0.0],
+            Transform::TranslateY(d) => [1.0, 0.0, 0.0, 0.0, 1.0, -2.0 * d / h as f64],
+            Transform::Scale(s) if s.is_finite() && s > 0.0 => {
+                [1.0 / s, 0.0, 0.0, 0.0, 1.0 / s, 0.0]
+            }
+            Transform::Scale(s) => {
+                return Err(Error::invalid(format!(
+                    "scale factor must be positive, got {s}"
+                )))
+            }
+            Transform::Rotate(deg) => {
+                let (sin, cos) = deg.to_radians().sin_cos();
+                // In normalised coordinates the axes have different pixel
+                // lengths unless the image is square; the aspect terms keep
+                // the rotation rigid in pixels.
+                let (ax, ay) = (w as f64 / h as f64, h as f64 / w as f64);
+                [cos, -sin * ay, 0.0, sin * ax, cos, 0.0]
+            }
+        })
+    }
+
+    /// Applies the change to `images` (`[N, C, H, W]`).
+    pub fn apply(self, images: &Tensor) -> Result<Tensor> {
+        let size = images.size();
+        if size.len() != 4 {
+            return Err(Error::invalid(format!(
+                "transforms take images [N, C, H, W], got shape {size:?}"
+            )));
+        }
+        if let Transform::TranslateX(d) | Transform::TranslateY(d) | Transform::Rotate(d) = self {
+            if !d.is_finite() {
+                return Err(Error::invalid(format!("{self:?} is not a finite amount")));
+            }
+        }
+        let t = self.theta(size[2], size[3])?;
+        let x = images.to_kind(Kind::Float);
+        let theta = Tensor::from_slice(&t)
+            .to_kind(Kind::Float)
+            .to_device(x.device())
+            .reshape([1, 2, 3])
+            .repeat([size[0], 1, 1]);
+        let grid = Tensor::f_affine_grid_generator(&theta, size.as_slice(), false)?;
+        Ok(x.f_grid_sampler(&grid, 0, 0, false)?)
+    }
+}
+
+/// Feature distances and class probabilities along a sweep of one kind of
+/// transform.
+#[derive(Debug, Clone)]
+pub struct InvarianceCurve {
+    /// The transforms, in order.
+    pub transforms: Vec<Transform>,
+    /// `distance[l][t]`: mean over images of the Euclidean distance between
+    /// layer `l`'s features of the transformed and the original image.
+    pub distance: Vec<Vec<f64>>,
+    /// `true_prob[t]`: mean probability of each image's true class.
+    pub true_prob: Vec<f64>,
+}
+
+/// Sweeps `transforms` over `images` (`[N, C, H, W]`, true classes
+/// `labels` `[N]`), measuring `layers` and the output probabilities.
+pub fn invariance(
+    model: &Model,
+    images: &Tensor,
+    labels: &Tensor,
+    layers: &[&str],
+    transforms: &[Transform],
+) -> Result<InvarianceCurve> {
+    model.check_input(images)?;
+    crate::check::labels(labels, images.size()[0], "labels")?;
+    if transforms.is_empty() || layers.is_empty() {
+        return Err(Error::invalid(
+            "invariance needs at least one layer and one transform",
+        ));
+    }
+    let _guard = tch::no_grad_guard();
+    let device = model.device();
+    let images = images.to_device(device);
+    let labels = labels.to_device(device);
+    let last = model
+        .layer_names()
+        .last()
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+    let mut wanted: Vec<&str> = layers.to_vec();
+    wanted.push(&last);
+    let flat = |t: &Tensor| t.reshape([t.size()[0], -1]);
+    let reference: Vec<Tensor> = model
+        .activations(&images, &wanted)?
+        .iter()
+        .map(flat)
+        .collect();
+    let mut distance = vec![Vec::new(); layers.len()];
+    let mut true_prob = Vec::new();
+    for t in transforms {
+        let moved = t.apply(&images)?;
+        let outs = model.activations(&moved, &wanted)?;
+        for (l, d) in distance.iter_mut().enumerate() {
+            let diff = flat(&outs[l]) - &reference[l];
+            d.push(
+                diff.square()
+                    .sum_dim_intlist(1, false, Kind::Float)
+                    .sqrt()
+                    .mean(Kind::Float)
+                    .double_value(&[]),
+            );
+        }
+        let probs = outs[layers.len()].softmax(1, Kind::Float);
+        true_prob.push(
+            probs
+                .gather(1, &labels.unsqueeze(1), false)
+                .mean(Kind::Float)
+                .double_value(&[]),
+        );
+    }
+    Ok(InvarianceCurve {
+        transforms: transforms.to_vec(),
+        distance,
+        true_prob,
+    })
+}
