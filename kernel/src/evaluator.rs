@@ -107,16 +107,37 @@ fn run(shared: Arc<Shared>, ask_input: InputAsker, jobs: std::sync::mpsc::Receiv
     };
     ev.preload(started);
     for job in jobs {
+        // A bug in evcxr or here must cost one answer, not the evaluator
+        // (and with it every later cell of the session).
+        let guarded = |f: &mut dyn FnMut() -> Value, count: u32| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+                let why = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "unknown panic".into());
+                eprintln!("deepscope-kernel: internal error: {why}");
+                error_reply(
+                    count,
+                    "KernelError",
+                    &format!("internal error in the kernel: {why}"),
+                )
+            })
+        };
         match job {
             Job::Execute(cell, tx) => {
-                let reply = ev.execute(&cell);
+                let reply = guarded(&mut || ev.execute(&cell), cell.count);
+                if reply["ename"] == "KernelError" {
+                    *lock(&ev.shared.current) = None;
+                    lock(&ev.shared.running).take();
+                }
                 let _ = tx.send(reply);
             }
             Job::Complete(code, pos, tx) => {
-                let _ = tx.send(ev.complete(&code, pos));
+                let _ = tx.send(guarded(&mut || ev.complete(&code, pos), 0));
             }
             Job::Inspect(code, pos, tx) => {
-                let _ = tx.send(ev.inspect(&code, pos));
+                let _ = tx.send(guarded(&mut || ev.inspect(&code, pos), 0));
             }
         }
     }
