@@ -3,11 +3,13 @@
 //! each feature map over a dataset with the patches they see, invariance to
 //! translation, scale and rotation, and occlusion sensitivity.
 
+mod correspondence;
 mod deconvnet;
 mod invariance;
 mod occlusion;
 mod top_k;
 
+pub use correspondence::correspondence;
 pub use deconvnet::{Deconvnet, Overlap, Target};
 pub use invariance::{invariance, InvarianceCurve, Transform};
 pub use occlusion::{Fill, Occlusion, OcclusionMaps};
