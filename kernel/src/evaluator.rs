@@ -7,7 +7,7 @@
 use crate::preload;
 use crate::shared::{lock, Preload, RunningCell, Shared};
 use crate::streams;
-use crate::wire::Message;
+use crate::wire::{error_content, Message};
 use crossbeam_channel::Receiver;
 use evcxr::{CommandContext, EvalCallbacks, EvalOutputs};
 use serde_json::{json, Map, Value};
@@ -144,29 +144,17 @@ fn run(shared: Arc<Shared>, ask_input: InputAsker, jobs: std::sync::mpsc::Receiv
 }
 
 fn error_reply(count: u32, ename: &str, evalue: &str) -> Value {
-    json!({
-        "status": "error",
-        "execution_count": count,
-        "ename": ename,
-        "evalue": evalue,
-        "traceback": [format!("{ename}: {evalue}")],
-    })
+    let mut content = error_content(ename, evalue);
+    content["execution_count"] = count.into();
+    content
 }
 
 impl Evaluator {
     fn preload(&mut self, started: Instant) {
         *lock(&self.shared.preload) = Preload::Running(started);
-        preload::seed_lockfile(&self.shared.build_dir);
-        let code = preload::code();
-        let result = if code.is_empty() {
-            Ok(evcxr::EvalOutputs::new())
-        } else {
-            self.ctx.execute(&code)
-        };
-        let state = match result {
-            Ok(_) => Preload::Ready(started.elapsed()),
-            Err(e) => {
-                let why = format!("the preloaded library did not compile: {e}");
+        let state = match preload::run(&mut self.ctx, &self.shared.build_dir) {
+            Ok(()) => Preload::Ready(started.elapsed()),
+            Err(why) => {
                 eprintln!("deepscope-kernel: {why}");
                 Preload::Failed(why)
             }
@@ -365,18 +353,13 @@ impl Evaluator {
         } else {
             traceback.to_vec()
         };
-        self.shared.publish(
-            "error",
-            Some(&cell.request),
-            json!({ "ename": ename, "evalue": evalue, "traceback": traceback }),
-        );
-        json!({
-            "status": "error",
-            "execution_count": cell.count,
-            "ename": ename,
-            "evalue": evalue,
-            "traceback": traceback,
-        })
+        let mut content = json!({ "ename": ename, "evalue": evalue, "traceback": traceback });
+        self.shared
+            .publish("error", Some(&cell.request), content.clone());
+        // The reply carries the same error, with its status and count.
+        content["status"] = "error".into();
+        content["execution_count"] = cell.count.into();
+        content
     }
 
     /// Clears the library's interrupt flag, so that the next training loop
@@ -409,9 +392,7 @@ impl Evaluator {
                     "metadata": { "_jupyter_types_experimental": types },
                 })
             }
-            Err(e) => {
-                json!({ "status": "error", "ename": "CompletionError", "evalue": e.to_string(), "traceback": [] })
-            }
+            Err(e) => error_content("CompletionError", &e.to_string()),
         }
     }
 

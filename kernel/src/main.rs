@@ -167,9 +167,7 @@ fn warm() -> Result<(), String> {
     let (mut ctx, _outputs) =
         evcxr::CommandContext::new().map_err(|e| format!("evcxr could not start: {e}"))?;
     let context_ready = started.elapsed();
-    preload::seed_lockfile(&slot.dir);
-    ctx.execute(&preload::code())
-        .map_err(|e| format!("the preload did not compile: {e}"))?;
+    preload::run(&mut ctx, &slot.dir)?;
     let preloaded = started.elapsed() - context_ready;
     let cell = Instant::now();
     ctx.execute("let t = tch::Tensor::ones([3], (tch::Kind::Float, tch::Device::Cpu)); t.sum(tch::Kind::Float)")

@@ -58,11 +58,24 @@ pub fn code() -> String {
 /// preload, so that it builds the dependency versions the library was
 /// tested with and needs no registry lookup. (evcxr's start rewrites the
 /// folder's lock file for a crate without dependencies.)
-pub fn seed_lockfile(build_dir: &Path) {
+fn seed_lockfile(build_dir: &Path) {
     let _ = std::fs::copy(
         source_dir().join("Cargo.lock"),
         build_dir.join("Cargo.lock"),
     );
+}
+
+/// Compiles the preload in `ctx`, whose build folder is `build_dir` (for the
+/// kernel in the background, for `warm` in the foreground).
+pub fn run(ctx: &mut evcxr::CommandContext, build_dir: &Path) -> Result<(), String> {
+    let code = code();
+    if code.is_empty() {
+        return Ok(());
+    }
+    seed_lockfile(build_dir);
+    ctx.execute(&code)
+        .map(|_| ())
+        .map_err(|e| format!("the preloaded library did not compile: {e}"))
 }
 
 /// Crates cargo has (re)built in the build folder since `since`: the
@@ -87,11 +100,6 @@ fn rebuilt_since(build_dir: &Path, since: std::time::SystemTime) -> usize {
             .count();
     }
     count
-}
-
-fn clock(d: Duration) -> String {
-    let s = d.as_secs();
-    format!("{}:{:02}", s / 60, s % 60)
 }
 
 /// While the preload runs, keeps a display under `request` that says how far
@@ -122,7 +130,7 @@ pub async fn show_progress(shared: Arc<Shared>, request: crate::wire::Message) {
                 };
                 let text = format!(
                     "deepscope: compiling the preloaded library ({}{crates}); this cell runs when it is ready.",
-                    clock(since.elapsed())
+                    deepscope::train::clock(since.elapsed().as_secs_f64())
                 );
                 let content = serde_json::json!({
                     "data": { "text/plain": text },

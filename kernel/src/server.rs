@@ -9,7 +9,7 @@ use crate::completeness::{judge, Completeness};
 use crate::evaluator::{self, Cell, Job};
 use crate::preload;
 use crate::shared::{lock, Preload, Shared};
-use crate::wire::{Message, Signer};
+use crate::wire::{error_content, Message, Signer};
 use bytes::Bytes;
 use jupyter_protocol::{ConnectionInfo, ExecuteRequest, ShutdownRequest};
 use serde_json::{json, Value};
@@ -62,17 +62,13 @@ async fn bind<S: Socket>(info: &ConnectionInfo, port: u16) -> Result<S> {
     Ok(socket)
 }
 
-fn frames_of(message: ZmqMessage) -> Vec<Bytes> {
-    message.into_vec()
-}
-
 fn to_zmq(frames: Vec<Bytes>) -> Option<ZmqMessage> {
     ZmqMessage::try_from(frames).ok()
 }
 
 /// Reads one message; `None` for frames that are dropped (logged).
 fn accept(channel: &str, raw: ZmqMessage, signer: &Signer) -> Option<Message> {
-    match Message::from_frames(frames_of(raw), signer) {
+    match Message::from_frames(raw.into_vec(), signer) {
         Ok(m) => Some(m),
         Err(e) => {
             eprintln!("deepscope-kernel: dropped a message on {channel}: {e}");
@@ -168,7 +164,7 @@ pub async fn serve(
             other => {
                 eprintln!("deepscope-kernel: control message {other} is not supported");
                 if other.ends_with("_request") {
-                    reply(&mut control, &signer, &shared, &msg, json!({ "status": "error", "ename": "NotSupported", "evalue": format!("{other} is not supported by this kernel"), "traceback": [] })).await;
+                    reply(&mut control, &signer, &shared, &msg, not_supported(other)).await;
                 }
             }
         }
@@ -362,7 +358,7 @@ async fn shell_loop(
             }
             other => {
                 eprintln!("deepscope-kernel: shell message {other} is not supported");
-                other.ends_with("_request").then(|| json!({ "status": "error", "ename": "NotSupported", "evalue": format!("{other} is not supported"), "traceback": [] }))
+                other.ends_with("_request").then(|| not_supported(other))
             }
         };
         if let Some(content) = answer {
@@ -373,7 +369,14 @@ async fn shell_loop(
 }
 
 fn bad_request(why: &str) -> Value {
-    json!({ "status": "error", "ename": "BadRequest", "evalue": why, "traceback": [why] })
+    error_content("BadRequest", why)
+}
+
+fn not_supported(msg_type: &str) -> Value {
+    error_content(
+        "NotSupported",
+        &format!("{msg_type} is not supported by this kernel"),
+    )
 }
 
 type ShellSender = Arc<AsyncMutex<zeromq::RouterSendHalf>>;
@@ -402,9 +405,7 @@ fn defer_reply(
     tokio::spawn(async move {
         let content = match (queued, rx.await) {
             (true, Ok(content)) => content,
-            _ => {
-                json!({ "status": "error", "ename": "KernelError", "evalue": "the evaluator stopped", "traceback": [] })
-            }
+            _ => error_content("KernelError", "the evaluator stopped"),
         };
         send(&sender, &signer, msg.reply(&shared.session, content)).await;
         shared.status(&msg, "idle");

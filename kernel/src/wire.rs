@@ -106,6 +106,17 @@ fn unhex(text: &[u8]) -> Option<Vec<u8>> {
         .collect()
 }
 
+/// The content of an error reply: `status: error` with the error's name,
+/// value and a one-line traceback (what frontends print).
+pub fn error_content(ename: &str, evalue: &str) -> Value {
+    json!({
+        "status": "error",
+        "ename": ename,
+        "evalue": evalue,
+        "traceback": [format!("{ename}: {evalue}")],
+    })
+}
+
 /// One Jupyter message.
 #[derive(Debug, Clone)]
 pub struct Message {

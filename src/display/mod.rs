@@ -29,7 +29,6 @@ use crate::plot::{
 };
 use base64::Engine as _;
 use serde_json::Map;
-use std::io::Write as _;
 
 /// A value's representations by MIME type; binary payloads (PNG) are base64.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -89,12 +88,17 @@ pub fn in_notebook() -> bool {
 
 /// Shows `x` now, under the cell that is running.
 pub fn display<S: Show + ?Sized>(x: &S) -> Result<()> {
+    show_as(x, None)
+}
+
+/// Sends `x` as a new output, under `display_id` if given.
+fn show_as<S: Show + ?Sized>(x: &S, display_id: Option<String>) -> Result<()> {
     let bundle = x.mime_bundle()?;
     outlet::emit(
         ChannelMessage::DisplayData {
             data: bundle.to_data(),
             metadata: Map::new(),
-            display_id: None,
+            display_id,
         },
         Some(&bundle),
     )
@@ -117,15 +121,7 @@ impl DisplayHandle {
     /// Shows `x` under a new display id.
     pub fn show<S: Show + ?Sized>(x: &S) -> Result<Self> {
         let id = outlet::new_display_id();
-        let bundle = x.mime_bundle()?;
-        outlet::emit(
-            ChannelMessage::DisplayData {
-                data: bundle.to_data(),
-                metadata: Map::new(),
-                display_id: Some(id.clone()),
-            },
-            Some(&bundle),
-        )?;
+        show_as(x, Some(id.clone()))?;
         Ok(DisplayHandle { id })
     }
 
@@ -193,9 +189,7 @@ macro_rules! evcxr_display {
                     Ok(bundle) => bundle.to_evcxr(),
                     Err(e) => MimeBundle(vec![("text/plain".into(), format!("error: {e}"))]).to_evcxr(),
                 };
-                let mut out = std::io::stdout().lock();
-                let _ = out.write_all(text.as_bytes());
-                let _ = out.flush();
+                outlet::print_stdout(&text);
             }
         }
     )*};

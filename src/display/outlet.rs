@@ -150,7 +150,8 @@ fn send_to_kernel(_: &str, _: &ChannelMessage) -> Result<()> {
     ))
 }
 
-fn print_stdout(text: &str) {
+/// Writes `text` to stdout and flushes it.
+pub(super) fn print_stdout(text: &str) {
     let mut out = std::io::stdout().lock();
     // A closed stdout (no reader) is not the user's error.
     let _ = out.write_all(text.as_bytes());

@@ -28,6 +28,6 @@ pub use evaluate::{cross_entropy, evaluate, Evaluation};
 pub use fit::{fit, fit_with, Callback, Control, FitConfig, FitResult, Snapshot};
 pub use history::{EpochRecord, History, StepRecord};
 pub use optim::{Optimizer, OptimizerState};
-pub use progress::{epoch_line, Progress, ProgressMode};
+pub use progress::{clock, epoch_line, Progress, ProgressMode};
 pub use renorm::{renormalize_filters, FilterRenorm};
 pub use schedule::Schedule;

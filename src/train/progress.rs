@@ -144,7 +144,6 @@ struct Chart {
     total: usize,
     first: usize,
     step: usize,
-    epochs: usize,
     epoch_lines: Vec<String>,
     steps: Vec<(f64, f64)>,
     test_loss: Vec<(f64, f64)>,
@@ -152,8 +151,8 @@ struct Chart {
     test_acc: Vec<(f64, f64)>,
 }
 
-/// Seconds as `1:05` or `1:02:03`.
-fn clock(seconds: f64) -> String {
+/// Seconds as `1:05` or `1:02:03`, for progress lines.
+pub fn clock(seconds: f64) -> String {
     let s = seconds.max(0.0).round() as u64;
     if s >= 3600 {
         format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
@@ -283,7 +282,6 @@ impl Progress for Chart {
         }
     }
     fn epoch(&mut self, r: &EpochRecord, epochs: usize) {
-        self.epochs = epochs;
         let x = (r.epoch + 1) as f64;
         if let (Some(loss), Some(last)) = (r.test_loss, self.steps.last()) {
             self.test_loss.push((last.0, loss));

@@ -14,11 +14,7 @@ use tch::{Kind, Tensor};
 /// `[out, in, kh, kw]` whose RMS exceeds `radius` down to `radius`.
 /// Returns how many filters were scaled.
 pub fn renormalize_filters(weight: &Tensor, radius: f64) -> Result<usize> {
-    if !(radius.is_finite() && radius > 0.0) {
-        return Err(Error::invalid(format!(
-            "the renormalisation radius must be a positive number, got {radius}"
-        )));
-    }
+    check_radius(radius)?;
     if weight.dim() != 4 {
         return Err(Error::invalid(format!(
             "renormalize_filters takes a convolution weight [out, in, kh, kw], got shape {:?}",
@@ -46,6 +42,16 @@ pub fn renormalize_filters(weight: &Tensor, radius: f64) -> Result<usize> {
     Ok(count)
 }
 
+fn check_radius(radius: f64) -> Result<()> {
+    if radius.is_finite() && radius > 0.0 {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "the renormalisation radius must be a positive number, got {radius}"
+        )))
+    }
+}
+
 /// The renormalisation as a training callback, applied after every step to
 /// the named convolution layers.
 pub struct FilterRenorm {
@@ -58,10 +64,7 @@ pub struct FilterRenorm {
 impl FilterRenorm {
     /// Renormalises the filters of `layers` (convolutions of `model`) to `radius`.
     pub fn new(model: &Model, layers: &[&str], radius: f64) -> Result<Self> {
-        renormalize_filters(
-            &Tensor::zeros([1, 1, 1, 1], (Kind::Float, tch::Device::Cpu)),
-            radius,
-        )?;
+        check_radius(radius)?;
         let mut weights = Vec::new();
         for name in layers {
             let layer = &model.layers()[model.layer_index(name)?];
