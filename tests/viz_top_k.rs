@@ -5,8 +5,9 @@ mod common;
 
 use common::err_text;
 use deepscope::model::{Conv, Model, ModelBuilder};
+use deepscope::plot::{to_png, Render};
 use deepscope::rng::with_torch_seed;
-use deepscope::viz::{top_k, ReceptiveField};
+use deepscope::viz::{top_k, Deconvnet, ReceptiveField, Target};
 use tch::{Device, Kind, Tensor};
 
 #[test]
@@ -138,4 +139,122 @@ fn top_k_refuses_what_it_cannot_do() {
     assert!(err_text(top_k(&model, &images, "nope", 9, 2)).contains("nope"));
     let wrong = Tensor::zeros([4, 3, 12, 12], (Kind::Float, Device::Cpu));
     assert!(!err_text(top_k(&model, &wrong, "pool", 9, 2)).is_empty());
+}
+
+/// A stem whose deeper fields hang over the border: conv 5x5 (pad 2),
+/// pool 3/2 (pad 1), conv 3x3 (pad 1): field 11x11, jump 2, start -3.
+fn stem() -> Model {
+    ModelBuilder::new(&[1, 16, 16])
+        .seed(5)
+        .conv("c1", "c1", 3, Conv::new(5).padding(2))
+        .relu("r1")
+        .max_pool_with("p1", 3, 2, 1, false)
+        .conv("c2", "c2", 4, Conv::new(3).padding(1))
+        .relu("r2")
+        .build(Device::Cpu)
+        .unwrap()
+}
+
+#[test]
+fn patches_are_the_winners_boxes_in_field_sized_crops() {
+    let model = stem();
+    let images = with_torch_seed(3, || {
+        Tensor::rand([11, 1, 16, 16], (Kind::Float, Device::Cpu))
+    });
+    let top = top_k(&model, &images, "r2", 4, 5).unwrap();
+    assert_eq!(top.field.size, [11, 11]);
+    assert_eq!(top.crop_size(&images).unwrap(), [11, 11]);
+    for c in 0..4 {
+        let patches = top.patches(&images, c).unwrap();
+        assert_eq!(patches.size(), [4, 1, 11, 11]);
+        for (i, w) in top.maps[c as usize].iter().enumerate() {
+            let b = w.pixels;
+            let (h, wd) = (b.bottom - b.top + 1, b.right - b.left + 1);
+            let want = images
+                .get(w.image as i64)
+                .narrow(1, b.top, h)
+                .narrow(2, b.left, wd);
+            let crop = patches.get(i as i64);
+            // The box's pixels are in the crop (top-left, or bottom-right where the
+            // top or left border cut it) and nothing else is.
+            let nominal = top.field.start[0] + w.position.0 * top.field.jump[0];
+            let oy = if b.top > nominal { 11 - h } else { 0 };
+            let nominal = top.field.start[1] + w.position.1 * top.field.jump[1];
+            let ox = if b.left > nominal { 11 - wd } else { 0 };
+            let got = crop.narrow(1, oy, h).narrow(2, ox, wd);
+            assert_eq!(
+                got.to_kind(Kind::Double)
+                    .sum(Kind::Double)
+                    .double_value(&[]),
+                want.to_kind(Kind::Double)
+                    .sum(Kind::Double)
+                    .double_value(&[])
+            );
+            assert!(got.equal(&want), "map {c} winner {i}");
+            let total = crop.abs().sum(Kind::Double).double_value(&[]);
+            let inside = got.abs().sum(Kind::Double).double_value(&[]);
+            assert!((total - inside).abs() < 1e-9, "zero outside the box");
+        }
+    }
+}
+
+#[test]
+fn projections_lose_nothing_to_the_crop() {
+    let model = stem();
+    let images = with_torch_seed(4, || {
+        Tensor::rand([9, 1, 16, 16], (Kind::Float, Device::Cpu))
+    });
+    let top = top_k(&model, &images, "r2", 3, 4).unwrap();
+    let deconvnet = Deconvnet::new(&model);
+    let mut checked = 0;
+    for c in 0..4 {
+        let cropped = top.projections(&deconvnet, &images, c).unwrap();
+        assert_eq!(cropped.size(), [3, 1, 11, 11]);
+        for (i, w) in top.maps[c as usize].iter().enumerate() {
+            let one = images.narrow(0, w.image as i64, 1);
+            let target = Target {
+                image: 0,
+                channel: c,
+                position: Some(w.position),
+            };
+            let full = deconvnet.project(&one, "r2", &[target]).unwrap();
+            // A projection lives inside the unit's receptive field, so the crop
+            // keeps all of it.
+            if w.value <= 0.0 {
+                continue; // a map that never fires projects nothing
+            }
+            let whole = full.abs().sum(Kind::Double).double_value(&[]);
+            let kept = cropped
+                .get(i as i64)
+                .abs()
+                .sum(Kind::Double)
+                .double_value(&[]);
+            assert!(whole > 0.0, "map {c} winner {i} projects to something");
+            assert!(
+                (whole - kept).abs() <= 1e-6 * whole,
+                "map {c} winner {i}: {whole} vs {kept}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 6, "only {checked} winners fired");
+}
+
+#[test]
+fn figure_pairs_projections_with_patches_and_checks_its_input() {
+    let model = stem();
+    let images = with_torch_seed(6, || {
+        Tensor::rand([10, 1, 16, 16], (Kind::Float, Device::Cpu))
+    });
+    let top = top_k(&model, &images, "r2", 9, 10).unwrap();
+    let fig = top.figure(&model, &images, &[0, 2, 3], 2).unwrap();
+    assert_eq!(fig.panels().len(), 6);
+    let (w, h) = fig.size();
+    let (pw, ph) = fig.panels()[0].size();
+    assert_eq!((w, h), (4 * pw, 2 * ph), "two maps (four grids) per row");
+    assert!(to_png(&fig).unwrap().len() > 100);
+    assert!(err_text(top.figure(&model, &images, &[7], 2)).contains("out of range"));
+    assert!(err_text(top.figure(&model, &images, &[], 2)).contains("at least one"));
+    let fewer = images.narrow(0, 0, 3);
+    assert!(err_text(top.patches(&fewer, 0)).contains("pass the images top_k streamed"));
 }

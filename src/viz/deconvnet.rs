@@ -77,6 +77,11 @@ impl<'a> Deconvnet<'a> {
         }
     }
 
+    /// The model it projects through.
+    pub fn model(&self) -> &'a Model {
+        self.model
+    }
+
     /// Sets the rule for overlapping pools.
     pub fn overlap(mut self, rule: Overlap) -> Self {
         self.overlap = rule;

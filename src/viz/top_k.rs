@@ -6,8 +6,12 @@
 //! position of each image competes, so the `k` winners are `k` different
 //! images, as in the paper.
 
+use super::deconvnet::{Deconvnet, Target};
+use crate::check;
+use crate::display::{ImageGrid, Scaling};
 use crate::error::{Error, Result};
 use crate::model::{Model, Op};
+use crate::plot::Panels;
 use tch::{Kind, Tensor};
 
 /// Where a unit of a layer looks in the input: its receptive field, for
@@ -237,4 +241,157 @@ pub fn top_k(
         field,
         maps,
     })
+}
+
+impl TopK {
+    /// Height and width of the crops [`patches`](Self::patches) and
+    /// [`projections`](Self::projections) return: the receptive field,
+    /// at most the image.
+    pub fn crop_size(&self, images: &Tensor) -> Result<[i64; 2]> {
+        let (_, _, h, w) = check::images(images, "images")?;
+        Ok([self.field.size[0].min(h), self.field.size[1].min(w)])
+    }
+
+    /// The input patches that caused feature map `channel`'s winners,
+    /// `[k, C, h, w]` with `[h, w]` = [`crop_size`](Self::crop_size).
+    /// `images` must be the `[N, C, H, W]` tensor `top_k` streamed. Fields
+    /// cut by the image border are placed where the border cut them (a
+    /// field hanging over the top edge shows its pixels at the bottom of the
+    /// crop) and the rest is zero, so that every crop has one size.
+    pub fn patches(&self, images: &Tensor, channel: i64) -> Result<Tensor> {
+        let winners = self.winners(images, channel)?;
+        let crops = winners
+            .iter()
+            .map(|w| self.crop(&images.get(w.image as i64), w, images))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Tensor::stack(&crops, 0))
+    }
+
+    /// The deconvnet projections of feature map `channel`'s winners, each
+    /// seeded at the winning position, cropped like
+    /// [`patches`](Self::patches): `[k, C, h, w]` in input units. All `k`
+    /// are projected in one batched pass.
+    pub fn projections(
+        &self,
+        deconvnet: &Deconvnet,
+        images: &Tensor,
+        channel: i64,
+    ) -> Result<Tensor> {
+        let winners = self.winners(images, channel)?;
+        let index: Vec<i64> = winners.iter().map(|w| w.image as i64).collect();
+        let index = Tensor::from_slice(&index).to_device(images.device());
+        let batch = images
+            .index_select(0, &index)
+            .to_device(deconvnet.model().device());
+        let targets: Vec<Target> = winners
+            .iter()
+            .enumerate()
+            .map(|(i, w)| Target {
+                image: i,
+                channel,
+                position: Some(w.position),
+            })
+            .collect();
+        let projected = deconvnet.project(&batch, &self.layer, &targets)?;
+        let crops = winners
+            .iter()
+            .enumerate()
+            .map(|(i, w)| self.crop(&projected.get(i as i64), w, images))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Tensor::stack(&crops, 0))
+    }
+
+    /// Zeiler & Fergus's Fig. 2 layout for feature maps `channels`: for each
+    /// map its winners' projections (each stretched to its own range) beside
+    /// the image patches, as `sqrt(k)`-wide grids, `per_row` maps to a row.
+    pub fn figure(
+        &self,
+        model: &Model,
+        images: &Tensor,
+        channels: &[i64],
+        per_row: usize,
+    ) -> Result<Panels<ImageGrid>> {
+        if channels.is_empty() || per_row == 0 {
+            return Err(Error::invalid(
+                "TopK::figure needs at least one feature map and per_row >= 1",
+            ));
+        }
+        let deconvnet = Deconvnet::new(model);
+        let [h, _] = self.crop_size(images)?;
+        // Small fields (layer 1 sees 7x7 pixels) are drawn larger.
+        let scale = (48 / h.max(1)).max(1) as u32;
+        let mut grids = Vec::with_capacity(2 * channels.len());
+        for &c in channels {
+            let patches = self.patches(images, c)?;
+            let columns = (patches.size()[0] as f64).sqrt().ceil() as usize;
+            let projections = self.projections(&deconvnet, images, c)?;
+            grids.push(
+                ImageGrid::new(&projections)?
+                    .columns(columns)
+                    .scale(scale)
+                    .scaling(Scaling::PerImage)
+                    .title(format!("{} map {c}", self.layer)),
+            );
+            grids.push(
+                ImageGrid::new(&patches)?
+                    .columns(columns)
+                    .scale(scale)
+                    .scaling(Scaling::Clamp)
+                    .title("patches"),
+            );
+        }
+        Panels::new(grids)?.columns(2 * per_row)
+    }
+
+    fn winners(&self, images: &Tensor, channel: i64) -> Result<&[TopActivation]> {
+        let (n, _, _, _) = check::images(images, "images")?;
+        let winners = usize::try_from(channel)
+            .ok()
+            .and_then(|c| self.maps.get(c))
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "feature map {channel} is out of range: layer '{}' has {} maps",
+                    self.layer,
+                    self.maps.len()
+                ))
+            })?;
+        if let Some(w) = winners.iter().find(|w| w.image as i64 >= n) {
+            return Err(Error::invalid(format!(
+                "image {} of the top-k is not in the {n} images given: pass the images top_k streamed",
+                w.image
+            )));
+        }
+        Ok(winners)
+    }
+
+    /// `image` `[C, H, W]` cut to the winner's box and placed in a
+    /// [`crop_size`](Self::crop_size) canvas.
+    fn crop(&self, image: &Tensor, w: &TopActivation, images: &Tensor) -> Result<Tensor> {
+        let [ch, cw] = self.crop_size(images)?;
+        let b = w.pixels;
+        let (bh, bw) = (b.bottom - b.top + 1, b.right - b.left + 1);
+        let nominal = [
+            self.field.start[0] + w.position.0 * self.field.jump[0],
+            self.field.start[1] + w.position.1 * self.field.jump[1],
+        ];
+        // Cut at the top (left) only: the pixels belong at the canvas's far end.
+        let offset_y = if b.top > nominal[0] && b.bottom >= nominal[0] + self.field.size[0] - 1 {
+            ch - bh
+        } else {
+            0
+        };
+        let offset_x = if b.left > nominal[1] && b.right >= nominal[1] + self.field.size[1] - 1 {
+            cw - bw
+        } else {
+            0
+        };
+        let pixels = image.narrow(1, b.top, bh).narrow(2, b.left, bw);
+        let canvas = Tensor::zeros([image.size()[0], ch, cw], (image.kind(), image.device()));
+        let (bh, bw) = (bh.min(ch), bw.min(cw));
+        let mut place = canvas
+            .narrow(1, offset_y.max(0), bh)
+            .narrow(2, offset_x.max(0), bw);
+        place.copy_(&pixels.narrow(1, 0, bh).narrow(2, 0, bw));
+        Ok(canvas)
+    }
 }
