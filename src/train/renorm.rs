@@ -86,13 +86,22 @@ impl FilterRenorm {
             scaled: 0,
         })
     }
+
+    /// Renormalises the filters now (e.g. once before training, so that the
+    /// initial filters respect the bound too); returns how many were scaled.
+    pub fn apply(&mut self) -> Result<usize> {
+        let mut count = 0;
+        for w in &self.weights {
+            count += renormalize_filters(w, self.radius)?;
+        }
+        self.scaled += count;
+        Ok(count)
+    }
 }
 
 impl Callback for FilterRenorm {
     fn on_step(&mut self, _record: &StepRecord) -> Result<Control> {
-        for w in &self.weights {
-            self.scaled += renormalize_filters(w, self.radius)?;
-        }
+        self.apply()?;
         Ok(Control::Continue)
     }
 }

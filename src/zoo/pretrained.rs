@@ -11,7 +11,7 @@ use crate::data::transforms::{Resize, Transform};
 use crate::data::{Catalog, Dataset, Split};
 use crate::error::{Error, Result};
 use crate::model::{Model, ModelBuilder};
-use crate::train::{self, FitConfig, History, Optimizer, Schedule};
+use crate::train::{self, FilterRenorm, FitConfig, History, Optimizer, Schedule};
 use crate::{quick_mode, weights};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -29,6 +29,12 @@ struct Recipe {
     batch: usize,
     optimizer: Optimizer,
     schedule: fn() -> Schedule,
+    /// Epochs after which the weights are kept beside the final ones
+    /// (Zeiler & Fergus's Fig. 4); quick runs keep those within their epochs.
+    snapshots: &'static [usize],
+    /// Zeiler & Fergus's filter renormalisation: every convolution filter
+    /// whose RMS exceeds this radius is scaled back to it after each step.
+    renorm: Option<f64>,
 }
 
 fn constant() -> Schedule {
@@ -71,12 +77,15 @@ fn recipes() -> Vec<Recipe> {
             batch: 128,
             optimizer: sgd(0.05),
             schedule: halve_every_4,
+            snapshots: &[],
+            renorm: None,
         },
         Recipe {
             name: "zfnet-fashion64",
             about: "the ZFNet-style net (7x7 stride 2 first layer) on Fashion-MNIST upsampled \
                     to 64x64; Adam 1e-3 (Zeiler & Fergus used SGD 0.01: at our size and schedule \
-                    SGD stays on the chance-level plateau for epochs)",
+                    SGD stays on the chance-level plateau for epochs); filters renormalised to \
+                    RMS 0.1; weights kept after epochs 1, 2, 3, 5, 7",
             dataset: "fashion-mnist",
             resize: Some(64),
             build: zfnet7,
@@ -84,11 +93,14 @@ fn recipes() -> Vec<Recipe> {
             batch: 128,
             optimizer: Optimizer::adam(1e-3),
             schedule: halve_every_4,
+            snapshots: &[1, 2, 3, 5, 7, 10],
+            renorm: Some(0.1),
         },
         Recipe {
             name: "zfnet11-fashion64",
             about: "the ZFNet-style net with AlexNet's 11x11 stride 4 first layer, Fashion-MNIST \
-                    64x64, Adam 1e-3",
+                    64x64, Adam 1e-3; filters renormalised to RMS 0.1; weights kept after \
+                    epochs 1, 2, 3, 5, 7",
             dataset: "fashion-mnist",
             resize: Some(64),
             build: zfnet11,
@@ -96,6 +108,8 @@ fn recipes() -> Vec<Recipe> {
             batch: 128,
             optimizer: Optimizer::adam(1e-3),
             schedule: halve_every_4,
+            snapshots: &[1, 2, 3, 5, 7, 10],
+            renorm: Some(0.1),
         },
         Recipe {
             name: "resnet20-fashion",
@@ -107,6 +121,8 @@ fn recipes() -> Vec<Recipe> {
             batch: 128,
             optimizer: sgd(0.05),
             schedule: halve_every_4,
+            snapshots: &[],
+            renorm: None,
         },
         Recipe {
             name: "plain20-fashion",
@@ -118,6 +134,8 @@ fn recipes() -> Vec<Recipe> {
             batch: 128,
             optimizer: sgd(0.05),
             schedule: halve_every_4,
+            snapshots: &[],
+            renorm: None,
         },
         Recipe {
             name: "mlp-digits",
@@ -129,6 +147,8 @@ fn recipes() -> Vec<Recipe> {
             batch: 64,
             optimizer: sgd(0.05),
             schedule: constant,
+            snapshots: &[],
+            renorm: None,
         },
     ]
 }
@@ -178,6 +198,48 @@ pub struct Pretrained {
     pub info: PretrainedInfo,
     /// True if this call trained it; false if it came from the cache.
     pub trained_now: bool,
+    /// The weights kept during training: `(epoch, file)`, by epoch.
+    pub snapshots: Vec<(usize, PathBuf)>,
+}
+
+impl Pretrained {
+    /// The epochs after which weights were kept (the final epoch is the
+    /// model itself).
+    pub fn snapshot_epochs(&self) -> Vec<usize> {
+        self.snapshots.iter().map(|(e, _)| *e).collect()
+    }
+
+    /// A fresh copy of the model with the weights it had after `epoch` (a
+    /// kept epoch or the last one), in evaluation mode (Zeiler & Fergus's Fig. 4: features as training goes).
+    pub fn at_epoch(&self, epoch: usize) -> Result<Model> {
+        let last = self.info.history.epochs.len();
+        let path = self
+            .snapshots
+            .iter()
+            .find(|(e, _)| *e == epoch)
+            .map(|(_, p)| p)
+            .or((epoch == last).then_some(&self.path))
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "'{}' kept no weights after epoch {epoch}; it kept epochs {:?} and the final {last}",
+                    self.info.name,
+                    self.snapshot_epochs()
+                ))
+            })?;
+        let recipe = find_recipe(&self.info.name)?;
+        let mut model = (recipe.build)().seed(0).build(self.model.device())?;
+        weights::load(&mut model, path)?;
+        model.set_train(false);
+        Ok(model)
+    }
+}
+
+fn find_recipe(name: &str) -> Result<Recipe> {
+    let all = recipes();
+    let names = all.iter().map(|r| r.name).collect::<Vec<_>>().join(", ");
+    all.into_iter()
+        .find(|r| r.name == name)
+        .ok_or_else(|| Error::invalid(format!("no pretrained model '{name}'; there are: {names}")))
 }
 
 fn resize_all(split: &Split, side: i64) -> Result<Split> {
@@ -240,6 +302,12 @@ fn fit_config(recipe: &Recipe, quick: bool) -> FitConfig {
         FitConfig::new(recipe.epochs, recipe.batch, recipe.optimizer)
     };
     cfg.schedule = (recipe.schedule)();
+    cfg.snapshot_epochs = recipe
+        .snapshots
+        .iter()
+        .copied()
+        .filter(|&e| e < cfg.epochs)
+        .collect();
     cfg
 }
 
@@ -255,19 +323,17 @@ pub fn pretrained(name: &str) -> Result<Pretrained> {
 /// the dataset (its cache key uses the manifest's checksums); get the data it
 /// was trained on, prepared the same way, from [`pretrained_data`].
 pub fn pretrained_on(name: &str, device: Device) -> Result<Pretrained> {
-    let all = recipes();
-    let recipe = all.iter().find(|r| r.name == name).ok_or_else(|| {
-        Error::invalid(format!(
-            "no pretrained model '{name}'; there are: {}",
-            all.iter().map(|r| r.name).collect::<Vec<_>>().join(", ")
-        ))
-    })?;
+    let recipe = &find_recipe(name)?;
     let quick = quick_mode();
     let data_sums = data_checksums(recipe)?;
     let mut model = (recipe.build)().seed(0).build(device)?;
     let cfg = fit_config(recipe, quick);
+    let renorm = match recipe.renorm {
+        Some(radius) => format!(" | filters renormalised to RMS {radius}"),
+        None => String::new(),
+    };
     let description = format!(
-        "{} | data {} ({}) resize {:?} quick {} | {} epochs, {} | layers:\n{}",
+        "{} | data {} ({}) resize {:?} quick {} | {} epochs, {}{renorm} | layers:\n{}",
         recipe.name,
         recipe.dataset,
         data_sums,
@@ -282,7 +348,12 @@ pub fn pretrained_on(name: &str, device: Device) -> Result<Pretrained> {
     let stem = format!("{name}-{}", &key[..16]);
     let path = dir.join(format!("{stem}.safetensors"));
     let info_path = dir.join(format!("{stem}.json"));
-    if path.is_file() && info_path.is_file() {
+    let snapshots: Vec<(usize, PathBuf)> = cfg
+        .snapshot_epochs
+        .iter()
+        .map(|&e| (e, dir.join(format!("{stem}-epoch{e}.safetensors"))))
+        .collect();
+    if path.is_file() && info_path.is_file() && snapshots.iter().all(|(_, p)| p.is_file()) {
         let info = read_info(&info_path)?;
         weights::load(&mut model, &path)?;
         model.set_train(false);
@@ -291,11 +362,27 @@ pub fn pretrained_on(name: &str, device: Device) -> Result<Pretrained> {
             path,
             info,
             trained_now: false,
+            snapshots,
         });
     }
     let started = std::time::Instant::now();
     let ds = dataset_for(recipe, quick)?;
-    let run = train::fit(&mut model, &ds, &cfg)?;
+    let run = match recipe.renorm {
+        Some(radius) => {
+            let convs: Vec<String> = model
+                .layers()
+                .iter()
+                .filter(|l| l.op.kind_name() == "conv")
+                .map(|l| l.name.clone())
+                .collect();
+            let convs: Vec<&str> = convs.iter().map(String::as_str).collect();
+            let mut renorm = FilterRenorm::new(&model, &convs, radius)?;
+            // The initial filters count too: the paper's bound holds from the start.
+            renorm.apply()?;
+            train::fit_with(&mut model, &ds, &cfg, &mut [&mut renorm])?
+        }
+        None => train::fit(&mut model, &ds, &cfg)?,
+    };
     if run.interrupted {
         return Err(Error::invalid(format!(
             "training of '{name}' was interrupted; nothing was cached (the partly trained model is discarded)"
@@ -311,6 +398,11 @@ pub fn pretrained_on(name: &str, device: Device) -> Result<Pretrained> {
         history: run.history,
     };
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    for snap in &run.snapshots {
+        if let Some((_, file)) = snapshots.iter().find(|(e, _)| *e == snap.epoch) {
+            weights::write_safetensors(&snap.tensors, file)?;
+        }
+    }
     let tmp = dir.join(format!("{stem}.safetensors.tmp"));
     weights::save_as(&model, &tmp)?;
     write_info(&info_path, &info)?;
@@ -321,6 +413,7 @@ pub fn pretrained_on(name: &str, device: Device) -> Result<Pretrained> {
         path,
         info,
         trained_now: true,
+        snapshots,
     })
 }
 
@@ -341,10 +434,5 @@ fn write_info(path: &Path, info: &PretrainedInfo) -> Result<()> {
 /// The dataset a recipe trains on, as `pretrained` prepares it (resized,
 /// and subset in quick mode), without training anything.
 pub fn pretrained_data(name: &str) -> Result<Dataset> {
-    let all = recipes();
-    let recipe = all
-        .iter()
-        .find(|r| r.name == name)
-        .ok_or_else(|| Error::invalid(format!("no pretrained model '{name}'")))?;
-    dataset_for(recipe, quick_mode())
+    dataset_for(&find_recipe(name)?, quick_mode())
 }
