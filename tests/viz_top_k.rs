@@ -258,3 +258,47 @@ fn figure_pairs_projections_with_patches_and_checks_its_input() {
     let fewer = images.narrow(0, 0, 3);
     assert!(err_text(top.patches(&fewer, 0)).contains("pass the images top_k streamed"));
 }
+
+#[test]
+fn strongest_maps_and_class_purity_follow_their_definitions() {
+    let model = stem();
+    let images = with_torch_seed(8, || {
+        Tensor::rand([12, 1, 16, 16], (Kind::Float, Device::Cpu))
+    });
+    let top = top_k(&model, &images, "r2", 3, 12).unwrap();
+    let order = top.strongest_maps(4);
+    assert_eq!(order.len(), 4);
+    let firsts: Vec<f64> = order
+        .iter()
+        .map(|&c| top.maps[c as usize][0].value)
+        .collect();
+    assert!(firsts.windows(2).all(|w| w[0] >= w[1]), "{firsts:?}");
+    assert_eq!(top.strongest_maps(2), order[..2]);
+
+    // All images of one class: every firing map is pure.
+    let one = Tensor::zeros([12], (Kind::Int64, Device::Cpu));
+    for p in top.class_purity(&one).unwrap().into_iter().flatten() {
+        assert_eq!(p, 1.0);
+    }
+    // Each image its own class: purity 1/k.
+    let own = Tensor::arange(12, (Kind::Int64, Device::Cpu));
+    let purity = top.class_purity(&own).unwrap();
+    for (c, p) in purity.iter().enumerate() {
+        let fires = top.maps[c].iter().any(|w| w.value > 0.0);
+        assert_eq!(p.is_some(), fires, "map {c}");
+        if let Some(p) = p {
+            assert!((p - 1.0 / 3.0).abs() < 1e-12);
+        }
+    }
+    assert!(purity.iter().any(Option::is_some));
+    // Labels by hand: image i has class i % 2.
+    let parity = Tensor::arange(12, (Kind::Int64, Device::Cpu)).remainder(2);
+    for (c, p) in top.class_purity(&parity).unwrap().iter().enumerate() {
+        if let Some(p) = p {
+            let even = top.maps[c].iter().filter(|w| w.image % 2 == 0).count();
+            assert_eq!(*p, even.max(3 - even) as f64 / 3.0);
+        }
+    }
+    assert!(err_text(top.class_purity(&own.narrow(0, 0, 2))).contains("no label"));
+    assert!(err_text(top.class_purity(&own.to_kind(Kind::Float))).contains("class indices"));
+}

@@ -171,7 +171,6 @@ showable_figure!(
     Histogram => "histogram",
     Scatter => "scatter plot",
     BarChart => "bar chart",
-    Panels<LinePlot> => "panels",
     Heatmap => "heatmap",
     Contour => "contour plot",
     ImageGrid => "image grid",
@@ -181,29 +180,40 @@ showable_figure!(
 macro_rules! evcxr_display {
     ($($t:ty),* $(,)?) => {$(
         impl $t {
-            /// Called by evcxr when this value ends a cell: prints it in
-            /// evcxr's stdout protocol, which the kernel shows as the cell's
-            /// result. A drawing error is shown as text instead of a panic.
+            /// Called by evcxr when this value ends a cell: shown as the
+            /// cell's result.
             pub fn evcxr_display(&self) {
-                let text = match self.mime_bundle() {
-                    Ok(bundle) => bundle.to_evcxr(),
-                    Err(e) => MimeBundle(vec![("text/plain".into(), format!("error: {e}"))]).to_evcxr(),
-                };
-                outlet::print_stdout(&text);
+                print_for_evcxr(self);
             }
         }
     )*};
 }
 
 evcxr_display!(
-    LinePlot,
-    Histogram,
-    Scatter,
-    BarChart,
-    Heatmap,
-    Contour,
-    ImageGrid,
-    Overlay,
-    Table,
-    Panels<LinePlot>,
+    LinePlot, Histogram, Scatter, BarChart, Heatmap, Contour, ImageGrid, Overlay, Table,
 );
+
+/// Panels of any figure kind: the training monitor's curves, Fig. 2's
+/// projection and patch grids, occlusion heatmaps side by side.
+impl<R: Render> Show for Panels<R> {
+    fn mime_bundle(&self) -> Result<MimeBundle> {
+        figure_bundle(self, "panels")
+    }
+}
+
+impl<R: Render> Panels<R> {
+    /// Called by evcxr when these panels end a cell (see the figures above).
+    pub fn evcxr_display(&self) {
+        print_for_evcxr(self);
+    }
+}
+
+/// Prints `value` in evcxr's stdout protocol, which the kernel shows as the
+/// cell's result. A drawing error is shown as text instead of a panic.
+fn print_for_evcxr<S: Show + ?Sized>(value: &S) {
+    let text = match value.mime_bundle() {
+        Ok(bundle) => bundle.to_evcxr(),
+        Err(e) => MimeBundle(vec![("text/plain".into(), format!("error: {e}"))]).to_evcxr(),
+    };
+    outlet::print_stdout(&text);
+}

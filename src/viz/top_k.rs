@@ -343,6 +343,54 @@ impl TopK {
         Panels::new(grids)?.columns(2 * per_row)
     }
 
+    /// The `n` feature maps whose strongest activation is largest, strongest
+    /// first (maps that never fire come last): the ones worth showing when a
+    /// layer has more maps than a figure has room for.
+    pub fn strongest_maps(&self, n: usize) -> Vec<i64> {
+        let best = |c: usize| self.maps[c].first().map_or(f64::NEG_INFINITY, |w| w.value);
+        let mut order: Vec<usize> = (0..self.maps.len()).collect();
+        order.sort_by(|&a, &b| best(b).total_cmp(&best(a)).then(a.cmp(&b)));
+        order.into_iter().take(n).map(|c| c as i64).collect()
+    }
+
+    /// For each feature map, the share of its winners that belong to their
+    /// most common class (`labels`: `[N]` class indices of the images
+    /// `top_k` streamed): 1/k for a map that fires on anything, 1 for a map
+    /// whose top `k` all come from one class. Maps whose winners are all zero
+    /// (they never fire) are `None`.
+    pub fn class_purity(&self, labels: &Tensor) -> Result<Vec<Option<f64>>> {
+        check::defined(labels, "labels")?;
+        if labels.dim() != 1 || labels.kind() != Kind::Int64 {
+            return Err(Error::shape(
+                "labels",
+                "[N] class indices (Int64)",
+                format!("{:?} {:?}", labels.size(), labels.kind()),
+            ));
+        }
+        let labels = Vec::<i64>::try_from(labels.to_device(tch::Device::Cpu))?;
+        self.maps
+            .iter()
+            .map(|winners| {
+                if winners.iter().all(|w| w.value <= 0.0) {
+                    return Ok(None);
+                }
+                let mut counts = std::collections::HashMap::new();
+                for w in winners {
+                    let class = labels.get(w.image).ok_or_else(|| {
+                        Error::invalid(format!(
+                            "image {} of the top-k has no label: {} labels given",
+                            w.image,
+                            labels.len()
+                        ))
+                    })?;
+                    *counts.entry(*class).or_insert(0usize) += 1;
+                }
+                let most = counts.values().copied().max().unwrap_or(0);
+                Ok(Some(most as f64 / winners.len() as f64))
+            })
+            .collect()
+    }
+
     fn winners(&self, images: &Tensor, channel: i64) -> Result<&[TopActivation]> {
         let (n, _, _, _) = check::images(images, "images")?;
         let winners = usize::try_from(channel)
