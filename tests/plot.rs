@@ -73,6 +73,44 @@ fn heatmap_cells_take_the_colormap_colour_of_their_value() {
 }
 
 #[test]
+fn categorical_heatmap_colours_each_class_and_names_those_present() {
+    use deepscope::plot::series_color;
+    let names = ["T-shirt", "Trouser", "Bag", "Boot"];
+    // Classes 0, 2 and 3 occur; class 1 does not.
+    let hm = Heatmap::new(vec![vec![0.0, 2.0], vec![3.0, 3.0]])
+        .categories(&names)
+        .size(500, 400);
+    let img = pixels(&hm);
+    let count = |c: usize| {
+        let c = series_color(c);
+        img.pixels().filter(|p| p.0 == [c.0, c.1, c.2]).count()
+    };
+    assert!(count(0) > 5000 && count(2) > 5000);
+    assert!(count(3) > 2 * 5000, "two cells of class 3");
+    // The legend has a swatch for each class present (14x14 px), none for class 1.
+    assert!(count(1) == 0, "absent classes get no swatch");
+    let in_legend = |c: usize| {
+        let c = series_color(c);
+        (350..500)
+            .flat_map(|x| (0..400).map(move |y| (x, y)))
+            .filter(|&(x, y)| img.get_pixel(x, y).0 == [c.0, c.1, c.2])
+            .count()
+    };
+    for c in [0, 2, 3] {
+        assert!(in_legend(c) > 150, "swatch of class {c}: {}", in_legend(c));
+    }
+    // The legend strip (right 150 px) holds the swatches and text.
+    assert!(
+        dark_pixels(&img, 350, 500, 30, 110) > 50,
+        "legend names drawn"
+    );
+    let bad = Heatmap::new(vec![vec![0.0, 4.0]]).categories(&names);
+    assert!(err_text(to_png(&bad)).contains("class indices 0..4, found 4"));
+    let frac = Heatmap::new(vec![vec![0.5]]).categories(&names);
+    assert!(err_text(to_png(&frac)).contains("found 0.5"));
+}
+
+#[test]
 fn histogram_counts_are_exact() {
     let h = Histogram::new()
         .data("", &[0.0, 0.1, 0.2, 0.9, 1.0, f64::NAN])

@@ -327,7 +327,7 @@ impl Evaluator {
     }
 
     fn publish_result(&self, cell: &Cell, outputs: EvalOutputs) {
-        if outputs.content_by_mime_type.is_empty() {
+        if shows_nothing(&outputs) {
             return;
         }
         let mut data = Map::new();
@@ -445,6 +445,14 @@ pub fn byte_to_char(code: &str, byte: usize) -> usize {
     code.char_indices().take_while(|(b, _)| *b < byte).count()
 }
 
+/// A cell that ends in a statement-like expression (a `for` loop, a call
+/// returning `()`) has no result to show, as Python's `None` has none.
+fn shows_nothing(outputs: &EvalOutputs) -> bool {
+    let content = &outputs.content_by_mime_type;
+    content.is_empty()
+        || (content.len() == 1 && content.get("text/plain").is_some_and(|t| t.trim() == "()"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -457,5 +465,26 @@ mod tests {
         assert_eq!(char_to_byte(code, 99), code.len());
         assert_eq!(byte_to_char(code, 2), 1);
         assert_eq!(byte_to_char(code, code.len()), 5);
+    }
+
+    fn outputs(pairs: &[(&str, &str)]) -> EvalOutputs {
+        let mut o = EvalOutputs::new();
+        for (mime, text) in pairs {
+            o.content_by_mime_type
+                .insert(mime.to_string(), text.to_string());
+        }
+        o
+    }
+
+    #[test]
+    fn unit_and_nothing_are_not_shown_but_values_are() {
+        assert!(shows_nothing(&outputs(&[])));
+        assert!(shows_nothing(&outputs(&[("text/plain", "()")])));
+        assert!(!shows_nothing(&outputs(&[("text/plain", "(1, 2)")])));
+        assert!(!shows_nothing(&outputs(&[("text/plain", "\"()\"")])));
+        assert!(!shows_nothing(&outputs(&[
+            ("text/plain", "()"),
+            ("image/png", "x")
+        ])));
     }
 }

@@ -1,7 +1,7 @@
 //! Values on a grid: heatmaps with a colour bar, and contour plots with
 //! labelled levels.
 
-use super::colormap::Colormap;
+use super::colormap::{series_color, Colormap};
 use super::frame::{draw_legend, frame_setters, Frame};
 use super::render::{drawing, Render, FONT};
 use crate::check;
@@ -134,6 +134,7 @@ pub struct Heatmap {
     col_labels: Vec<String>,
     annotate: bool,
     extent: Option<(f64, f64, f64, f64)>,
+    categories: Vec<String>,
 }
 
 frame_setters!(Heatmap);
@@ -183,6 +184,15 @@ impl Heatmap {
         self
     }
 
+    /// The values are class indices into `names`: each class gets its own
+    /// colour and a legend names the classes present, in place of the colour
+    /// bar (e.g. Zeiler & Fergus Fig. 7e, the most probable class per
+    /// occluder position). Drawing fails on a value that is not an index.
+    pub fn categories<S: ToString>(mut self, names: &[S]) -> Self {
+        self.categories = names.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
     /// Place the cells on coordinates: columns span `x0..x1`, rows span
     /// `y0..y1` with row 0 at `y0` (at the bottom), as for a scan grid.
     pub fn extent(mut self, x0: f64, x1: f64, y0: f64, y1: f64) -> Self {
@@ -210,9 +220,11 @@ impl Render for Heatmap {
             }
         }
         let (lo, hi) = value_range(&self.values, self.range, self.symmetric)?;
+        let present = self.present_categories()?;
         root.fill(&WHITE).map_err(drawing)?;
         let (w, _) = self.frame.size;
-        let (main, bar) = root.split_horizontally(w.saturating_sub(90));
+        let side = if self.categories.is_empty() { 90 } else { 150 };
+        let (main, bar) = root.split_horizontally(w.saturating_sub(side));
         let (x0, x1, y0, y1, flip) = match self.extent {
             Some((a, b, c, d)) => (a, b, c, d, false),
             None => (0.0, cols as f64, 0.0, rows as f64, true),
@@ -272,11 +284,14 @@ impl Render for Heatmap {
         mesh.draw().map_err(drawing)?;
         let (dx, dy) = ((x1 - x0) / cols as f64, (y1 - y0) / rows as f64);
         let map = self.colormap;
+        let categorical = !self.categories.is_empty();
         let cells = self.values.iter().enumerate().flat_map(|(r, row)| {
             row.iter().enumerate().map(move |(c, &v)| {
                 let t = (v - lo) / (hi - lo);
                 let color = if v.is_nan() {
                     RGBColor(200, 200, 200)
+                } else if categorical {
+                    series_color(v as usize)
                 } else {
                     map.color(t)
                 };
@@ -312,8 +327,58 @@ impl Render for Heatmap {
             });
             chart.draw_series(texts).map_err(drawing)?;
         }
-        draw_colorbar(&bar, self.colormap, lo, hi)
+        if categorical {
+            draw_category_legend(&bar, &present, &self.categories)
+        } else {
+            draw_colorbar(&bar, self.colormap, lo, hi)
+        }
     }
+}
+
+impl Heatmap {
+    /// The class indices that occur, sorted; empty without categories.
+    fn present_categories(&self) -> Result<Vec<usize>> {
+        if self.categories.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut present = std::collections::BTreeSet::new();
+        for &v in self.values.iter().flatten() {
+            if v.is_nan() {
+                continue;
+            }
+            if v < 0.0 || v.fract() != 0.0 || v as usize >= self.categories.len() {
+                return Err(Error::invalid(format!(
+                    "a categorical heatmap holds class indices 0..{}, found {v}",
+                    self.categories.len()
+                )));
+            }
+            present.insert(v as usize);
+        }
+        Ok(present.into_iter().collect())
+    }
+}
+
+/// A swatch and a name per class present, top to bottom.
+fn draw_category_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    present: &[usize],
+    names: &[String],
+) -> Result<()> {
+    for (row, &class) in present.iter().enumerate() {
+        let y = 40 + 20 * row as i32;
+        area.draw(&Rectangle::new(
+            [(6, y), (20, y + 14)],
+            series_color(class).filled(),
+        ))
+        .map_err(drawing)?;
+        area.draw(&Text::new(
+            names[class].clone(),
+            (26, y),
+            (FONT, 13).into_font(),
+        ))
+        .map_err(drawing)?;
+    }
+    Ok(())
 }
 
 /// Splits a contour-rs line into the runs that lie inside the grid. The
