@@ -17,7 +17,7 @@ KERNEL := target/debug/deepscope-kernel
 KERNEL_WARM := $(VENV)/.kernel-warm.stamp
 LIB_SOURCES := Cargo.toml Cargo.lock $(shell find src -name '*.rs')
 
-.PHONY: help setup system kernel lab test test-kernel lint figures bench bench-kernel clean-data
+.PHONY: help setup system kernel lab test test-kernel test-notebooks lint figures bench bench-kernel clean-data
 
 help:
 	@echo "make lab      set up if needed, then open JupyterLab on notebooks/"
@@ -26,6 +26,7 @@ help:
 	@echo "make figures  re-run every notebook at full scale (slow) and save outputs"
 	@echo "make bench    side-by-side benchmarks against the Python tools"
 	@echo "make test-kernel  only the kernel's tests (conformance, protocol, browser)"
+	@echo "make test-notebooks  only the notebooks, in quick mode"
 
 setup: system $(VENV_STAMP) $(MANIFEST) kernel
 
@@ -66,11 +67,16 @@ lint: setup
 test: setup lint
 	cargo test --workspace
 	@$(MAKE) --no-print-directory test-kernel
+	@$(MAKE) --no-print-directory test-notebooks
 
 # The kernel against real Jupyter clients: the conformance suite, our protocol
 # tests, and JupyterLab in headless Chromium.
 test-kernel: setup
 	$(PY) -m unittest discover -s tests/kernel -v
+
+# Every notebook, in quick mode (DEEPSCOPE_QUICK=1), through nbclient.
+test-notebooks: setup
+	$(PY) -m unittest discover -s tests/notebooks -v
 
 figures: setup
 	@shopt -s nullglob; nbs=(notebooks/*.ipynb); \

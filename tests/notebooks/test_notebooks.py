@@ -1,0 +1,94 @@
+"""Every notebook in notebooks/ runs top to bottom in quick mode
+(DEEPSCOPE_QUICK=1) on the deepscope kernel through nbclient, the library
+nbconvert uses, and keeps the promises of notebooks/README.md: it opens with
+the citation and ends with the paper's claims beside our numbers. The
+committed copy must carry the outputs of a full run.
+"""
+
+import os
+import re
+import unittest
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+CELL_TIMEOUT = 900
+
+
+def text_of(output):
+    data = output.get("data", {})
+    return "".join(data.get("text/plain", "")) if isinstance(data.get("text/plain"), list) else data.get("text/plain", "")
+
+
+def last_code_cell(nb):
+    return [c for c in nb.cells if c.cell_type == "code"][-1]
+
+
+def claims_table(cell):
+    """The text of the claims table the last cell shows, or None."""
+    for out in cell.get("outputs", []):
+        if out.get("output_type") in ("execute_result", "display_data") and "text/html" in out.get("data", {}):
+            text = text_of(out)
+            if "paper's claim" in text and "at our scale" in text:
+                return text
+    return None
+
+
+class NotebookPromises:
+    path: Path
+
+    def test_runs_in_quick_mode_and_ends_with_the_claims(self):
+        nb = nbformat.read(self.path, as_version=4)
+        client = NotebookClient(
+            nb,
+            timeout=CELL_TIMEOUT,
+            kernel_name=nb.metadata.kernelspec.name,
+            resources={"metadata": {"path": str(self.path.parent)}},
+        )
+        client.execute()  # raises CellExecutionError, with the cell, on any error
+        errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+        self.assertEqual(errors, [])
+        figures = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
+        self.assertGreater(len(figures), 0, "a notebook that reproduces figures shows some")
+        table = claims_table(last_code_cell(nb))
+        self.assertIsNotNone(table, "the last cell shows the claims table")
+        self.assertIn("Quick mode", table, "quick runs say so beside their numbers")
+        rows = [l for l in table.splitlines()[3:] if l.strip()]
+        self.assertGreater(len(rows), 0)
+        for row in rows:
+            self.assertRegex(row, r"(holds|does not hold)\s*$", f"each claim gets a verdict: {row}")
+
+    def test_opens_with_the_citation_and_is_committed_with_a_full_run(self):
+        nb = nbformat.read(self.path, as_version=4)
+        first = nb.cells[0]
+        self.assertEqual(first.cell_type, "markdown")
+        self.assertTrue(first.source.startswith("# "), "a title first")
+        self.assertRegex(first.source, r"(19|20)\d\d", "the citation gives the year")
+        self.assertRegex(first.source.lower(), r"arxiv|doi|proceedings|journal|eccv|nips|iclr|icml|cvpr")
+        self.assertIn("quick mode", first.source.lower(), "says what quick mode shrinks")
+        table = claims_table(last_code_cell(nb))
+        self.assertIsNotNone(table, "committed with the outputs of a run")
+        self.assertNotIn("Quick mode", table, "committed outputs come from a full run")
+
+
+def _load_tests():
+    for path in NOTEBOOKS:
+        name = "Test_" + re.sub(r"\W", "_", path.stem)
+        globals()[name] = type(name, (NotebookPromises, unittest.TestCase), {"path": path})
+
+
+os.environ["DEEPSCOPE_QUICK"] = "1"
+_load_tests()
+
+
+class NotebooksExist(unittest.TestCase):
+    def test_the_zeiler_fergus_notebooks_are_there(self):
+        names = [p.name for p in NOTEBOOKS]
+        self.assertTrue(any(n.startswith("01-zeiler-fergus-") for n in names), names)
+
+
+if __name__ == "__main__":
+    unittest.main()
