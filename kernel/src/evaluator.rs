@@ -234,6 +234,10 @@ impl Evaluator {
         let run = lock(&self.shared.running).take();
         self.drain();
         let panic = lock(&self.shared.panic).take();
+        let returned_error = {
+            let filter = lock(&self.shared.forwarding);
+            filter.user_error.then(|| filter.last_stderr.clone())
+        };
         let (interrupted, killed) = run.map_or((false, false), |r| (r.interrupted, r.killed));
         let reply = match result {
             Ok(outputs) => {
@@ -264,6 +268,12 @@ impl Evaluator {
                         "the cell stopped at the interrupt; every variable defined before it is kept",
                         &[],
                     )
+                } else if let Some(message) = returned_error {
+                    let evalue = format!(
+                        "{} (the cell stopped at a `?`; variables it defined are not kept)",
+                        message.as_deref().unwrap_or("the cell returned an error")
+                    );
+                    self.error(cell, "Error", &evalue, &[])
                 } else {
                     json!({
                         "status": "ok",

@@ -22,6 +22,7 @@ mod preload;
 mod server;
 mod shared;
 mod streams;
+mod user_error;
 mod wire;
 
 use shared::{Preload, Shared};
@@ -193,6 +194,9 @@ fn main() -> ExitCode {
         }
         // Ensures the exported flag is linked in.
         std::hint::black_box(&deepscope::train::interrupt::DEEPSCOPE_INTERRUPT_FLAG);
+        if let Err(e) = user_error::relay_stdout() {
+            eprintln!("deepscope-kernel: cells that stop at `?` will not report an error: {e}");
+        }
     }
     // In the evaluation process and evcxr's rustc wrapper this never returns.
     evcxr::runtime_hook();

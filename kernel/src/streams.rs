@@ -19,7 +19,14 @@ fn publish(shared: &Shared, filter: &mut PanicFilter, name: &str, lines: Vec<Str
         if name == "stderr" && line.is_empty() && before_panic {
             continue;
         }
+        if name == "stdout" && line == crate::user_error::CELL_ERROR_LINE {
+            filter.user_error = true;
+            continue;
+        }
         if name == "stdout" || filter.keep(&line, shared) {
+            if name == "stderr" && !line.trim().is_empty() {
+                filter.last_stderr = Some(line.clone());
+            }
             text.push_str(&line);
             text.push('\n');
         }
@@ -90,10 +97,15 @@ pub struct PanicFilter {
     /// Collecting a panic's message lines.
     collecting: bool,
     in_backtrace: bool,
+    /// The running cell stopped at a `?` (see [`crate::user_error`]).
+    pub user_error: bool,
+    /// The last non-empty line the cell wrote to stderr: the error's message
+    /// when it stopped at a `?`.
+    pub last_stderr: Option<String>,
 }
 
 impl PanicFilter {
-    /// Forgets a panic left unfinished by the previous cell.
+    /// Forgets the previous cell: an unfinished panic, its error, its stderr.
     pub fn reset(&mut self) {
         *self = PanicFilter::default();
     }

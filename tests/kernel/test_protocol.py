@@ -211,6 +211,30 @@ class Interrupts(KernelFixture):
         reply, _ = run(self.kc, "kept * 2")
         self.assertEqual(reply["status"], "ok")
 
+    def test_error_at_a_question_mark_fails_the_cell_so_notebooks_stop(self):
+        run(self.kc, "let before = 7;")
+        code = ("let during = 1;\n"
+                "let t = Tensor::zeros([2, 3], (Kind::Float, Device::Cpu));\n"
+                "data::Split::new(t.shallow_clone(), t)?;\n"
+                'println!("not reached");')
+        reply, outputs = run(self.kc, code)
+        self.assertEqual(reply["status"], "error")
+        self.assertEqual(reply["ename"], "Error")
+        self.assertIn("expected a batch of images [N, C, H, W], got [2, 3]", reply["evalue"])
+        self.assertIn("variables it defined are not kept", reply["evalue"])
+        printed = "".join(m["content"].get("text", "") for m in of_type(outputs, "stream"))
+        self.assertNotIn("not reached", printed)
+        self.assertNotIn("DEEPSCOPE_CELL_RETURNED_ERROR", printed)
+        self.assertEqual(len(of_type(outputs, "error")), 1)
+        reply, outputs = run(self.kc, "before + 1")
+        self.assertEqual(reply["status"], "ok")
+        self.assertEqual(of_type(outputs, "execute_result")[0]["content"]["data"]["text/plain"], "8")
+        reply, _ = run(self.kc, "during")
+        self.assertEqual(reply["status"], "error", "the failed cell's variables are gone")
+        # The next cell that succeeds is not mistaken for a failure.
+        reply, _ = run(self.kc, 'let r: Result<i32> = Ok(2); r? + before')
+        self.assertEqual(reply["status"], "ok")
+
 
 class RichOutput(KernelFixture):
     def test_several_displays_arrive_while_the_cell_runs(self):
