@@ -10,7 +10,7 @@ use super::architectures::{cifar_resnet, lenet5, mlp, zfnet, Activation, FirstLa
 use crate::data::transforms::{Resize, Transform};
 use crate::data::{Catalog, Dataset, Split};
 use crate::error::{Error, Result};
-use crate::model::{Model, ModelBuilder};
+use crate::model::{Model, ModelBuilder, Op};
 use crate::train::{self, FilterRenorm, FitConfig, History, Optimizer, Schedule};
 use crate::{quick_mode, weights};
 use serde::{Deserialize, Serialize};
@@ -372,7 +372,7 @@ pub fn pretrained_on(name: &str, device: Device) -> Result<Pretrained> {
             let convs: Vec<String> = model
                 .layers()
                 .iter()
-                .filter(|l| l.op.kind_name() == "conv")
+                .filter(|l| matches!(l.op, Op::Conv2d { .. }))
                 .map(|l| l.name.clone())
                 .collect();
             let convs: Vec<&str> = convs.iter().map(String::as_str).collect();
