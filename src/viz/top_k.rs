@@ -319,7 +319,7 @@ impl TopK {
         let deconvnet = Deconvnet::new(model);
         let [h, _] = self.crop_size(images)?;
         // Small fields (layer 1 sees 7x7 pixels) are drawn larger.
-        let scale = (48 / h.max(1)).max(1) as u32;
+        let scale = (72 / h.max(1)).max(1) as u32;
         let mut grids = Vec::with_capacity(2 * channels.len());
         for &c in channels {
             let patches = self.patches(images, c)?;
@@ -330,7 +330,7 @@ impl TopK {
                     .columns(columns)
                     .scale(scale)
                     .scaling(Scaling::PerImage)
-                    .title(format!("{} map {c}", self.layer)),
+                    .title(format!("map {c}")),
             );
             grids.push(
                 ImageGrid::new(&patches)?
