@@ -97,6 +97,8 @@ bench: setup
 	done
 	$(PY) bench/train_speed.py --report target/bench-train-speed.jsonl target/bench-train-speed-python.jsonl
 	rm -f target/bench-train-speed.jsonl target/bench-train-speed-python.jsonl
+	cargo bench --bench occlusion --quiet -- --json > target/bench-occlusion.json
+	$(PY) bench/occlusion.py --rust target/bench-occlusion.json
 	@$(MAKE) --no-print-directory bench-kernel
 
 # Stock evcxr_jupyter for comparison, built once into .venv (about 15 min).

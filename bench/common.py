@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import json
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -35,3 +36,25 @@ def fashion_idx(data_dir, role, verify=False):
     ndim = raw[3]
     dims = [int(d) for d in np.frombuffer(raw[4:4 + 4 * ndim], dtype=">u4")]
     return np.frombuffer(raw[4 + 4 * ndim:], dtype=np.uint8).reshape(dims)
+
+
+def _status_bytes(field):
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def time_and_peak(f):
+    """Runs f(); returns (seconds, resident memory at the peak above what was
+    resident before, in bytes, f's result): the same probe as the Rust side
+    (benches/common/mod.rs), which resets the peak through clear_refs."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+    before = _status_bytes("VmRSS")
+    t = time.perf_counter()
+    out = f()
+    seconds = time.perf_counter() - t
+    return seconds, max(0, _status_bytes("VmHWM") - before), out

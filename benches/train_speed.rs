@@ -5,6 +5,9 @@
 //! Each side reports the median of several timed runs: this machine's speed
 //! drifts from one run to the next.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use deepscope::data::transforms::{Resize, Transform};
 use deepscope::data::{self, Dataset, Split};
 use deepscope::model::ModelBuilder;
@@ -62,12 +65,7 @@ fn steps_per_second(
 
 fn main() -> deepscope::Result<()> {
     let json = std::env::args().any(|a| a == "--json");
-    // The same thread count as the Python side: BENCH_THREADS, else every core.
-    let threads = std::env::var("BENCH_THREADS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as i32));
-    tch::set_num_threads(threads);
+    let threads = common::set_threads();
     let fm = data::fashion_mnist()?;
     let (lenet_steps, zf_steps) = (200, 30);
     let lenet_data = subset(&fm, lenet_steps * BATCH, None)?;
@@ -81,8 +79,7 @@ fn main() -> deepscope::Result<()> {
     )?;
     if json {
         println!(
-            "{{\"threads\": {}, \"lenet5\": {lenet}, \"zfnet64\": {zf}, \"lenet5_steps\": {lenet_steps}, \"zfnet64_steps\": {zf_steps}}}",
-            tch::get_num_threads()
+            "{{\"threads\": {threads}, \"lenet5\": {lenet}, \"zfnet64\": {zf}, \"lenet5_steps\": {lenet_steps}, \"zfnet64_steps\": {zf_steps}}}"
         );
     } else {
         println!("LeNet-5: {lenet:.1} steps/s   ZFNet-64: {zf:.2} steps/s (batch {BATCH})");

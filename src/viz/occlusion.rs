@@ -88,8 +88,9 @@ impl<'a> Occlusion<'a> {
         Ok(self)
     }
 
-    /// Memory for the occluded copies of one batch, in bytes (default
-    /// 256 MiB; at least one copy is always made).
+    /// Memory for one batch, in bytes: the occluded copies and the
+    /// activations their forward pass holds at once (default 256 MiB; at
+    /// least one copy is always made).
     pub fn budget_bytes(mut self, bytes: usize) -> Self {
         self.budget_bytes = bytes;
         self
@@ -163,7 +164,14 @@ impl<'a> Occlusion<'a> {
             .iter()
             .flat_map(|&y| cols.iter().map(move |&x| (y, x)))
             .collect();
-        let per_copy = (c * h * w) as usize * 4;
+        let deepest = wanted
+            .iter()
+            .map(|n| self.model.layer_index(n))
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .max()
+            .unwrap_or(0);
+        let per_copy = forward_bytes(self.model, deepest);
         let batch = (self.budget_bytes / per_copy.max(1)).max(1);
         let fill_values: Vec<f64> = match self.fill {
             Fill::Value(v) => vec![v; c as usize],
@@ -240,5 +248,51 @@ impl<'a> Occlusion<'a> {
             base_prob,
             attribution,
         })
+    }
+}
+
+/// Bytes one example takes in a forward pass through layers `0..=last`
+/// without autograd: its input, plus the largest pair of a layer's input and
+/// output (both alive while the layer runs; earlier ones are freed). A
+/// residual block holds its input, the branch and the shortcut: its output
+/// counts twice.
+fn forward_bytes(model: &Model, last: usize) -> usize {
+    let elems = |shape: &[i64]| shape.iter().product::<i64>().max(0) as usize;
+    let input = elems(model.input_shape());
+    let mut previous = input;
+    let mut largest = 0;
+    for (i, layer) in model.layers().iter().enumerate().take(last + 1) {
+        let out = elems(model.layer_shape(i).unwrap_or_default());
+        let held = if matches!(layer.op, crate::model::Op::Block { .. }) {
+            2 * out
+        } else {
+            out
+        };
+        largest = largest.max(previous + held);
+        previous = out;
+    }
+    4 * (input + largest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::forward_bytes;
+    use crate::model::{Conv, ModelBuilder};
+    use tch::Device;
+
+    #[test]
+    fn forward_bytes_counts_the_input_and_the_largest_neighbouring_pair() {
+        // [1, 8, 8] -> conv [4, 8, 8] -> relu [4, 8, 8] -> pool [4, 4, 4] -> flatten [64] -> linear [3]
+        let model = ModelBuilder::new(&[1, 8, 8])
+            .conv("conv", "c", 4, Conv::new(3).padding(1))
+            .relu("relu")
+            .max_pool("pool", 2, 2)
+            .flatten("flat")
+            .linear("fc", "fc", 3)
+            .build(Device::Cpu)
+            .unwrap();
+        assert_eq!(forward_bytes(&model, 0), 4 * (64 + (64 + 256)));
+        assert_eq!(forward_bytes(&model, 1), 4 * (64 + (256 + 256)));
+        assert_eq!(forward_bytes(&model, 4), 4 * (64 + (256 + 256)));
     }
 }
