@@ -189,6 +189,7 @@ fn both_zfnet_first_layers_build_and_classify() {
         };
         let m = zoo::zfnet(&cfg).build(Device::Cpu).unwrap();
         assert_eq!(m.output_shape(), &[10]);
+        assert_eq!(m.output_layer(), "fc8");
         let k = if first == FirstLayer::Conv7Stride2 {
             7
         } else {

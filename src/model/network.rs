@@ -75,6 +75,12 @@ impl Model {
         self.layers.iter().map(|l| l.name.as_str()).collect()
     }
 
+    /// The name of the last layer, whose output is the model's (the builder
+    /// refuses a model without layers).
+    pub fn output_layer(&self) -> &str {
+        self.layers.last().map_or("", |l| l.name.as_str())
+    }
+
     /// The position of layer `name`; the error lists the names there are.
     pub fn layer_index(&self, name: &str) -> Result<usize> {
         self.layers

@@ -106,13 +106,8 @@ pub fn invariance(
     let device = model.device();
     let images = images.to_device(device);
     let labels = labels.to_device(device);
-    let last = model
-        .layer_names()
-        .last()
-        .map(|s| s.to_string())
-        .unwrap_or_default();
     let mut wanted: Vec<&str> = layers.to_vec();
-    wanted.push(&last);
+    wanted.push(model.output_layer());
     let flat = |t: &Tensor| t.reshape([t.size()[0], -1]);
     let reference: Vec<Tensor> = model
         .activations(&images, &wanted)?

@@ -123,17 +123,11 @@ impl<'a> Occlusion<'a> {
         self.model.check_input(&image.unsqueeze(0))?;
         let _guard = tch::no_grad_guard();
 
-        let last = self
-            .model
-            .layer_names()
-            .last()
-            .map(|s| s.to_string())
-            .ok_or_else(|| Error::invalid("the model has no layers"))?;
         let mut wanted = Vec::new();
         if let Some(f) = &self.feature_layer {
             wanted.push(f.as_str());
         }
-        wanted.push(last.as_str());
+        wanted.push(self.model.output_layer());
         let probe = |batch: &Tensor| -> Result<(Option<Tensor>, Tensor)> {
             let mut outs = self.model.activations(batch, &wanted)?;
             let logits = outs.pop().expect("asked for the last layer");
@@ -164,14 +158,8 @@ impl<'a> Occlusion<'a> {
             .iter()
             .flat_map(|&y| cols.iter().map(move |&x| (y, x)))
             .collect();
-        let deepest = wanted
-            .iter()
-            .map(|n| self.model.layer_index(n))
-            .collect::<Result<Vec<_>>>()?
-            .into_iter()
-            .max()
-            .unwrap_or(0);
-        let per_copy = forward_bytes(self.model, deepest);
+        // The logits are always wanted: the pass runs through every layer.
+        let per_copy = forward_bytes(self.model, self.model.layers().len() - 1);
         let batch = (self.budget_bytes / per_copy.max(1)).max(1);
         let fill_values: Vec<f64> = match self.fill {
             Fill::Value(v) => vec![v; c as usize],

@@ -260,10 +260,11 @@ impl TopK {
     /// crop) and the rest is zero, so that every crop has one size.
     pub fn patches(&self, images: &Tensor, channel: i64) -> Result<Tensor> {
         let winners = self.winners(images, channel)?;
+        let size = self.crop_size(images)?;
         let crops = winners
             .iter()
-            .map(|w| self.crop(&images.get(w.image as i64), w, images))
-            .collect::<Result<Vec<_>>>()?;
+            .map(|w| self.crop(&images.get(w.image as i64), w, size))
+            .collect::<Vec<_>>();
         Ok(Tensor::stack(&crops, 0))
     }
 
@@ -293,11 +294,12 @@ impl TopK {
             })
             .collect();
         let projected = deconvnet.project(&batch, &self.layer, &targets)?;
+        let size = self.crop_size(images)?;
         let crops = winners
             .iter()
             .enumerate()
-            .map(|(i, w)| self.crop(&projected.get(i as i64), w, images))
-            .collect::<Result<Vec<_>>>()?;
+            .map(|(i, w)| self.crop(&projected.get(i as i64), w, size))
+            .collect::<Vec<_>>();
         Ok(Tensor::stack(&crops, 0))
     }
 
@@ -414,25 +416,21 @@ impl TopK {
 
     /// `image` `[C, H, W]` cut to the winner's box and placed in a
     /// [`crop_size`](Self::crop_size) canvas.
-    fn crop(&self, image: &Tensor, w: &TopActivation, images: &Tensor) -> Result<Tensor> {
-        let [ch, cw] = self.crop_size(images)?;
+    fn crop(&self, image: &Tensor, w: &TopActivation, [ch, cw]: [i64; 2]) -> Tensor {
         let b = w.pixels;
         let (bh, bw) = (b.bottom - b.top + 1, b.right - b.left + 1);
-        let nominal = [
-            self.field.start[0] + w.position.0 * self.field.jump[0],
-            self.field.start[1] + w.position.1 * self.field.jump[1],
-        ];
-        // Cut at the top (left) only: the pixels belong at the canvas's far end.
-        let offset_y = if b.top > nominal[0] && b.bottom >= nominal[0] + self.field.size[0] - 1 {
-            ch - bh
-        } else {
-            0
+        // Where the crop starts on one axis: a field cut at the top (left)
+        // only has its pixels at the canvas's far end.
+        let offset = |axis: usize, position: i64, first: i64, last: i64, room: i64| {
+            let nominal = self.field.start[axis] + position * self.field.jump[axis];
+            if first > nominal && last >= nominal + self.field.size[axis] - 1 {
+                room
+            } else {
+                0
+            }
         };
-        let offset_x = if b.left > nominal[1] && b.right >= nominal[1] + self.field.size[1] - 1 {
-            cw - bw
-        } else {
-            0
-        };
+        let offset_y = offset(0, w.position.0, b.top, b.bottom, ch - bh);
+        let offset_x = offset(1, w.position.1, b.left, b.right, cw - bw);
         let pixels = image.narrow(1, b.top, bh).narrow(2, b.left, bw);
         let canvas = Tensor::zeros([image.size()[0], ch, cw], (image.kind(), image.device()));
         let (bh, bw) = (bh.min(ch), bw.min(cw));
@@ -440,6 +438,6 @@ impl TopK {
             .narrow(1, offset_y.max(0), bh)
             .narrow(2, offset_x.max(0), bw);
         place.copy_(&pixels.narrow(1, 0, bh).narrow(2, 0, bw));
-        Ok(canvas)
+        canvas
     }
 }

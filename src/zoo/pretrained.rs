@@ -369,13 +369,12 @@ pub fn pretrained_on(name: &str, device: Device) -> Result<Pretrained> {
     let ds = dataset_for(recipe, quick)?;
     let run = match recipe.renorm {
         Some(radius) => {
-            let convs: Vec<String> = model
+            let convs: Vec<&str> = model
                 .layers()
                 .iter()
                 .filter(|l| matches!(l.op, Op::Conv2d { .. }))
-                .map(|l| l.name.clone())
+                .map(|l| l.name.as_str())
                 .collect();
-            let convs: Vec<&str> = convs.iter().map(String::as_str).collect();
             let mut renorm = FilterRenorm::new(&model, &convs, radius)?;
             // The initial filters count too: the paper's bound holds from the start.
             renorm.apply()?;
