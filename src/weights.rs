@@ -92,12 +92,13 @@ fn read_torch_zip(path: &Path) -> Result<Vec<(String, Tensor)>> {
     Ok(out)
 }
 
-/// Writes `(name, tensor)` pairs as safetensors.
+/// Writes `(name, tensor)` pairs as safetensors (views such as crops are
+/// written as their values).
 pub fn write_safetensors(tensors: &[(String, Tensor)], path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
     let cpu: Vec<(String, Tensor)> = tensors
         .iter()
-        .map(|(n, t)| (n.clone(), t.to_device(tch::Device::Cpu)))
+        .map(|(n, t)| (n.clone(), t.to_device(tch::Device::Cpu).contiguous()))
         .collect();
     Tensor::write_safetensors(&cpu, path).map_err(|e| match e {
         tch::TchError::Io(io) => Error::io(path, io),

@@ -242,3 +242,57 @@ fn impossible_stacks_fail_at_build_and_bad_inputs_at_forward() {
         .contains("no layer named 'conv9'; this model has: conv1, relu1"));
     assert!(err_text(m.activations(&batch(1, &[1, 28, 28]), &["fc5", "nope"])).contains("'nope'"));
 }
+
+#[test]
+fn concat_runs_branches_on_one_input_and_stacks_their_channels() {
+    let m = ModelBuilder::new(&[2, 8, 8])
+        .concat(
+            "cat",
+            vec![
+                ModelBuilder::branch().conv("a", "a", 3, Conv::new(3).reflect()),
+                ModelBuilder::branch()
+                    .conv("b", "b", 4, Conv::new(3).stride(2).padding(1))
+                    .upsample("up", 2, deepscope::model::Upsampling::Nearest),
+            ],
+        )
+        .build(Device::Cpu)
+        .unwrap();
+    assert_eq!(m.output_shape(), [7, 8, 8]);
+    let x = batch(2, &[2, 8, 8]);
+    let y = m.forward(&x).unwrap();
+    let names: Vec<String> = m.named_parameters().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["a.weight", "a.bias", "b.weight", "b.bias"]);
+    // Branch a by hand: reflection pad then a valid convolution.
+    let p = m.named_parameters();
+    let a =
+        x.reflection_pad2d([1, 1, 1, 1])
+            .conv2d(&p[0].1, Some(&p[1].1), [1, 1], [0, 0], [1, 1], 1);
+    let b = x
+        .conv2d(&p[2].1, Some(&p[3].1), [2, 2], [1, 1], [1, 1], 1)
+        .upsample_nearest2d([8, 8], None, None);
+    let d = (y - Tensor::cat(&[a, b], 1)).abs().max().double_value(&[]);
+    assert!(d < 1e-6, "{d}");
+
+    let mismatch = ModelBuilder::new(&[2, 8, 8])
+        .concat(
+            "cat",
+            vec![
+                ModelBuilder::branch().conv("a", "a", 3, Conv::new(3).padding(1)),
+                ModelBuilder::branch().conv("b", "b", 3, Conv::new(3).stride(2).padding(1)),
+            ],
+        )
+        .build(Device::Cpu);
+    assert!(err_text(mismatch).contains("same spatial size"));
+    let empty = ModelBuilder::new(&[2, 8, 8])
+        .concat("cat", vec![ModelBuilder::branch()])
+        .build(Device::Cpu);
+    assert!(err_text(empty).contains("at least one layer"));
+    let twice = ModelBuilder::new(&[2, 8, 8])
+        .concat("cat", vec![ModelBuilder::branch().relu("r").relu("r")])
+        .build(Device::Cpu);
+    assert!(err_text(twice).contains("two layers are called 'r'"));
+    let small = ModelBuilder::new(&[2, 2, 2])
+        .conv("c", "c", 1, Conv::new(5).reflect())
+        .build(Device::Cpu);
+    assert!(err_text(small).contains("reflection padding"));
+}

@@ -242,6 +242,13 @@ fn what_cannot_be_inverted_is_named() {
     let last = resnet.layer_names().last().unwrap().to_string();
     let e = err_text(Deconvnet::new(&resnet).project(&x, &last, &[Target::strongest(0, 0)]));
     assert!(e.contains("residual block"), "{e}");
+    let hourglass = deepscope::dip::SkipConfig::cpu()
+        .scaled(0.25)
+        .build(3, 64, 64, 0, Device::Cpu)
+        .unwrap();
+    let x = Tensor::ones([1, 32, 64, 64], (Kind::Float, Device::Cpu));
+    let e = err_text(Deconvnet::new(&hourglass).project(&x, "concat0", &[Target::strongest(0, 0)]));
+    assert!(e.contains("'concat0'") && e.contains("concat"), "{e}");
     let net = plain_net(1);
     let x = Tensor::ones([2, 3, 34, 34], (Kind::Float, Device::Cpu));
     let d = Deconvnet::new(&net);

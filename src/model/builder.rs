@@ -3,7 +3,7 @@
 //! cannot work (a kernel larger than its input, a shortcut of the wrong
 //! shape) is an error at `build`, not a crash at the first batch.
 
-use super::layer::{InitScheme, Layer, Op, Shortcut};
+use super::layer::{InitScheme, Layer, Op, PaddingMode, Shortcut, Upsampling};
 use super::network::Model;
 use crate::error::{Error, Result};
 use std::collections::HashSet;
@@ -16,8 +16,10 @@ pub struct Conv {
     pub kernel: i64,
     /// Stride.
     pub stride: i64,
-    /// Zero padding on each side.
+    /// Padding on each side.
     pub padding: i64,
+    /// What the padding holds (zeros unless [`reflect`](Self::reflect)).
+    pub padding_mode: PaddingMode,
     /// Whether the layer has a bias.
     pub bias: bool,
 }
@@ -29,6 +31,7 @@ impl Conv {
             kernel,
             stride: 1,
             padding: 0,
+            padding_mode: PaddingMode::Zeros,
             bias: true,
         }
     }
@@ -40,6 +43,13 @@ impl Conv {
     /// With this padding.
     pub fn padding(mut self, p: i64) -> Self {
         self.padding = p;
+        self
+    }
+    /// With reflection padding of `(kernel - 1) / 2` on each side, so that
+    /// stride 1 keeps the size (Deep Image Prior's convolutions).
+    pub fn reflect(mut self) -> Self {
+        self.padding = (self.kernel - 1) / 2;
+        self.padding_mode = PaddingMode::Reflect;
         self
     }
     /// Without a bias (before batch norm).
@@ -71,6 +81,10 @@ enum Spec {
         name: String,
         op: Op,
     },
+    Concat {
+        name: String,
+        branches: Vec<Vec<Spec>>,
+    },
     Block {
         name: String,
         main: Vec<Spec>,
@@ -86,6 +100,7 @@ impl Spec {
             | Spec::Linear { name, .. }
             | Spec::BatchNorm { name, .. }
             | Spec::Plain { name, .. }
+            | Spec::Concat { name, .. }
             | Spec::Block { name, .. } => name,
         }
     }
@@ -238,6 +253,27 @@ impl ModelBuilder {
     pub fn flatten(self, name: &str) -> Self {
         self.plain(name, Op::Flatten)
     }
+    /// Upsampling by an integer `scale` on both axes.
+    pub fn upsample(self, name: &str, scale: i64, mode: Upsampling) -> Self {
+        self.plain(name, Op::Upsample { scale, mode })
+    }
+
+    /// The start of a branch for [`concat`](Self::concat): add its layers
+    /// with the usual methods. Its input shape is that of the concat.
+    pub fn branch() -> Self {
+        ModelBuilder::new(&[])
+    }
+
+    /// Runs each branch (made with [`branch`](Self::branch)) on the same
+    /// input and concatenates their outputs along the channel axis. Layer
+    /// names must be unique within a branch; parameter paths across the model.
+    pub fn concat(mut self, name: &str, branches: Vec<ModelBuilder>) -> Self {
+        self.specs.push(Spec::Concat {
+            name: name.into(),
+            branches: branches.into_iter().map(|b| b.specs).collect(),
+        });
+        self
+    }
 
     /// torchvision's `BasicBlock` under `path` (e.g. "layer2.0"): 3x3 conv
     /// (stride `stride`), BN, ReLU, 3x3 conv, BN, plus the shortcut (a 1x1
@@ -315,15 +351,7 @@ impl ModelBuilder {
         if self.specs.is_empty() {
             return Err(Error::invalid("a model needs at least one layer"));
         }
-        let mut seen = HashSet::new();
-        for s in &self.specs {
-            if !seen.insert(s.name().to_string()) {
-                return Err(Error::invalid(format!(
-                    "two layers are called '{}'",
-                    s.name()
-                )));
-            }
-        }
+        check_unique(&self.specs)?;
         let seed = self.seed.unwrap_or_else(rand::random);
         let mut rng = crate::rng::seeded(seed);
         let vs = nn::VarStore::new(device);
@@ -382,6 +410,7 @@ fn make(
                     padding: [conv.padding; 2],
                     dilation: [1, 1],
                     groups: 1,
+                    padding_mode: conv.padding_mode,
                 },
                 params,
                 buffers: vec![],
@@ -451,6 +480,33 @@ fn make(
             buffers: vec![],
             init,
         },
+        Spec::Concat { name, branches } => {
+            if branches.is_empty() || branches.iter().any(|b| b.is_empty()) {
+                return Err(Error::invalid(format!(
+                    "concat '{name}' needs at least one branch, each with at least one layer"
+                )));
+            }
+            let mut layers = Vec::with_capacity(branches.len());
+            for branch in branches {
+                check_unique(branch)?;
+                let mut shape = input.to_vec();
+                let mut ls = Vec::with_capacity(branch.len());
+                for s in branch {
+                    let (l, out) = make(s, vs, &shape, init, device, rng)?;
+                    ls.push(l);
+                    shape = out;
+                }
+                layers.push(ls);
+            }
+            Layer {
+                name: name.clone(),
+                path: String::new(),
+                op: Op::Concat(layers),
+                params: vec![],
+                buffers: vec![],
+                init,
+            }
+        }
         Spec::Block {
             name,
             main,
@@ -535,6 +591,20 @@ fn weight_and_bias(
         ));
     }
     Ok(params)
+}
+
+/// Layer names must be unique where they are looked up: within one list.
+fn check_unique(specs: &[Spec]) -> Result<()> {
+    let mut seen = HashSet::new();
+    for s in specs {
+        if !seen.insert(s.name()) {
+            return Err(Error::invalid(format!(
+                "two layers are called '{}'",
+                s.name()
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn positive(v: i64, name: &str) -> Result<()> {

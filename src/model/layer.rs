@@ -21,6 +21,8 @@ pub enum Op {
         dilation: [i64; 2],
         /// Channel groups.
         groups: i64,
+        /// What the padding holds: zeros, or the mirrored border.
+        padding_mode: PaddingMode,
     },
     /// Affine map; parameters `weight [out, in]` and optionally `bias [out]`.
     Linear,
@@ -76,6 +78,20 @@ pub enum Op {
     },
     /// Zeroes each value with probability `p` in training mode.
     Dropout(f64),
+    /// Spatial upsampling `[N, C, H, W] -> [N, C, scale*H, scale*W]`, as
+    /// `torch.nn.Upsample(scale_factor=scale, mode=...)` (bilinear without
+    /// aligned corners).
+    Upsample {
+        /// Integer factor on both axes.
+        scale: i64,
+        /// How new pixels are filled.
+        mode: Upsampling,
+    },
+    /// Branches run on the same input, their outputs concatenated along
+    /// the channel axis in order (the skip connections of an hourglass such
+    /// as Deep Image Prior's). Every branch must keep the spatial size the
+    /// same as the others'.
+    Concat(Vec<Vec<Layer>>),
     /// `[N, ...] -> [N, F]`.
     Flatten,
     /// A block of layers with an optional shortcut: `relu(main(x) + shortcut(x))`
@@ -89,6 +105,26 @@ pub enum Op {
         /// Whether a ReLU follows.
         relu: bool,
     },
+}
+
+/// What a convolution's padding holds (PyTorch's `padding_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PaddingMode {
+    /// Zeros (PyTorch's default).
+    #[default]
+    Zeros,
+    /// The border mirrored without repeating the edge pixel
+    /// (`torch.nn.ReflectionPad2d`); the padding must be smaller than the input.
+    Reflect,
+}
+
+/// How [`Op::Upsample`] fills new pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upsampling {
+    /// Each pixel repeated.
+    Nearest,
+    /// Bilinear interpolation (`align_corners=False`).
+    Bilinear,
 }
 
 /// The skip connection of a [`Op::Block`].
@@ -130,6 +166,8 @@ impl Op {
             Op::BatchNorm { .. } => "batchnorm",
             Op::Dropout(_) => "dropout",
             Op::Flatten => "flatten",
+            Op::Upsample { .. } => "upsample",
+            Op::Concat(_) => "concat",
             Op::Block { .. } => "block",
         }
     }
@@ -190,9 +228,11 @@ impl Layer {
             .map(|(_, t)| t)
     }
 
-    /// The layers inside a block (main branch, then shortcut); none otherwise.
+    /// The layers inside a block (main branch, then shortcut) or a concat
+    /// (branch by branch); none otherwise.
     pub fn sublayers(&self) -> Vec<&Layer> {
         match &self.op {
+            Op::Concat(branches) => branches.iter().flatten().collect(),
             Op::Block { main, shortcut, .. } => {
                 let mut v: Vec<&Layer> = main.iter().collect();
                 if let Shortcut::Layers(s) = shortcut {
@@ -257,17 +297,41 @@ impl Layer {
                 padding,
                 dilation,
                 groups,
-            } => x.f_conv2d(
-                self.need("weight")?,
-                self.tensor("bias"),
-                stride,
-                padding,
-                dilation,
-                *groups,
-            )?,
+                padding_mode,
+            } => match padding_mode {
+                PaddingMode::Zeros => x.f_conv2d(
+                    self.need("weight")?,
+                    self.tensor("bias"),
+                    stride,
+                    padding,
+                    dilation,
+                    *groups,
+                )?,
+                PaddingMode::Reflect => {
+                    let [ph, pw] = *padding;
+                    let size = x.size();
+                    if size.len() != 4 || ph >= size[2] || pw >= size[3] {
+                        return Err(Error::invalid(format!(
+                            "layer '{}': reflection padding {ph}x{pw} needs an input [N, C, H, W] larger than it, got {size:?}",
+                            self.name
+                        )));
+                    }
+                    x.f_reflection_pad2d([pw, pw, ph, ph])?.f_conv2d(
+                        self.need("weight")?,
+                        self.tensor("bias"),
+                        stride,
+                        [0, 0],
+                        dilation,
+                        *groups,
+                    )?
+                }
+            },
             Op::Linear => x.f_linear(self.need("weight")?, self.tensor("bias"))?,
             Op::Relu => x.f_relu()?,
-            Op::LeakyRelu(slope) => x.f_clamp_min(0.0)?.f_add(&(x.f_clamp_max(0.0)? * *slope))?,
+            // lerp(x, relu(x), 1 - slope): x where positive, slope * x
+            // elsewhere, in two kernels (tch's leaky_relu fixes the slope
+            // at 0.01; prelu's backward also reduces a slope gradient).
+            Op::LeakyRelu(slope) => x.f_lerp(&x.f_relu()?, 1.0 - *slope)?,
             Op::Tanh => x.f_tanh()?,
             Op::Sigmoid => x.f_sigmoid()?,
             Op::MaxPool2d {
@@ -307,6 +371,44 @@ impl Layer {
                 None => x.shallow_clone(),
             },
             Op::Flatten => x.f_flatten(1, -1)?,
+            Op::Upsample { scale, mode } => {
+                let size = x.size();
+                if size.len() != 4 || *scale < 1 {
+                    return Err(Error::invalid(format!(
+                        "layer '{}': upsampling by {scale} needs an input [N, C, H, W] and a factor >= 1, got {size:?}",
+                        self.name
+                    )));
+                }
+                let out = [size[2] * scale, size[3] * scale];
+                match mode {
+                    Upsampling::Nearest => x.f_upsample_nearest2d(out, None, None)?,
+                    Upsampling::Bilinear => x.f_upsample_bilinear2d(out, false, None, None)?,
+                }
+            }
+            Op::Concat(branches) => {
+                let mut outs = Vec::with_capacity(branches.len());
+                for branch in branches {
+                    let mut h = x.shallow_clone();
+                    for l in branch {
+                        h = l.forward(&h, rng.as_deref_mut())?.0;
+                    }
+                    outs.push(h);
+                }
+                if let Some(first) = outs.first() {
+                    let spatial = &first.size()[2..];
+                    if let Some(other) = outs.iter().find(|o| &o.size()[2..] != spatial) {
+                        return Err(Error::shape(
+                            format!("concat {}: branch outputs", self.name),
+                            format!(
+                                "the same spatial size as the first branch's {:?}",
+                                first.size()
+                            ),
+                            format!("{:?}", other.size()),
+                        ));
+                    }
+                }
+                Tensor::f_cat(&outs, 1)?
+            }
             Op::Block {
                 main,
                 shortcut,

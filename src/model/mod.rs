@@ -26,5 +26,7 @@ mod layer;
 mod network;
 
 pub use builder::{Conv, ModelBuilder};
-pub use layer::{dropout, local_response_norm, InitScheme, Layer, Op, Shortcut};
+pub use layer::{
+    dropout, local_response_norm, InitScheme, Layer, Op, PaddingMode, Shortcut, Upsampling,
+};
 pub use network::{Model, ParamGroup, Summary, Trace};

@@ -153,6 +153,20 @@ impl OptimizerState {
         })
     }
 
+    /// A copy that shares no tensors with this one (a checkpoint that later
+    /// steps do not change).
+    pub fn duplicate(&self) -> Self {
+        OptimizerState {
+            kind: self.kind,
+            buffers: self
+                .buffers
+                .iter()
+                .map(|(k, t)| (k.clone(), t.copy()))
+                .collect(),
+            steps: self.steps.clone(),
+        }
+    }
+
     /// One update of every parameter that has a gradient, with learning rate
     /// `lr` times each group's scale.
     pub fn step(&mut self, groups: &[ParamGroup], lr: f64) -> Result<()> {

@@ -151,6 +151,12 @@ impl<'a> Deconvnet<'a> {
                 Op::Block { .. } => {
                     "a residual block (the skip connection has no deconvnet inverse)"
                 }
+                Op::Concat(_) => "a concat of branches (no deconvnet inverse)",
+                Op::Upsample { .. } => "upsampling (the deconvnet has no inverse for it)",
+                Op::Conv2d {
+                    padding_mode: crate::model::PaddingMode::Reflect,
+                    ..
+                } => "reflection padding (the transposed filters assume zero padding)",
                 Op::Tanh => "tanh (the deconvnet is defined for rectified networks)",
                 Op::Sigmoid => "sigmoid (the deconvnet is defined for rectified networks)",
                 _ => continue,
@@ -178,6 +184,7 @@ impl<'a> Deconvnet<'a> {
                 padding,
                 dilation,
                 groups,
+                ..
             } => {
                 let w = param(layer, "weight")?;
                 let (kh, kw) = (w.size()[2], w.size()[3]);
@@ -280,7 +287,7 @@ impl<'a> Deconvnet<'a> {
                 shape.extend_from_slice(&input_size[1..]);
                 signal.reshape(shape.as_slice())
             }
-            Op::Tanh | Op::Sigmoid | Op::Block { .. } => {
+            Op::Tanh | Op::Sigmoid | Op::Block { .. } | Op::Concat(_) | Op::Upsample { .. } => {
                 // check_invertible rejected these before the pass began.
                 return Err(Error::invalid(format!(
                     "the deconvnet cannot project through layer '{}'",

@@ -251,7 +251,10 @@ fn forward_bytes(model: &Model, last: usize) -> usize {
     let mut largest = 0;
     for (i, layer) in model.layers().iter().enumerate().take(last + 1) {
         let out = elems(model.layer_shape(i).unwrap_or_default());
-        let held = if matches!(layer.op, crate::model::Op::Block { .. }) {
+        let held = if matches!(
+            layer.op,
+            crate::model::Op::Block { .. } | crate::model::Op::Concat(_)
+        ) {
             2 * out
         } else {
             out
