@@ -90,7 +90,7 @@ bench: setup
 	cargo bench --bench data_loading --quiet -- --json > target/bench-data-loading.json
 	$(PY) bench/data_loading.py --rust target/bench-data-loading.json
 	cargo bench --bench train_speed --no-run --quiet
-	rm -f target/bench-train-speed.jsonl
+	rm -f target/bench-train-speed.jsonl target/bench-train-speed-python.jsonl
 	for i in 1 2 3; do \
 	  cargo bench --bench train_speed --quiet -- --json >> target/bench-train-speed.jsonl || exit 1; \
 	  $(PY) bench/train_speed.py --worker >> target/bench-train-speed-python.jsonl || exit 1; \
@@ -99,6 +99,13 @@ bench: setup
 	rm -f target/bench-train-speed.jsonl target/bench-train-speed-python.jsonl
 	cargo bench --bench occlusion --quiet -- --json > target/bench-occlusion.json
 	$(PY) bench/occlusion.py --rust target/bench-occlusion.json
+	cargo bench --bench dip --no-run --quiet
+	rm -f target/bench-dip.jsonl target/bench-dip-python.jsonl
+	for i in 1 2 3; do \
+	  cargo bench --bench dip --quiet -- --json >> target/bench-dip.jsonl || exit 1; \
+	  $(PY) bench/dip.py --worker >> target/bench-dip-python.jsonl || exit 1; \
+	done
+	$(PY) bench/dip.py --report target/bench-dip.jsonl target/bench-dip-python.jsonl
 	@$(MAKE) --no-print-directory bench-kernel
 
 # Stock evcxr_jupyter for comparison, built once into .venv (about 15 min).

@@ -12,6 +12,7 @@
 pub mod check;
 pub mod data;
 pub mod device;
+pub mod dip;
 pub mod display;
 pub mod error;
 pub mod model;
@@ -37,7 +38,7 @@ pub mod prelude {
         BarChart, Colormap, Contour, Heatmap, Histogram, LinePlot, Panels, Render, Scatter,
     };
     pub use crate::train::{self, evaluate, fit, FitConfig, Optimizer, Schedule};
-    pub use crate::{quick_mode, viz, weights, zoo};
+    pub use crate::{dip, quick_mode, viz, weights, zoo};
     pub use tch::{self, Device, Kind, Tensor};
 }
 

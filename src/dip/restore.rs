@@ -1,0 +1,731 @@
+//! The Deep Image Prior optimisation: a randomly initialised hourglass is
+//! fitted to one corrupted observation from a fixed random code, and the
+//! image it produces early on (before it fits the corruption) is the
+//! restoration.
+//!
+//! Each step: input = code + N(0, sigma_p^2) fresh noise, output =
+//! net(input), loss = MSE(operator(output), observation), one Adam step. An
+//! exponential average of the outputs is kept. PSNR (and SSIM) against the
+//! clean image, when known, and PSNR against the observation are recorded.
+//!
+//! The divergence guard: the paper's code checks, every k steps, whether
+//! PSNR against the observation fell by more than 5 dB since the last
+//! check, and if so copies back the last good parameters, but only after
+//! the bad step's gradients were computed, so the step is still taken from
+//! the restored weights, and Adam's moments and the batch-norm statistics
+//! are not restored. Here the check comes before the step: on a drop, the
+//! parameters, buffers, Adam state and averaged output all return to the
+//! last good checkpoint and no step is taken from the diverged weights.
+
+use super::net::SkipConfig;
+use super::quality::{psnr, ssim};
+use super::task::Task;
+use crate::display::{DisplayHandle, ImageGrid};
+use crate::error::{Error, Result};
+use crate::model::Model;
+use crate::plot::LinePlot;
+use crate::rng::with_torch_seed;
+use crate::train::{interrupt, Optimizer, OptimizerState};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rand::Rng as _;
+use std::io::IsTerminal;
+use std::time::Instant;
+use tch::{Device, Kind, Tensor};
+
+/// The fixed input of the net.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Code {
+    /// `channels` of uniform noise in `[0, scale)` (the paper: 32 channels, scale 0.1).
+    Noise {
+        /// Number of channels (must match the net's `input_channels`).
+        channels: i64,
+        /// Upper bound of the uniform values.
+        scale: f64,
+    },
+    /// Two channels: the row and column coordinates, each in [0, 1]
+    /// (the paper's large-hole inpainting).
+    Meshgrid,
+}
+
+/// The divergence guard (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Guard {
+    /// Steps between checkpoints.
+    pub every: usize,
+    /// A fall of PSNR against the observation larger than this (dB) since
+    /// the last checkpoint undoes the step.
+    pub drop_db: f64,
+}
+
+/// How a run shows its progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Live {
+    /// In a notebook, the current and averaged output beside the
+    /// observation and the PSNR curves, replaced in place about once a
+    /// second; in a terminal, a progress bar; elsewhere nothing.
+    Auto,
+    /// Nothing.
+    Silent,
+}
+
+/// The settings of a Deep Image Prior run.
+#[derive(Debug, Clone)]
+pub struct Prior {
+    /// The hourglass.
+    pub net: SkipConfig,
+    /// The fixed input code.
+    pub code: Code,
+    /// Number of Adam steps.
+    pub iterations: usize,
+    /// Adam's learning rate.
+    pub lr: f64,
+    /// Standard deviation sigma_p of the noise added to the code each step (0: none).
+    pub reg_noise: f64,
+    /// Weight of the old value in the exponential average of outputs (0: no averaging).
+    pub average: f64,
+    /// Steps between recorded measurements (1: every step).
+    pub record_every: usize,
+    /// Iterations at which the output and the averaged output are kept.
+    pub snapshots: Vec<usize>,
+    /// The divergence guard, if any.
+    pub guard: Option<Guard>,
+    /// Seed of the weights, the code and the per-step noise.
+    pub seed: u64,
+    /// Where the run computes.
+    pub device: Device,
+    /// How progress is shown.
+    pub live: Live,
+}
+
+impl Prior {
+    /// The paper's settings around `net`: noise code of the net's input
+    /// channels (scale 0.1), Adam lr 0.01, sigma_p 1/30, averaging 0.99,
+    /// guard every 100 steps at 5 dB, 3,000 iterations, measurements every
+    /// 10 steps, seed 0, the default device.
+    pub fn new(net: SkipConfig) -> Self {
+        Prior {
+            code: Code::Noise {
+                channels: net.input_channels,
+                scale: 0.1,
+            },
+            net,
+            iterations: 3000,
+            lr: 0.01,
+            reg_noise: 1.0 / 30.0,
+            average: 0.99,
+            record_every: 10,
+            snapshots: Vec::new(),
+            guard: Some(Guard {
+                every: 100,
+                drop_db: 5.0,
+            }),
+            seed: 0,
+            device: crate::device::default_device(),
+            live: Live::Auto,
+        }
+    }
+
+    /// With this many iterations.
+    pub fn iterations(mut self, n: usize) -> Self {
+        self.iterations = n;
+        self
+    }
+    /// With this learning rate.
+    pub fn lr(mut self, lr: f64) -> Self {
+        self.lr = lr;
+        self
+    }
+    /// With this sigma_p.
+    pub fn reg_noise(mut self, sigma: f64) -> Self {
+        self.reg_noise = sigma;
+        self
+    }
+    /// With this averaging weight.
+    pub fn average(mut self, w: f64) -> Self {
+        self.average = w;
+        self
+    }
+    /// Measuring every `k` steps.
+    pub fn record_every(mut self, k: usize) -> Self {
+        self.record_every = k;
+        self
+    }
+    /// Keeping the outputs at these iterations.
+    pub fn snapshots(mut self, at: &[usize]) -> Self {
+        self.snapshots = at.to_vec();
+        self
+    }
+    /// With this guard (None: off).
+    pub fn guard(mut self, guard: Option<Guard>) -> Self {
+        self.guard = guard;
+        self
+    }
+    /// With this input code; a meshgrid needs a net of 2 input channels.
+    pub fn code(mut self, code: Code) -> Self {
+        self.code = code;
+        self
+    }
+    /// With this seed.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+    /// On this device.
+    pub fn device(mut self, device: Device) -> Self {
+        self.device = device;
+        self
+    }
+    /// Showing progress this way.
+    pub fn live(mut self, live: Live) -> Self {
+        self.live = live;
+        self
+    }
+
+    fn check(&self, task: &Task) -> Result<()> {
+        let [_, h, w] = task.output_shape;
+        self.net.check(h, w)?;
+        let code_channels = match self.code {
+            Code::Noise { channels, scale } => {
+                if !(scale.is_finite() && scale > 0.0) {
+                    return Err(Error::invalid(format!(
+                        "the noise code's scale must be > 0, got {scale}"
+                    )));
+                }
+                channels
+            }
+            Code::Meshgrid => 2,
+        };
+        if code_channels != self.net.input_channels {
+            return Err(Error::invalid(format!(
+                "the code has {code_channels} channels but the net takes {}; set net.input_channels to match",
+                self.net.input_channels
+            )));
+        }
+        if self.iterations == 0 || self.record_every == 0 {
+            return Err(Error::invalid(
+                "a run needs at least one iteration and record_every >= 1",
+            ));
+        }
+        if !(0.0..1.0).contains(&self.average) {
+            return Err(Error::invalid(format!(
+                "the averaging weight must be in [0, 1), got {}",
+                self.average
+            )));
+        }
+        if !(self.reg_noise.is_finite() && self.reg_noise >= 0.0) {
+            return Err(Error::invalid(format!(
+                "sigma_p must be >= 0, got {}",
+                self.reg_noise
+            )));
+        }
+        if let Some(&bad) = self
+            .snapshots
+            .iter()
+            .find(|&&s| s == 0 || s > self.iterations)
+        {
+            return Err(Error::invalid(format!(
+                "snapshot at iteration {bad} is outside 1..={}",
+                self.iterations
+            )));
+        }
+        if let Some(g) = self.guard {
+            if g.every == 0 || !(g.drop_db.is_finite() && g.drop_db > 0.0) {
+                return Err(Error::invalid(format!(
+                    "the guard needs every >= 1 and a drop > 0 dB, got {} and {}",
+                    g.every, g.drop_db
+                )));
+            }
+        }
+        Optimizer::adam(self.lr).validate()
+    }
+
+    /// The fixed input code `[1, C, H, W]` for an output of `h x w`.
+    pub fn input_code(&self, h: i64, w: i64) -> Tensor {
+        match self.code {
+            Code::Noise { channels, scale } => with_torch_seed(self.seed ^ 0xC0DE, || {
+                Tensor::rand([1, channels, h, w], (Kind::Float, Device::Cpu)) * scale
+            }),
+            Code::Meshgrid => {
+                let rows = Tensor::linspace(0.0, 1.0, h, (Kind::Float, Device::Cpu));
+                let cols = Tensor::linspace(0.0, 1.0, w, (Kind::Float, Device::Cpu));
+                let grid = Tensor::meshgrid_indexing(&[rows, cols], "ij");
+                Tensor::stack(&grid, 0).unsqueeze(0)
+            }
+        }
+        .to_device(self.device)
+    }
+
+    /// Runs the optimisation on `task`. Interrupting the kernel (or Ctrl-C
+    /// where installed) ends it early with what it has so far.
+    pub fn run(&self, task: &Task) -> Result<Restoration> {
+        self.check(task)?;
+        let [c, h, w] = task.output_shape;
+        let mut model = self.net.build(c, h, w, self.seed, self.device)?;
+        model.set_train(true);
+        let code = self.input_code(h, w);
+        let observation = task.observation.to_device(self.device).unsqueeze(0);
+        let clean = task.clean.as_ref().map(|t| t.to_device(self.device));
+        let mut opt = OptimizerState::new(Optimizer::adam(self.lr))?;
+        let groups = model.param_groups();
+        let mut noise_rng = crate::rng::seeded_stream(self.seed, 1);
+        let mut live = LiveView::new(self.live, self.iterations, task);
+
+        let mut history = Vec::new();
+        let mut snapshots = Vec::new();
+        let mut rollbacks = Vec::new();
+        let mut averaged: Option<Tensor> = None;
+        let mut last_output = Tensor::zeros([c, h, w], (Kind::Float, self.device));
+        let mut checkpoint: Option<Checkpoint> = None;
+        let mut interrupted = false;
+        let start = Instant::now();
+        for it in 1..=self.iterations {
+            if interrupt::take() {
+                interrupted = true;
+                break;
+            }
+            let input = if self.reg_noise > 0.0 {
+                let noise = with_torch_seed(noise_rng.gen(), || code.randn_like());
+                &code + noise * self.reg_noise
+            } else {
+                code.shallow_clone()
+            };
+            let out = model.forward(&input)?;
+            let loss = (task.observe(&out)? - &observation)
+                .square()
+                .mean(Kind::Float);
+            let loss_value = loss.double_value(&[]);
+            if !loss_value.is_finite() {
+                return Err(Error::invalid(format!(
+                    "the loss became {loss_value} at iteration {it}; lower the learning rate"
+                )));
+            }
+            let out = out.detach();
+            let guard_step = self.guard.filter(|g| it % g.every == 0 || it == 1);
+            let measure = it % self.record_every == 0
+                || it == 1
+                || it == self.iterations
+                || guard_step.is_some();
+            let psnr_obs = if measure {
+                Some(psnr(&task.observe(&out)?.get(0), &observation.get(0))?)
+            } else {
+                None
+            };
+            if let (Some(g), Some(p)) = (guard_step, psnr_obs) {
+                match &checkpoint {
+                    Some(cp) if p < cp.psnr_observed - g.drop_db => {
+                        cp.restore(&model, &mut opt, &mut averaged)?;
+                        rollbacks.push(it);
+                        continue;
+                    }
+                    _ => checkpoint = Some(Checkpoint::take(&model, &opt, &averaged, p)),
+                }
+            }
+            for (_, p) in groups.iter().flat_map(|g| &g.params) {
+                p.shallow_clone().zero_grad();
+            }
+            loss.f_backward()?;
+            opt.step(&groups, self.lr)?;
+
+            let now = out.get(0);
+            let avg = match &averaged {
+                Some(a) if self.average > 0.0 => a * self.average + &now * (1.0 - self.average),
+                _ => now.shallow_clone(),
+            };
+            averaged = Some(avg.shallow_clone());
+            if measure {
+                let (psnr_clean, psnr_averaged, ssim_clean) = match &clean {
+                    Some(cl) => (
+                        Some(psnr(&now, cl)?),
+                        Some(psnr(&avg, cl)?),
+                        Some(ssim(&now, cl)?),
+                    ),
+                    None => (None, None, None),
+                };
+                let record = Record {
+                    iteration: it,
+                    loss: loss_value,
+                    psnr_observed: psnr_obs.unwrap_or(f64::NAN),
+                    psnr_clean,
+                    psnr_averaged,
+                    ssim_clean,
+                };
+                history.push(record);
+                live.update(it, &history, &now, &avg, false)?;
+            }
+            if self.snapshots.contains(&it) {
+                snapshots.push(Snapshot {
+                    iteration: it,
+                    output: now.to_device(Device::Cpu),
+                    averaged: avg.to_device(Device::Cpu),
+                });
+            }
+            last_output = now;
+        }
+        let averaged = averaged.unwrap_or_else(|| last_output.shallow_clone());
+        live.update(self.iterations, &history, &last_output, &averaged, true)?;
+        live.finish(interrupted);
+        Ok(Restoration {
+            task: task.name.clone(),
+            output: last_output.to_device(Device::Cpu),
+            averaged: averaged.to_device(Device::Cpu),
+            history,
+            snapshots,
+            rollbacks,
+            interrupted,
+            seconds: start.elapsed().as_secs_f64(),
+            model,
+        })
+    }
+}
+
+/// The last good state for the guard.
+struct Checkpoint {
+    tensors: Vec<Tensor>,
+    optimizer: OptimizerState,
+    averaged: Option<Tensor>,
+    psnr_observed: f64,
+}
+
+impl Checkpoint {
+    fn take(
+        model: &Model,
+        opt: &OptimizerState,
+        averaged: &Option<Tensor>,
+        psnr_observed: f64,
+    ) -> Self {
+        Checkpoint {
+            tensors: model
+                .named_tensors()
+                .iter()
+                .map(|(_, t)| t.detach().copy())
+                .collect(),
+            optimizer: opt.duplicate(),
+            averaged: averaged.as_ref().map(Tensor::copy),
+            psnr_observed,
+        }
+    }
+
+    fn restore(
+        &self,
+        model: &Model,
+        opt: &mut OptimizerState,
+        averaged: &mut Option<Tensor>,
+    ) -> Result<()> {
+        tch::no_grad(|| -> Result<()> {
+            for ((_, t), saved) in model.named_tensors().iter().zip(&self.tensors) {
+                t.shallow_clone().f_copy_(saved)?;
+            }
+            Ok(())
+        })?;
+        *opt = self.optimizer.duplicate();
+        *averaged = self.averaged.as_ref().map(Tensor::copy);
+        Ok(())
+    }
+}
+
+/// Measurements at one iteration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// 1-based iteration.
+    pub iteration: usize,
+    /// The MSE loss against the observation.
+    pub loss: f64,
+    /// PSNR (dB) of the observed output against the observation.
+    pub psnr_observed: f64,
+    /// PSNR (dB) of the output against the clean image, if known.
+    pub psnr_clean: Option<f64>,
+    /// PSNR (dB) of the averaged output against the clean image, if known.
+    pub psnr_averaged: Option<f64>,
+    /// SSIM of the output against the clean image, if known.
+    pub ssim_clean: Option<f64>,
+}
+
+/// The output and averaged output at one iteration, `[C, H, W]` on the CPU.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// 1-based iteration.
+    pub iteration: usize,
+    /// The net's output.
+    pub output: Tensor,
+    /// The exponential average of outputs so far.
+    pub averaged: Tensor,
+}
+
+/// What a run gives.
+#[derive(Debug)]
+pub struct Restoration {
+    /// The task's name.
+    pub task: String,
+    /// The last output `[C, H, W]` (CPU).
+    pub output: Tensor,
+    /// The averaged output `[C, H, W]` (CPU).
+    pub averaged: Tensor,
+    /// Measurements every `record_every` steps.
+    pub history: Vec<Record>,
+    /// The kept outputs.
+    pub snapshots: Vec<Snapshot>,
+    /// Iterations at which the guard undid a diverging step.
+    pub rollbacks: Vec<usize>,
+    /// Whether the run was interrupted.
+    pub interrupted: bool,
+    /// Wall time of the run.
+    pub seconds: f64,
+    /// The fitted net (in training mode, as it ran).
+    pub model: Model,
+}
+
+impl Restoration {
+    /// The record with the highest PSNR against the clean image, if known.
+    pub fn peak(&self) -> Option<&Record> {
+        self.history
+            .iter()
+            .filter(|r| r.psnr_clean.is_some_and(f64::is_finite))
+            .max_by(|a, b| {
+                a.psnr_clean
+                    .unwrap_or(f64::NAN)
+                    .total_cmp(&b.psnr_clean.unwrap_or(f64::NAN))
+            })
+    }
+
+    /// The last record.
+    pub fn last(&self) -> Option<&Record> {
+        self.history.last()
+    }
+
+    /// The snapshot kept at `iteration`.
+    pub fn snapshot(&self, iteration: usize) -> Result<&Snapshot> {
+        self.snapshots
+            .iter()
+            .find(|s| s.iteration == iteration)
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "no snapshot at iteration {iteration}; kept: {:?}",
+                    self.snapshots
+                        .iter()
+                        .map(|s| s.iteration)
+                        .collect::<Vec<_>>()
+                ))
+            })
+    }
+
+    /// The PSNR curves against iteration: against the clean image (output
+    /// and averaged output) when known, and against the observation.
+    pub fn psnr_plot(&self) -> LinePlot {
+        psnr_plot(&self.task, &self.history)
+    }
+
+    /// The loss against iteration (log scale), as in the paper's Fig. 2.
+    pub fn loss_plot(&self) -> LinePlot {
+        let points: Vec<(f64, f64)> = self
+            .history
+            .iter()
+            .map(|r| (r.iteration as f64, r.loss))
+            .collect();
+        LinePlot::new()
+            .title(format!("{}: loss", self.task))
+            .x_label("iteration")
+            .y_label("MSE")
+            .log_y()
+            .line("loss", points)
+    }
+}
+
+fn psnr_plot(task: &str, history: &[Record]) -> LinePlot {
+    let series = |f: &dyn Fn(&Record) -> Option<f64>| -> Vec<(f64, f64)> {
+        history
+            .iter()
+            .filter_map(|r| {
+                f(r).filter(|v| v.is_finite())
+                    .map(|v| (r.iteration as f64, v))
+            })
+            .collect()
+    };
+    let mut plot = LinePlot::new()
+        .title(format!("{task}: PSNR"))
+        .x_label("iteration")
+        .y_label("dB");
+    let clean = series(&|r| r.psnr_clean);
+    if !clean.is_empty() {
+        plot = plot
+            .line("output vs clean", clean)
+            .line("averaged vs clean", series(&|r| r.psnr_averaged));
+    }
+    plot.line("output vs observation", series(&|r| Some(r.psnr_observed)))
+}
+
+/// The live view of a run (see [`Live`]).
+struct LiveView {
+    mode: Mode,
+    task: String,
+    observation: Tensor,
+    last: Instant,
+}
+
+enum Mode {
+    Off,
+    Bar(ProgressBar),
+    Notebook(Option<(DisplayHandle, DisplayHandle)>),
+}
+
+impl LiveView {
+    fn new(live: Live, iterations: usize, task: &Task) -> Self {
+        let mode = match live {
+            Live::Silent => Mode::Off,
+            Live::Auto if crate::display::in_notebook() => Mode::Notebook(None),
+            Live::Auto if std::io::stderr().is_terminal() => {
+                let bar = ProgressBar::with_draw_target(
+                    Some(iterations as u64),
+                    ProgressDrawTarget::stderr(),
+                );
+                if let Ok(style) =
+                    ProgressStyle::with_template("{bar:30} {pos}/{len} {elapsed}<{eta} {msg}")
+                {
+                    bar.set_style(style);
+                }
+                Mode::Bar(bar)
+            }
+            Live::Auto => Mode::Off,
+        };
+        LiveView {
+            mode,
+            task: task.name.clone(),
+            observation: task.observation.to_device(Device::Cpu),
+            last: Instant::now(),
+        }
+    }
+
+    fn update(
+        &mut self,
+        it: usize,
+        history: &[Record],
+        now: &Tensor,
+        avg: &Tensor,
+        last: bool,
+    ) -> Result<()> {
+        let due = last || self.last.elapsed().as_secs_f64() >= 1.0;
+        let msg = history.last().map(|r| match r.psnr_clean {
+            Some(p) => format!(
+                "PSNR {p:.2} dB (averaged {:.2})",
+                r.psnr_averaged.unwrap_or(f64::NAN)
+            ),
+            None => format!("PSNR vs observation {:.2} dB", r.psnr_observed),
+        });
+        let images = match (&self.mode, due) {
+            (Mode::Notebook(_), true) => Some(self.panels(now, avg)?),
+            _ => None,
+        };
+        match &mut self.mode {
+            Mode::Off => {}
+            Mode::Bar(bar) => {
+                bar.set_position(it as u64);
+                if let Some(m) = msg {
+                    bar.set_message(m);
+                }
+            }
+            Mode::Notebook(handles) => {
+                let Some(images) = images else {
+                    return Ok(());
+                };
+                self.last = Instant::now();
+                let images = images.title(format!(
+                    "{}: iteration {it}{}",
+                    self.task,
+                    msg.map(|m| format!(", {m}")).unwrap_or_default()
+                ));
+                let curves = psnr_plot(&self.task, history);
+                match handles {
+                    Some((a, b)) => {
+                        a.update(&images)?;
+                        b.update(&curves)?;
+                    }
+                    None => {
+                        *handles =
+                            Some((DisplayHandle::show(&images)?, DisplayHandle::show(&curves)?))
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The observation (upsampled to the output's size if smaller), the
+    /// output and the averaged output side by side.
+    fn panels(&self, now: &Tensor, avg: &Tensor) -> Result<ImageGrid> {
+        let size = now.size();
+        let obs = if self.observation.size() == size {
+            self.observation.shallow_clone()
+        } else {
+            self.observation
+                .unsqueeze(0)
+                .upsample_nearest2d([size[1], size[2]], None, None)
+                .squeeze_dim(0)
+        };
+        let row = Tensor::stack(
+            &[obs, now.to_device(Device::Cpu), avg.to_device(Device::Cpu)],
+            0,
+        );
+        Ok(ImageGrid::new(&row)?
+            .columns(3)
+            .labels(&["observation", "output", "averaged"]))
+    }
+
+    fn finish(&mut self, interrupted: bool) {
+        if let Mode::Bar(bar) = &self.mode {
+            if interrupted {
+                bar.abandon_with_message("interrupted");
+            } else {
+                bar.finish();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_checkpoint_restores_weights_buffers_adam_moments_and_the_average() {
+        let net = SkipConfig::cpu().scaled(0.25);
+        let mut model = net.build(3, 64, 64, 0, Device::Cpu).unwrap();
+        model.set_train(true);
+        let groups = model.param_groups();
+        let mut opt = OptimizerState::new(Optimizer::adam(0.01)).unwrap();
+        let x = Tensor::rand([1, 32, 64, 64], (Kind::Float, Device::Cpu));
+        let step = |opt: &mut OptimizerState| {
+            for (_, p) in groups.iter().flat_map(|g| &g.params) {
+                p.shallow_clone().zero_grad();
+            }
+            model.forward(&x).unwrap().mean(Kind::Float).backward();
+            opt.step(&groups, 0.01).unwrap();
+        };
+        step(&mut opt);
+        let mut averaged = Some(Tensor::ones([3, 64, 64], (Kind::Float, Device::Cpu)));
+        let cp = Checkpoint::take(&model, &opt, &averaged, 20.0);
+        let snapshot = |m: &Model, o: &OptimizerState| -> Vec<Tensor> {
+            m.named_tensors()
+                .into_iter()
+                .map(|(_, t)| t.copy())
+                .chain(o.state_tensors().into_iter().map(|(_, t)| t.copy()))
+                .collect()
+        };
+        let before = snapshot(&model, &opt);
+        step(&mut opt);
+        step(&mut opt);
+        averaged = Some(Tensor::zeros([3, 64, 64], (Kind::Float, Device::Cpu)));
+        let moved = snapshot(&model, &opt);
+        assert!(before.iter().zip(&moved).any(|(a, b)| !a.equal(b)));
+        cp.restore(&model, &mut opt, &mut averaged).unwrap();
+        let after = snapshot(&model, &opt);
+        assert_eq!(before.len(), after.len());
+        for (a, b) in before.iter().zip(&after) {
+            assert!(
+                a.equal(b),
+                "every weight, running statistic and Adam state is back"
+            );
+        }
+        assert!(averaged
+            .unwrap()
+            .equal(&Tensor::ones([3, 64, 64], (Kind::Float, Device::Cpu))));
+    }
+}
