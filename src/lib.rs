@@ -15,6 +15,7 @@ pub mod device;
 pub mod dip;
 pub mod display;
 pub mod error;
+pub mod generalization;
 pub mod model;
 pub mod plot;
 pub mod rng;
