@@ -16,6 +16,7 @@ pub mod dip;
 pub mod display;
 pub mod error;
 pub mod generalization;
+pub mod info_plane;
 pub mod model;
 pub mod plot;
 pub mod rng;

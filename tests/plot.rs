@@ -381,3 +381,28 @@ fn display_messages_have_the_wire_form_the_kernel_reads() {
     assert_eq!(clear, ChannelMessage::ClearOutput { wait: false });
     assert!(serde_json::from_str::<ChannelMessage>(r#"{"op":"explode"}"#).is_err());
 }
+
+#[test]
+fn scatter_coloured_by_value_draws_a_colour_bar_and_checks_lengths() {
+    use deepscope::plot::{to_png, Colormap, Scatter};
+    let pts = vec![(0.0, 0.0), (1.0, 1.0), (2.0, 0.5)];
+    let fig = Scatter::new(pts.clone()).color_by(&[0.0, 1.0, 2.0], Colormap::Viridis, "epoch");
+    let png = to_png(&fig).unwrap();
+    let img = image::load_from_memory(&png).unwrap().to_rgb8();
+    // The colour bar sits at the right edge: Viridis's yellow top and dark bottom.
+    let (w, h) = img.dimensions();
+    let column: Vec<_> = (0..h).map(|y| img.get_pixel(w - 20, y).0).collect();
+    assert!(
+        column.iter().any(|p| p[0] > 200 && p[1] > 200 && p[2] < 80),
+        "yellow end of the bar"
+    );
+    assert!(
+        column.iter().any(|p| p[0] < 90 && p[2] > 60 && p[1] < 60),
+        "dark purple end of the bar"
+    );
+    let bad = Scatter::new(pts).color_by(&[0.0], Colormap::Viridis, "epoch");
+    assert!(to_png(&bad)
+        .unwrap_err()
+        .to_string()
+        .contains("1 colour values for 3 points"));
+}

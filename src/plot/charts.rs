@@ -1,6 +1,6 @@
 //! Line plots, histograms, scatter plots and bar charts.
 
-use super::colormap::series_color;
+use super::colormap::{series_color, Colormap};
 use super::frame::{draw_legend, frame_setters, range_of, to_axis, Frame};
 use super::render::{drawing, Render, FONT};
 use crate::error::{Error, Result};
@@ -302,7 +302,9 @@ impl Render for Histogram {
     }
 }
 
-/// Points in the plane coloured by class: t-SNE maps, train-vs-test scatter.
+/// Points in the plane coloured by class (t-SNE maps, train-vs-test
+/// scatter) or by a value on a colormap with a colour bar (the information
+/// plane coloured by epoch).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Scatter {
     frame: Frame,
@@ -310,6 +312,7 @@ pub struct Scatter {
     classes: Vec<usize>,
     names: Vec<String>,
     radius: u32,
+    values: Option<(Vec<f64>, Colormap)>,
 }
 
 frame_setters!(Scatter);
@@ -339,6 +342,14 @@ impl Scatter {
         self.radius = r;
         self
     }
+
+    /// Colours each point by its value (same length as the points) on
+    /// `map`, with a colour bar titled `label`; replaces the classes.
+    pub fn color_by(mut self, values: &[f64], map: Colormap, label: &str) -> Self {
+        self.values = Some((values.to_vec(), map));
+        self.names = vec![label.to_string()];
+        self
+    }
 }
 
 impl Render for Scatter {
@@ -357,6 +368,39 @@ impl Render for Scatter {
         let (xl, yl) = (self.frame.x_log, self.frame.y_log);
         let xr = range_of(self.points.iter().map(|p| p.0), xl)?;
         let yr = range_of(self.points.iter().map(|p| p.1), yl)?;
+        if let Some((values, map)) = &self.values {
+            if values.len() != self.points.len() {
+                return Err(Error::invalid(format!(
+                    "scatter: {} colour values for {} points",
+                    values.len(),
+                    self.points.len()
+                )));
+            }
+            check_finite("scatter colour values", values)?;
+            let lo = values.iter().cloned().fold(f64::INFINITY, f64::min);
+            let hi = values.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let (lo, hi) = if hi > lo {
+                (lo, hi)
+            } else {
+                (lo - 0.5, lo + 0.5)
+            };
+            let (w, _) = self.frame.size;
+            let (main, bar) = root.split_horizontally(w.saturating_sub(90));
+            let mut chart = self.frame.chart(&main, xr, yr, 0)?;
+            let r = self.radius;
+            let dots = self.points.iter().zip(values).filter_map(|(&(x, y), &v)| {
+                let color = map.color((v - lo) / (hi - lo));
+                Some(Circle::new(
+                    (to_axis(x, xl)?, to_axis(y, yl)?),
+                    r,
+                    color.filled(),
+                ))
+            });
+            chart.draw_series(dots).map_err(drawing)?;
+            let title = self.names.first().cloned().unwrap_or_default();
+            bar.titled(&title, (FONT, 12)).map_err(drawing)?;
+            return super::grid::draw_colorbar(&bar, *map, lo, hi);
+        }
         let mut chart = self.frame.chart(root, xr, yr, 0)?;
         let k = self.classes.iter().max().map_or(1, |m| m + 1);
         for c in 0..k {

@@ -86,7 +86,7 @@ fn value_range(
     })
 }
 
-fn draw_colorbar<DB: DrawingBackend>(
+pub(super) fn draw_colorbar<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     map: Colormap,
     lo: f64,
