@@ -20,6 +20,7 @@ pub mod info_plane;
 pub mod model;
 pub mod plot;
 pub mod rng;
+pub mod surface;
 pub mod train;
 pub mod viz;
 pub mod weights;

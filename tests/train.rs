@@ -353,3 +353,26 @@ fn callbacks_see_every_step_and_epoch_and_can_stop_early() {
     assert_eq!(cb.steps, run.history.steps.len());
     assert_eq!(cb.steps, 2 * 1438usize.div_ceil(32));
 }
+
+#[test]
+fn stop_when_fitted_ends_the_run_at_the_first_fitted_epoch() {
+    let data = data::digits().unwrap().balanced_subset(20, 5, 0).unwrap();
+    let mut model = zoo::mlp(&[1, 8, 8], &[64], 10, zoo::Activation::Relu)
+        .seed(0)
+        .build(Device::Cpu)
+        .unwrap();
+    let mut config = FitConfig::new(200, 50, Optimizer::adam(0.01));
+    config.evaluate = false;
+    config.progress = ProgressMode::Silent;
+    let mut stop = deepscope::train::StopWhenFitted::new(1.0);
+    let run = deepscope::train::fit_with(&mut model, &data, &config, &mut [&mut stop]).unwrap();
+    let at = stop
+        .fitted_at
+        .expect("200 examples are fitted within 200 epochs");
+    assert!(run.stopped_early);
+    assert_eq!(run.history.epochs.len(), at);
+    assert_eq!(run.history.epochs[at - 1].train_accuracy, 1.0);
+    assert!(run.history.epochs[..at - 1]
+        .iter()
+        .all(|e| e.train_accuracy < 1.0));
+}

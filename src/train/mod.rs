@@ -22,6 +22,7 @@ mod optim;
 mod progress;
 mod renorm;
 mod schedule;
+mod stop;
 
 pub use checkpoint::CheckpointMeta;
 pub use evaluate::{cross_entropy, evaluate, Evaluation};
@@ -31,3 +32,4 @@ pub use optim::{Optimizer, OptimizerState};
 pub use progress::{clock, epoch_line, Progress, ProgressMode};
 pub use renorm::{renormalize_filters, FilterRenorm};
 pub use schedule::Schedule;
+pub use stop::StopWhenFitted;

@@ -1,0 +1,220 @@
+//! Second-order views of a loss surface: the exact Hessian of a small net by
+//! double backward, Hessian-vector products and a Lanczos estimate of the
+//! extreme eigenvalues for bigger nets, and critical points found by
+//! minimising the squared gradient norm (Dauphin et al. 2014).
+//!
+//! The loss is the mean cross-entropy of `model` on one batch `(x, y)`,
+//! with the model in whatever mode it is in (use evaluation mode for nets
+//! with dropout or batch norm). Parameters are taken in
+//! [`Model::param_groups`] order, frozen ones left out; vectors are flat
+//! `[P]` f64 tensors in that order.
+
+use crate::error::{Error, Result};
+use crate::model::Model;
+use crate::train::{cross_entropy, Optimizer, OptimizerState};
+use tch::{Kind, Tensor};
+
+/// The trainable parameters of `model`, in order.
+pub fn parameters(model: &Model) -> Vec<Tensor> {
+    model
+        .param_groups()
+        .into_iter()
+        .flat_map(|g| g.params.into_iter().map(|(_, t)| t))
+        .collect()
+}
+
+/// The number of trainable values.
+pub fn num_parameters(model: &Model) -> i64 {
+    parameters(model).iter().map(Tensor::numel).sum::<usize>() as i64
+}
+
+fn flat(ts: &[Tensor]) -> Tensor {
+    Tensor::cat(
+        &ts.iter()
+            .map(|t| t.reshape([-1]).to_kind(Kind::Double))
+            .collect::<Vec<_>>(),
+        0,
+    )
+}
+
+fn loss(model: &Model, x: &Tensor, y: &Tensor) -> Result<Tensor> {
+    cross_entropy(&model.forward(x)?, y)
+}
+
+fn gradient_graph(
+    model: &Model,
+    x: &Tensor,
+    y: &Tensor,
+    params: &[Tensor],
+) -> Result<(Tensor, Vec<Tensor>)> {
+    if params.is_empty() {
+        return Err(Error::invalid("the model has no trainable parameters"));
+    }
+    let l = loss(model, x, y)?;
+    let grads = Tensor::f_run_backward(&[&l], params, true, true)?;
+    Ok((l, grads))
+}
+
+/// The loss and its gradient `[P]` at the current parameters.
+pub fn loss_and_gradient(model: &Model, x: &Tensor, y: &Tensor) -> Result<(f64, Tensor)> {
+    let params = parameters(model);
+    let (l, grads) = gradient_graph(model, x, y, &params)?;
+    Ok((l.double_value(&[]), flat(&grads).detach()))
+}
+
+/// The exact Hessian `[P, P]` (f64, symmetrised) of the loss, one row per
+/// backward pass through the gradient: for nets of up to a few thousand
+/// parameters.
+pub fn hessian(model: &Model, x: &Tensor, y: &Tensor) -> Result<Tensor> {
+    let params = parameters(model);
+    let p = params.iter().map(Tensor::numel).sum::<usize>();
+    if p > 20_000 {
+        return Err(Error::invalid(format!(
+            "an exact Hessian of {p} parameters would take {p} backward passes and {} MB; use hvp or lanczos",
+            p * p * 8 / 1_000_000
+        )));
+    }
+    let (_, grads) = gradient_graph(model, x, y, &params)?;
+    let g = Tensor::cat(
+        &grads.iter().map(|t| t.reshape([-1])).collect::<Vec<_>>(),
+        0,
+    );
+    let mut rows = Vec::with_capacity(p);
+    for i in 0..p as i64 {
+        let second = Tensor::f_run_backward(&[&g.get(i)], &params, true, false)?;
+        rows.push(flat(&second));
+    }
+    let h = Tensor::stack(&rows, 0);
+    Ok((&h + h.transpose(0, 1)) / 2.0)
+}
+
+/// The Hessian-vector product `H v` (`v`: `[P]`), by differentiating
+/// `g . v`: one extra backward pass, no `[P, P]` matrix.
+pub fn hvp(model: &Model, x: &Tensor, y: &Tensor, v: &Tensor) -> Result<Tensor> {
+    let params = parameters(model);
+    let p: i64 = params.iter().map(|t| t.numel() as i64).sum();
+    if v.size() != [p] {
+        return Err(Error::shape(
+            "vector",
+            format!("[{p}] (the trainable parameters)"),
+            format!("{:?}", v.size()),
+        ));
+    }
+    let (_, grads) = gradient_graph(model, x, y, &params)?;
+    let mut dot = Tensor::zeros([], (Kind::Float, grads[0].device()));
+    let mut offset = 0;
+    for g in &grads {
+        let n = g.numel() as i64;
+        let part = v
+            .narrow(0, offset, n)
+            .to_kind(g.kind())
+            .to_device(g.device())
+            .reshape(g.size().as_slice());
+        dot = dot + (g * part).sum(g.kind());
+        offset += n;
+    }
+    let hv = Tensor::f_run_backward(&[&dot], &params, false, false)?;
+    Ok(flat(&hv))
+}
+
+/// Estimates of the largest and smallest Hessian eigenvalues from `steps`
+/// Lanczos iterations on [`hvp`] (with full reorthogonalisation), started
+/// from a seeded random vector: the extreme Ritz values, which converge
+/// first. Returns (smallest, largest) and all Ritz values, ascending.
+pub fn lanczos(
+    model: &Model,
+    x: &Tensor,
+    y: &Tensor,
+    steps: usize,
+    seed: u64,
+) -> Result<(f64, f64, Vec<f64>)> {
+    let p = num_parameters(model);
+    if steps == 0 || steps as i64 > p {
+        return Err(Error::invalid(format!(
+            "Lanczos needs 1 to {p} steps (the parameter count), got {steps}"
+        )));
+    }
+    let mut q = crate::rng::with_torch_seed(seed, || {
+        Tensor::randn([p], (Kind::Double, tch::Device::Cpu))
+    });
+    q = &q / q.norm();
+    let mut basis: Vec<Tensor> = Vec::with_capacity(steps);
+    let (mut alphas, mut betas) = (Vec::new(), Vec::new());
+    for k in 0..steps {
+        basis.push(q.shallow_clone());
+        let mut w = hvp(model, x, y, &q)?.to_device(tch::Device::Cpu);
+        let a = w.dot(&q).double_value(&[]);
+        alphas.push(a);
+        // Full reorthogonalisation against every earlier vector, twice.
+        for _ in 0..2 {
+            for b in &basis {
+                w = &w - b * w.dot(b);
+            }
+        }
+        let beta = w.norm().double_value(&[]);
+        if k + 1 == steps || beta < 1e-10 {
+            break;
+        }
+        betas.push(beta);
+        q = w / beta;
+    }
+    let m = alphas.len() as i64;
+    let t = Tensor::diag_embed(&Tensor::from_slice(&alphas), 0, -2, -1);
+    let t = if m > 1 {
+        let off = Tensor::from_slice(&betas[..(m - 1) as usize]);
+        t + Tensor::diag_embed(&off, 1, -2, -1) + Tensor::diag_embed(&off, -1, -2, -1)
+    } else {
+        t
+    };
+    let ritz = Vec::<f64>::try_from(t.linalg_eigvalsh("L"))?;
+    Ok((ritz[0], ritz[ritz.len() - 1], ritz))
+}
+
+/// The index of a critical point: the fraction of Hessian eigenvalues below
+/// `-tolerance` (Dauphin et al.'s alpha), from eigenvalues `[P]`.
+pub fn index(eigenvalues: &Tensor, tolerance: f64) -> f64 {
+    let n = eigenvalues.numel();
+    if n == 0 {
+        return 0.0;
+    }
+    eigenvalues
+        .lt(-tolerance)
+        .to_kind(Kind::Double)
+        .sum(Kind::Double)
+        .double_value(&[])
+        / n as f64
+}
+
+/// Moves `model` towards a critical point of the loss on `(x, y)` by Adam
+/// on `0.5 ||grad||^2` (whose gradient is `H grad`, by double backward):
+/// `steps` steps at learning rate `lr`. Minima, saddles and maxima are all
+/// fixed points. Returns the final gradient norm.
+pub fn seek_critical_point(
+    model: &mut Model,
+    x: &Tensor,
+    y: &Tensor,
+    steps: usize,
+    lr: f64,
+) -> Result<f64> {
+    let groups = model.param_groups();
+    let params = parameters(model);
+    let mut opt = OptimizerState::new(Optimizer::adam(lr))?;
+    for _ in 0..steps {
+        if crate::train::interrupt::requested() {
+            break;
+        }
+        for p in &params {
+            p.shallow_clone().zero_grad();
+        }
+        let (_, grads) = gradient_graph(model, x, y, &params)?;
+        let phi = grads
+            .iter()
+            .map(|g| g.square().sum(Kind::Float))
+            .fold(Tensor::zeros([], (Kind::Float, x.device())), |a, b| a + b)
+            * 0.5;
+        phi.f_backward()?;
+        opt.step(&groups, lr)?;
+    }
+    let (_, g) = loss_and_gradient(model, x, y)?;
+    Ok(g.norm().double_value(&[]))
+}
