@@ -1,0 +1,393 @@
+//! Evaluating the loss along lines and over planes of weight space: 1-D
+//! interpolation between two solutions (Goodfellow et al. 2015) or along a
+//! direction, and 2-D grids around a point (Li et al. 2018) that can be cut
+//! into shards run by separate processes, resumed after an interruption
+//! and merged.
+
+use super::direction::Weights;
+use crate::data::Split;
+use crate::error::{Error, Result};
+use crate::model::Model;
+use crate::plot::{Contour, Heatmap, LinePlot};
+use crate::train::evaluate;
+use serde::{Deserialize, Serialize};
+use std::ops::Range;
+use std::path::Path;
+
+/// `count` evenly spaced values from `lo` to `hi` inclusive.
+pub fn linspace(lo: f64, hi: f64, count: usize) -> Vec<f64> {
+    match count {
+        0 => Vec::new(),
+        1 => vec![lo],
+        n => (0..n)
+            .map(|i| lo + (hi - lo) * i as f64 / (n - 1) as f64)
+            .collect(),
+    }
+}
+
+/// Loss and accuracy of `model` with `weights` loaded, in evaluation mode,
+/// on `split` (the model keeps those weights afterwards).
+fn measure(
+    model: &mut Model,
+    weights: &Weights,
+    split: &Split,
+    batch: usize,
+) -> Result<(f64, f64)> {
+    weights.load_into(model)?;
+    let was_training = model.is_training();
+    model.set_train(false);
+    let e = evaluate(model, split, batch);
+    model.set_train(was_training);
+    let e = e?;
+    Ok((e.loss, e.accuracy))
+}
+
+/// Loss and accuracy along a line, on named evaluation sets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Curve {
+    /// Positions along the line.
+    pub alphas: Vec<f64>,
+    /// `(set name, loss per alpha, accuracy per alpha)`.
+    pub sets: Vec<(String, Vec<f64>, Vec<f64>)>,
+}
+
+impl Curve {
+    /// Loss (left) and accuracy (right) against alpha, one line per set.
+    pub fn plots(&self, title: &str) -> (LinePlot, LinePlot) {
+        let mut loss = LinePlot::new()
+            .title(format!("{title}: loss"))
+            .x_label("alpha")
+            .y_label("cross-entropy");
+        let mut acc = LinePlot::new()
+            .title(format!("{title}: accuracy"))
+            .x_label("alpha")
+            .y_label("accuracy");
+        for (name, l, a) in &self.sets {
+            loss = loss.line(
+                name.clone(),
+                self.alphas.iter().copied().zip(l.iter().copied()),
+            );
+            acc = acc.line(
+                name.clone(),
+                self.alphas.iter().copied().zip(a.iter().copied()),
+            );
+        }
+        (loss, acc)
+    }
+}
+
+fn check_sets(sets: &[(&str, &Split)], batch: usize) -> Result<()> {
+    if sets.is_empty() || batch == 0 {
+        return Err(Error::invalid(
+            "a scan needs at least one evaluation set and a batch size >= 1",
+        ));
+    }
+    Ok(())
+}
+
+/// The loss on each set at `(1 - alpha) a + alpha b` for each alpha; with
+/// `with_buffers` batch-norm running statistics are interpolated too.
+/// `model` ends with `a` loaded.
+pub fn interpolate(
+    model: &mut Model,
+    a: &Weights,
+    b: &Weights,
+    alphas: &[f64],
+    sets: &[(&str, &Split)],
+    with_buffers: bool,
+    batch: usize,
+) -> Result<Curve> {
+    check_sets(sets, batch)?;
+    let mut out: Vec<(String, Vec<f64>, Vec<f64>)> = sets
+        .iter()
+        .map(|(n, _)| (n.to_string(), Vec::new(), Vec::new()))
+        .collect();
+    for &alpha in alphas {
+        let w = Weights::lerp(a, b, alpha, with_buffers)?;
+        for (k, (_, split)) in sets.iter().enumerate() {
+            let (l, acc) = measure(model, &w, split, batch)?;
+            out[k].1.push(l);
+            out[k].2.push(acc);
+        }
+    }
+    a.load_into(model)?;
+    Ok(Curve {
+        alphas: alphas.to_vec(),
+        sets: out,
+    })
+}
+
+/// The loss on each set at `center + alpha d`. `model` ends with `center` loaded.
+pub fn along(
+    model: &mut Model,
+    center: &Weights,
+    d: &Weights,
+    alphas: &[f64],
+    sets: &[(&str, &Split)],
+    batch: usize,
+) -> Result<Curve> {
+    check_sets(sets, batch)?;
+    let mut out: Vec<(String, Vec<f64>, Vec<f64>)> = sets
+        .iter()
+        .map(|(n, _)| (n.to_string(), Vec::new(), Vec::new()))
+        .collect();
+    for &alpha in alphas {
+        let w = center.moved(&[(alpha, d)], false)?;
+        for (k, (_, split)) in sets.iter().enumerate() {
+            let (l, acc) = measure(model, &w, split, batch)?;
+            out[k].1.push(l);
+            out[k].2.push(acc);
+        }
+    }
+    center.load_into(model)?;
+    Ok(Curve {
+        alphas: alphas.to_vec(),
+        sets: out,
+    })
+}
+
+/// A 2-D grid of loss and accuracy at `center + x d1 + y d2`, points in
+/// row-major order (index `i * xs.len() + j` is `(xs[j], ys[i])`). Points
+/// not yet evaluated hold NaN.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Grid {
+    /// Anything that identifies the scan (model, directions, data); a
+    /// resumed or merged grid must carry the same tag.
+    pub tag: String,
+    /// Coefficients along the first direction (columns).
+    pub xs: Vec<f64>,
+    /// Coefficients along the second direction (rows).
+    pub ys: Vec<f64>,
+    /// Loss per point (NaN: not evaluated).
+    pub loss: Vec<f64>,
+    /// Accuracy per point (NaN: not evaluated).
+    pub accuracy: Vec<f64>,
+}
+
+impl Grid {
+    /// An empty grid.
+    pub fn new(tag: &str, xs: Vec<f64>, ys: Vec<f64>) -> Result<Grid> {
+        if xs.is_empty() || ys.is_empty() {
+            return Err(Error::invalid(
+                "a grid needs at least one coefficient on each axis",
+            ));
+        }
+        let n = xs.len() * ys.len();
+        Ok(Grid {
+            tag: tag.to_string(),
+            xs,
+            ys,
+            loss: vec![f64::NAN; n],
+            accuracy: vec![f64::NAN; n],
+        })
+    }
+
+    /// Number of points.
+    pub fn len(&self) -> usize {
+        self.loss.len()
+    }
+
+    /// Whether the grid has no points.
+    pub fn is_empty(&self) -> bool {
+        self.loss.is_empty()
+    }
+
+    /// Indices of the points not evaluated yet.
+    pub fn missing(&self) -> Vec<usize> {
+        (0..self.len()).filter(|&i| self.loss[i].is_nan()).collect()
+    }
+
+    /// Whether every point is evaluated.
+    pub fn is_complete(&self) -> bool {
+        self.loss.iter().all(|v| !v.is_nan())
+    }
+
+    /// `shards` index ranges that cover the grid in near-equal parts.
+    pub fn shards(&self, shards: usize) -> Vec<Range<usize>> {
+        let n = self.len();
+        let k = shards.clamp(1, n.max(1));
+        (0..k).map(|s| s * n / k..(s + 1) * n / k).collect()
+    }
+
+    /// Reads a grid saved by [`save`](Self::save).
+    pub fn load(path: impl AsRef<Path>) -> Result<Grid> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let grid: Grid = serde_json::from_str(&text)
+            .map_err(|e| Error::corrupt(path, format!("not a saved grid: {e}")))?;
+        if grid.loss.len() != grid.xs.len() * grid.ys.len()
+            || grid.accuracy.len() != grid.loss.len()
+        {
+            return Err(Error::corrupt(
+                path,
+                "the grid's values do not match its axes",
+            ));
+        }
+        Ok(grid)
+    }
+
+    /// Saves the grid as JSON (NaN written as null), atomically: written
+    /// to a temporary file, then renamed, so an interruption never leaves a
+    /// half-written file.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let json = serde_json::to_string(&SavedGrid::from(self))
+            .map_err(|e| Error::invalid(format!("cannot encode the grid: {e}")))?;
+        let tmp = path.with_extension("json.partial");
+        std::fs::write(&tmp, json).map_err(|e| Error::io(&tmp, e))?;
+        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    }
+
+    /// One grid from shards of the same scan (same tag and axes): each
+    /// point taken from the shard that evaluated it.
+    pub fn merge(parts: &[Grid]) -> Result<Grid> {
+        let first = parts
+            .first()
+            .ok_or_else(|| Error::invalid("no grids to merge"))?;
+        let mut out = first.clone();
+        for g in &parts[1..] {
+            if g.tag != first.tag || g.xs != first.xs || g.ys != first.ys {
+                return Err(Error::invalid(format!(
+                    "cannot merge grids of different scans ('{}' vs '{}', or different axes)",
+                    first.tag, g.tag
+                )));
+            }
+            for i in 0..out.len() {
+                if out.loss[i].is_nan() && !g.loss[i].is_nan() {
+                    out.loss[i] = g.loss[i];
+                    out.accuracy[i] = g.accuracy[i];
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// `values[row][col]` of the loss (rows = ys).
+    pub fn loss_rows(&self) -> Vec<Vec<f64>> {
+        self.loss
+            .chunks(self.xs.len())
+            .map(<[f64]>::to_vec)
+            .collect()
+    }
+
+    /// Contours of the loss with labelled levels.
+    pub fn contour(&self, title: &str) -> Contour {
+        let (x0, x1) = (self.xs[0], self.xs[self.xs.len() - 1]);
+        let (y0, y1) = (self.ys[0], self.ys[self.ys.len() - 1]);
+        Contour::new(self.loss_rows(), x0, x1, y0, y1)
+            .title(title)
+            .x_label("direction 1")
+            .y_label("direction 2")
+    }
+
+    /// The loss as a heatmap.
+    pub fn heatmap(&self, title: &str) -> Heatmap {
+        let (x0, x1) = (self.xs[0], self.xs[self.xs.len() - 1]);
+        let (y0, y1) = (self.ys[0], self.ys[self.ys.len() - 1]);
+        Heatmap::new(self.loss_rows())
+            .extent(x0, x1, y0, y1)
+            .title(title)
+            .x_label("direction 1")
+            .y_label("direction 2")
+    }
+}
+
+/// The saved form: JSON has no NaN, so missing points are null.
+#[derive(Serialize, Deserialize)]
+struct SavedGrid {
+    tag: String,
+    xs: Vec<f64>,
+    ys: Vec<f64>,
+    loss: Vec<Option<f64>>,
+    accuracy: Vec<Option<f64>>,
+}
+
+impl From<&Grid> for SavedGrid {
+    fn from(g: &Grid) -> Self {
+        let opt = |v: &[f64]| v.iter().map(|x| (!x.is_nan()).then_some(*x)).collect();
+        SavedGrid {
+            tag: g.tag.clone(),
+            xs: g.xs.clone(),
+            ys: g.ys.clone(),
+            loss: opt(&g.loss),
+            accuracy: opt(&g.accuracy),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Grid {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = SavedGrid::deserialize(d)?;
+        let un = |v: Vec<Option<f64>>| v.into_iter().map(|x| x.unwrap_or(f64::NAN)).collect();
+        Ok(Grid {
+            tag: s.tag,
+            xs: s.xs,
+            ys: s.ys,
+            loss: un(s.loss),
+            accuracy: un(s.accuracy),
+        })
+    }
+}
+
+/// A 2-D scan: `center + x d1 + y d2` over the grid's axes, evaluated on one
+/// fixed set in evaluation mode.
+pub struct Scan2d<'a> {
+    /// The point the plane goes through.
+    pub center: &'a Weights,
+    /// First direction (x).
+    pub d1: &'a Weights,
+    /// Second direction (y).
+    pub d2: &'a Weights,
+    /// The evaluation set.
+    pub data: &'a Split,
+    /// Evaluation batch size.
+    pub batch: usize,
+}
+
+impl Scan2d<'_> {
+    /// Evaluates the points of `shard` (index range) that `grid` is
+    /// missing, saving the grid to `file` after each point when given (and
+    /// starting from what `file` already holds, if it is the same scan).
+    /// Stops early, keeping what it has, on an interrupt request. `model`
+    /// ends with `center` loaded.
+    pub fn run(
+        &self,
+        model: &mut Model,
+        mut grid: Grid,
+        shard: Range<usize>,
+        file: Option<&Path>,
+    ) -> Result<Grid> {
+        if shard.end > grid.len() || shard.start > shard.end {
+            return Err(Error::invalid(format!(
+                "shard {shard:?} is outside the grid's {} points",
+                grid.len()
+            )));
+        }
+        if self.batch == 0 {
+            return Err(Error::invalid("the evaluation batch size must be >= 1"));
+        }
+        if let Some(f) = file.filter(|f| f.exists()) {
+            let saved = Grid::load(f)?;
+            grid = Grid::merge(&[grid, saved])?;
+        }
+        let nx = grid.xs.len();
+        for i in shard {
+            if !grid.loss[i].is_nan() {
+                continue;
+            }
+            if crate::train::interrupt::requested() {
+                break;
+            }
+            let (x, y) = (grid.xs[i % nx], grid.ys[i / nx]);
+            let w = self.center.moved(&[(x, self.d1), (y, self.d2)], false)?;
+            let (l, a) = measure(model, &w, self.data, self.batch)?;
+            grid.loss[i] = l;
+            grid.accuracy[i] = a;
+            if let Some(f) = file {
+                grid.save(f)?;
+            }
+        }
+        self.center.load_into(model)?;
+        Ok(grid)
+    }
+}
