@@ -215,6 +215,18 @@ fn a_sharded_resumed_grid_equals_the_single_process_grid() {
     let png = deepscope::plot::to_png(&whole.contour("loss")).unwrap();
     assert!(png.len() > 1000);
     deepscope::plot::to_png(&whole.heatmap("loss")).unwrap();
+    let png = deepscope::plot::to_png(&whole.surface("loss", Some(10.0))).unwrap();
+    let img = image::load_from_memory(&png).unwrap().to_rgb8();
+    let coloured = img
+        .pixels()
+        .filter(|p| p.0[0].abs_diff(p.0[1]) > 30 || p.0[1].abs_diff(p.0[2]) > 30)
+        .count();
+    assert!(
+        coloured > 2000,
+        "the surface is drawn ({coloured} coloured pixels)"
+    );
+    let flat = deepscope::plot::Surface3d::new(vec![vec![1.0]], 0.0, 1.0, 0.0, 1.0);
+    assert!(err_text(deepscope::plot::to_png(&flat)).contains("2x2"));
 }
 
 #[test]

@@ -25,7 +25,7 @@ pub use table::Table;
 
 use crate::error::Result;
 use crate::plot::{
-    to_png, BarChart, Contour, Heatmap, Histogram, LinePlot, Panels, Render, Scatter,
+    to_png, BarChart, Contour, Heatmap, Histogram, LinePlot, Panels, Render, Scatter, Surface3d,
 };
 use base64::Engine as _;
 use serde_json::Map;
@@ -173,6 +173,7 @@ showable_figure!(
     BarChart => "bar chart",
     Heatmap => "heatmap",
     Contour => "contour plot",
+    Surface3d => "surface plot",
     ImageGrid => "image grid",
     Overlay => "overlay",
 );
@@ -190,7 +191,7 @@ macro_rules! evcxr_display {
 }
 
 evcxr_display!(
-    LinePlot, Histogram, Scatter, BarChart, Heatmap, Contour, ImageGrid, Overlay, Table,
+    LinePlot, Histogram, Scatter, BarChart, Heatmap, Contour, Surface3d, ImageGrid, Overlay, Table,
 );
 
 /// Panels of any figure kind: the training monitor's curves, Fig. 2's

@@ -20,6 +20,7 @@ mod frame;
 mod grid;
 mod panels;
 mod render;
+mod surface3d;
 
 pub use charts::{BarChart, Histogram, LinePlot, Scatter, Series};
 pub use colormap::{series_color, Colormap};
@@ -29,3 +30,4 @@ pub use panels::Panels;
 pub use render::{
     drawing, encode_png, ensure_font, rgb_pixels, save, to_png, to_svg, Render, FONT,
 };
+pub use surface3d::Surface3d;

@@ -8,7 +8,7 @@ use super::direction::Weights;
 use crate::data::Split;
 use crate::error::{Error, Result};
 use crate::model::Model;
-use crate::plot::{Contour, Heatmap, LinePlot};
+use crate::plot::{Contour, Heatmap, LinePlot, Surface3d};
 use crate::train::evaluate;
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
@@ -278,6 +278,18 @@ impl Grid {
             .title(title)
             .x_label("direction 1")
             .y_label("direction 2")
+    }
+
+    /// The loss as a surface seen from an oblique angle, values above
+    /// `clip` (if given) drawn at `clip`.
+    pub fn surface(&self, title: &str, clip: Option<f64>) -> Surface3d {
+        let (x0, x1) = (self.xs[0], self.xs[self.xs.len() - 1]);
+        let (y0, y1) = (self.ys[0], self.ys[self.ys.len() - 1]);
+        let s = Surface3d::new(self.loss_rows(), x0, x1, y0, y1).title(title);
+        match clip {
+            Some(c) => s.clip(c),
+            None => s,
+        }
     }
 
     /// The loss as a heatmap.
