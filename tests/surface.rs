@@ -187,7 +187,7 @@ fn a_sharded_resumed_grid_equals_the_single_process_grid() {
     assert_eq!(merged.accuracy, whole.accuracy);
     // The centre of the grid has the centre's loss.
     let centre_loss = {
-        center.load_into(&mut model).unwrap();
+        center.load_into(&model).unwrap();
         model.set_train(false);
         deepscope::train::evaluate(&mut model, &eval, 16)
             .unwrap()

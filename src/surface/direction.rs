@@ -120,7 +120,7 @@ impl Weights {
                 let mut v = t.copy();
                 if *r != Role::Buffer || with_buffers {
                     for (c, d) in steps {
-                        v = v + &d.tensors[i].2 * *c;
+                        v += &d.tensors[i].2 * *c;
                     }
                 }
                 (n.clone(), *r, v)

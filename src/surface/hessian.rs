@@ -101,8 +101,8 @@ pub fn hvp(model: &Model, x: &Tensor, y: &Tensor, v: &Tensor) -> Result<Tensor> 
         ));
     }
     let (_, grads) = gradient_graph(model, x, y, &params)?;
-    let mut dot = Tensor::zeros([], (Kind::Float, grads[0].device()));
     let mut offset = 0;
+    let mut parts = Vec::with_capacity(grads.len());
     for g in &grads {
         let n = g.numel() as i64;
         let part = v
@@ -110,9 +110,10 @@ pub fn hvp(model: &Model, x: &Tensor, y: &Tensor, v: &Tensor) -> Result<Tensor> 
             .to_kind(g.kind())
             .to_device(g.device())
             .reshape(g.size().as_slice());
-        dot = dot + (g * part).sum(g.kind());
+        parts.push((g * part).sum(g.kind()));
         offset += n;
     }
+    let dot = Tensor::stack(&parts, 0).sum(Kind::Float);
     let hv = Tensor::f_run_backward(&[&dot], &params, false, false)?;
     Ok(flat(&hv))
 }
