@@ -58,3 +58,15 @@ def time_and_peak(f):
     out = f()
     seconds = time.perf_counter() - t
     return seconds, max(0, _status_bytes("VmHWM") - before), out
+
+
+def read_runs(ours_path, theirs_path):
+    """The JSON lines of both sides of a multi-process benchmark; refuses
+    them if the sides ran with different thread counts. Returns (ours,
+    theirs, threads)."""
+    ours = [json.loads(l) for l in Path(ours_path).read_text().splitlines() if l.strip()]
+    theirs = [json.loads(l) for l in Path(theirs_path).read_text().splitlines() if l.strip()]
+    threads = {r["threads"] for r in ours + theirs}
+    if len(threads) != 1:
+        raise SystemExit(f"the two sides ran with different thread counts {threads}: not comparable")
+    return ours, theirs, threads.pop()

@@ -22,7 +22,9 @@ from pathlib import Path
 
 import torch
 
+sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent / "tests" / "python"))
+from common import read_runs  # noqa: E402
 from dip_skip import PAPER_DEFAULT, Skip  # noqa: E402
 
 SIZES = [(128, 10), (256, 5)]
@@ -57,12 +59,8 @@ def worker():
 
 
 def report(ours_path, theirs_path):
-    ours = [json.loads(l) for l in Path(ours_path).read_text().splitlines() if l.strip()]
-    theirs = [json.loads(l) for l in Path(theirs_path).read_text().splitlines() if l.strip()]
-    threads = {r["threads"] for r in ours + theirs}
-    if len(threads) != 1:
-        raise SystemExit(f"the two sides ran with different thread counts {threads}: not comparable")
-    print(f"Deep Image Prior steps, paper default net (5 x 128, skip 4), {threads.pop()} threads "
+    ours, theirs, threads = read_runs(ours_path, theirs_path)
+    print(f"Deep Image Prior steps, paper default net (5 x 128, skip 4), {threads} threads "
           f"(torch {torch.__version__}); median over {len(ours)} processes per side, range in brackets")
     print(f"{'size':<10} {'deepscope (s/step)':>26} {'PyTorch eager (s/step)':>28} {'speed ratio':>12}")
     for size, _ in SIZES:

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from common import fashion_idx
+from common import fashion_idx, read_runs
 
 
 BATCH = 128
@@ -93,11 +93,7 @@ def worker():
 
 def report(ours_path, theirs_path):
     """Medians (and ranges) over processes, and the ratios."""
-    ours = [json.loads(l) for l in Path(ours_path).read_text().splitlines() if l.strip()]
-    theirs = [json.loads(l) for l in Path(theirs_path).read_text().splitlines() if l.strip()]
-    threads = {r["threads"] for r in ours + theirs}
-    if len(threads) != 1:
-        raise SystemExit(f"the two sides ran with different thread counts {threads}: not comparable")
+    ours, theirs, _ = read_runs(ours_path, theirs_path)
     print(f"training speed, batch {BATCH}, SGD momentum, {THREADS} threads (torch {torch.__version__}); "
           f"median over {len(ours)} processes per side, range in brackets")
     print(f"{'model':<20} {'deepscope (step/s)':>24} {'PyTorch eager (step/s)':>26} {'ratio':>6}")

@@ -28,6 +28,20 @@ pub fn check_image(image: &Tensor, what: &str) -> Result<(i64, i64, i64)> {
     }
 }
 
+/// Checks that `mask` is `[1 or C, H, W]` for an image `[C, H, W]`.
+pub(crate) fn check_mask(mask: &Tensor, c: i64, h: i64, w: i64) -> Result<()> {
+    check::defined(mask, "mask")?;
+    let ms = mask.size();
+    if ms.len() == 3 && (ms[0] == 1 || ms[0] == c) && ms[1] == h && ms[2] == w {
+        return Ok(());
+    }
+    Err(Error::shape(
+        "mask",
+        format!("[1 or {c}, {h}, {w}] (the image's size)"),
+        check::shape_str(&ms),
+    ))
+}
+
 /// `image` plus N(0, sigma^2) noise drawn from `seed`, clipped to [0, 1]
 /// (the paper's denoising input; sigma 25/255 in its experiments).
 pub fn gaussian_noise(image: &Tensor, sigma: f64, seed: u64) -> Result<Tensor> {
@@ -193,15 +207,7 @@ fn resize(image: &Tensor, height: i64, width: i64, filter: FilterType) -> Result
 /// (`iterations` Jacobi sweeps, from the mean of the known pixels).
 pub fn harmonic_fill(observed: &Tensor, mask: &Tensor, iterations: usize) -> Result<Tensor> {
     let (c, h, w) = check_image(observed, "observed image")?;
-    crate::check::defined(mask, "mask")?;
-    let ms = mask.size();
-    if !(ms.len() == 3 && (ms[0] == 1 || ms[0] == c) && ms[1] == h && ms[2] == w) {
-        return Err(Error::shape(
-            "mask",
-            format!("[1 or {c}, {h}, {w}]"),
-            check::shape_str(&ms),
-        ));
-    }
+    check_mask(mask, c, h, w)?;
     let known = mask
         .to_kind(Kind::Float)
         .to_device(observed.device())

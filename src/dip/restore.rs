@@ -290,9 +290,8 @@ impl Prior {
                 code.shallow_clone()
             };
             let out = model.forward(&input)?;
-            let loss = (task.observe(&out)? - &observation)
-                .square()
-                .mean(Kind::Float);
+            let observed = task.observe(&out)?;
+            let loss = (&observed - &observation).square().mean(Kind::Float);
             let loss_value = loss.double_value(&[]);
             if !loss_value.is_finite() {
                 return Err(Error::invalid(format!(
@@ -306,7 +305,7 @@ impl Prior {
                 || it == self.iterations
                 || guard_step.is_some();
             let psnr_obs = if measure {
-                Some(psnr(&task.observe(&out)?.get(0), &observation.get(0))?)
+                Some(psnr(&observed.detach().get(0), &observation.get(0))?)
             } else {
                 None
             };

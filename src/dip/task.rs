@@ -149,16 +149,7 @@ impl Task {
     /// 0 = missing) is 1 are observed; the rest of `image` is ignored.
     pub fn inpaint(image: &Tensor, mask: &Tensor) -> Result<Task> {
         let (c, h, w) = check_image(image, "image")?;
-        crate::check::defined(mask, "mask")?;
-        let ms = mask.size();
-        let ok = ms.len() == 3 && (ms[0] == 1 || ms[0] == c) && ms[1] == h && ms[2] == w;
-        if !ok {
-            return Err(Error::shape(
-                "mask",
-                format!("[1 or {c}, {h}, {w}] (the image's size)"),
-                crate::check::shape_str(&ms),
-            ));
-        }
+        super::degrade::check_mask(mask, c, h, w)?;
         let mask = mask.to_kind(Kind::Float).to_device(image.device());
         let values_ok = mask
             .eq(0.0)

@@ -85,6 +85,36 @@ fn check_sets(sets: &[(&str, &Split)], batch: usize) -> Result<()> {
     Ok(())
 }
 
+/// The loss on each set at `point(alpha)` for each alpha; `model` ends with
+/// `end` loaded.
+fn curve(
+    model: &mut Model,
+    alphas: &[f64],
+    sets: &[(&str, &Split)],
+    batch: usize,
+    point: impl Fn(f64) -> Result<Weights>,
+    end: &Weights,
+) -> Result<Curve> {
+    check_sets(sets, batch)?;
+    let mut out: Vec<(String, Vec<f64>, Vec<f64>)> = sets
+        .iter()
+        .map(|(n, _)| (n.to_string(), Vec::new(), Vec::new()))
+        .collect();
+    for &alpha in alphas {
+        let w = point(alpha)?;
+        for (k, (_, split)) in sets.iter().enumerate() {
+            let (l, acc) = measure(model, &w, split, batch)?;
+            out[k].1.push(l);
+            out[k].2.push(acc);
+        }
+    }
+    end.load_into(model)?;
+    Ok(Curve {
+        alphas: alphas.to_vec(),
+        sets: out,
+    })
+}
+
 /// The loss on each set at `(1 - alpha) a + alpha b` for each alpha; with
 /// `with_buffers` batch-norm running statistics are interpolated too.
 /// `model` ends with `a` loaded.
@@ -97,24 +127,14 @@ pub fn interpolate(
     with_buffers: bool,
     batch: usize,
 ) -> Result<Curve> {
-    check_sets(sets, batch)?;
-    let mut out: Vec<(String, Vec<f64>, Vec<f64>)> = sets
-        .iter()
-        .map(|(n, _)| (n.to_string(), Vec::new(), Vec::new()))
-        .collect();
-    for &alpha in alphas {
-        let w = Weights::lerp(a, b, alpha, with_buffers)?;
-        for (k, (_, split)) in sets.iter().enumerate() {
-            let (l, acc) = measure(model, &w, split, batch)?;
-            out[k].1.push(l);
-            out[k].2.push(acc);
-        }
-    }
-    a.load_into(model)?;
-    Ok(Curve {
-        alphas: alphas.to_vec(),
-        sets: out,
-    })
+    curve(
+        model,
+        alphas,
+        sets,
+        batch,
+        |alpha| Weights::lerp(a, b, alpha, with_buffers),
+        a,
+    )
 }
 
 /// The loss on each set at `center + alpha d`. `model` ends with `center` loaded.
@@ -126,24 +146,14 @@ pub fn along(
     sets: &[(&str, &Split)],
     batch: usize,
 ) -> Result<Curve> {
-    check_sets(sets, batch)?;
-    let mut out: Vec<(String, Vec<f64>, Vec<f64>)> = sets
-        .iter()
-        .map(|(n, _)| (n.to_string(), Vec::new(), Vec::new()))
-        .collect();
-    for &alpha in alphas {
-        let w = center.moved(&[(alpha, d)], false)?;
-        for (k, (_, split)) in sets.iter().enumerate() {
-            let (l, acc) = measure(model, &w, split, batch)?;
-            out[k].1.push(l);
-            out[k].2.push(acc);
-        }
-    }
-    center.load_into(model)?;
-    Ok(Curve {
-        alphas: alphas.to_vec(),
-        sets: out,
-    })
+    curve(
+        model,
+        alphas,
+        sets,
+        batch,
+        |alpha| center.moved(&[(alpha, d)], false),
+        center,
+    )
 }
 
 /// A 2-D grid of loss and accuracy at `center + x d1 + y d2`, points in
