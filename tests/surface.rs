@@ -265,3 +265,31 @@ fn trajectory_pca_recovers_a_path_in_a_plane() {
     }
     assert!(err_text(surface::trajectory(&checkpoints[..1], &end)).contains("two checkpoints"));
 }
+
+#[test]
+fn a_saved_grid_loads_back_exactly_whatever_its_axes_and_values() {
+    // Axes such as a trajectory's PCA range are arbitrary doubles: a grid
+    // resumed from its file must carry them bit for bit, or it cannot be
+    // merged with the scan that continues it.
+    let dir = tempfile::tempdir().unwrap();
+    let xs = linspace(-0.123_456_789_012_345_6, 0.987_654_321_098_765_4, 13);
+    let ys: Vec<f64> = (0..7).map(|i| (i as f64 * 0.1).exp() / 3.0).collect();
+    let mut g = Grid::new("odd axes", xs, ys).unwrap();
+    for i in 0..g.len() {
+        if i % 3 != 0 {
+            g.loss[i] = 1.0 / (i as f64 + 0.7);
+            g.accuracy[i] = (i as f64).sqrt() / 17.0;
+        }
+    }
+    let path = dir.path().join("odd.json");
+    g.save(&path).unwrap();
+    let back = Grid::load(&path).unwrap();
+    assert_eq!(back.xs, g.xs);
+    assert_eq!(back.ys, g.ys);
+    for i in 0..g.len() {
+        assert_eq!(back.loss[i].to_bits(), g.loss[i].to_bits(), "point {i}");
+        assert_eq!(back.accuracy[i].to_bits(), g.accuracy[i].to_bits());
+    }
+    assert_eq!(back.missing(), g.missing());
+    Grid::merge(&[g, back]).unwrap();
+}
