@@ -126,6 +126,43 @@ fn interpolation_ends_at_both_solutions_and_can_carry_batch_norm_statistics() {
         .0;
     let expect = (a.get(name).unwrap() + b.get(name).unwrap()) / 2.0;
     assert!(mid.get(name).unwrap().allclose(&expect, 1e-6, 1e-6, false));
+    // Past the point where the first running variance extrapolates below
+    // zero (on either side), it is clamped, so the loss stays finite
+    // instead of turning NaN.
+    let (va, vb) = (a.get(name).unwrap(), b.get(name).unwrap());
+    let crossing = |t: Tensor| -> f64 {
+        let t = t.masked_select(&t.gt(0.0));
+        if t.numel() == 0 {
+            f64::INFINITY
+        } else {
+            t.min().double_value(&[])
+        }
+    };
+    // v_a + alpha (v_b - v_a) = 0 at alpha = v_a / (v_a - v_b): beyond b where
+    // v_b < v_a, before a (alpha < 0) where v_b > v_a.
+    let after = crossing(va / (va - vb));
+    let before = crossing(va / (vb - va));
+    let far = if after - 1.0 < before {
+        1.0 + (after - 1.0) * 1.1
+    } else {
+        -before * 1.1
+    };
+    assert!(far.is_finite());
+    let raw = va * (1.0 - far) + vb * far;
+    assert!(
+        raw.min().double_value(&[]) < 0.0,
+        "the test needs a negative extrapolation"
+    );
+    let beyond = Weights::lerp(&a, &b, far, true).unwrap();
+    assert!(beyond.get(name).unwrap().min().double_value(&[]) >= 0.0);
+    let outside = interpolate(&mut model, &a, &b, &[far], &sets, true, 32).unwrap();
+    assert!(
+        outside
+            .sets
+            .iter()
+            .all(|s| s.1.iter().all(|l| l.is_finite())),
+        "{outside:?}"
+    );
     let d = random_direction(&a, Normalization::Filter, false, 5).unwrap();
     let c = along(&mut model, &a, &d, &[0.0, 0.5], &sets[..1], 32).unwrap();
     assert!((c.sets[0].1[0] - la).abs() < 1e-6 && c.sets[0].1[1] > la);

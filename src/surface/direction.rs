@@ -132,9 +132,20 @@ impl Weights {
     /// `(1 - alpha) a + alpha b`: the line between two sets of weights;
     /// with `with_buffers` the batch-norm running statistics are
     /// interpolated too (Li et al.'s "states"), otherwise taken from `a`.
+    /// Beyond the ends (alpha < 0 or > 1) a running variance can extrapolate
+    /// below zero, which would make every later activation NaN: it is
+    /// clamped at zero (batch norm then divides by its epsilon alone).
     pub fn lerp(a: &Weights, b: &Weights, alpha: f64, with_buffers: bool) -> Result<Weights> {
         let diff = b.moved(&[(-1.0, a)], true)?;
-        a.moved(&[(alpha, &diff)], with_buffers)
+        let mut out = a.moved(&[(alpha, &diff)], with_buffers)?;
+        if with_buffers {
+            for (n, r, t) in &mut out.tensors {
+                if *r == Role::Buffer && n.ends_with("running_var") {
+                    *t = t.clamp_min(0.0);
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Writes these values into `model` (same architecture).
