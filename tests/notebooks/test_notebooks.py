@@ -3,11 +3,17 @@
 nbconvert uses, and keeps the promises of notebooks/README.md: it opens with
 the citation and ends with the paper's claims beside our numbers. The
 committed copy must carry the outputs of a full run.
+
+The notebooks run side by side (DEEPSCOPE_NOTEBOOK_JOBS, default 2), each
+in its own kernel process, started when the module is set up; each test
+waits for its notebook.
 """
 
 import os
 import re
+import traceback
 import unittest
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -16,6 +22,34 @@ from nbclient import NotebookClient
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 CELL_TIMEOUT = 900
+# Notebooks run this many at a time, each in its own kernel: a quick-mode
+# run is mostly the kernel compiling cells, which leaves a core free.
+JOBS = int(os.environ.get("DEEPSCOPE_NOTEBOOK_JOBS", "2"))
+_RUNS = {}
+
+
+def execute(path):
+    """Runs one notebook in quick mode; returns (the executed notebook as
+    JSON, None) or (None, the error with the failing cell)."""
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb,
+        timeout=CELL_TIMEOUT,
+        kernel_name=nb.metadata.kernelspec.name,
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    try:
+        client.execute()  # raises CellExecutionError, with the cell, on any error
+    except Exception:
+        return None, traceback.format_exc()
+    return nbformat.writes(nb), None
+
+
+def setUpModule():
+    pool = ProcessPoolExecutor(max_workers=max(JOBS, 1))
+    for path in NOTEBOOKS:
+        _RUNS[path] = pool.submit(execute, path)
+    pool.shutdown(wait=False)
 
 
 def text_of(output):
@@ -41,14 +75,10 @@ class NotebookPromises:
     path: Path
 
     def test_runs_in_quick_mode_and_ends_with_the_claims(self):
-        nb = nbformat.read(self.path, as_version=4)
-        client = NotebookClient(
-            nb,
-            timeout=CELL_TIMEOUT,
-            kernel_name=nb.metadata.kernelspec.name,
-            resources={"metadata": {"path": str(self.path.parent)}},
-        )
-        client.execute()  # raises CellExecutionError, with the cell, on any error
+        text, error = _RUNS[self.path].result()
+        if error is not None:
+            self.fail(f"{self.path.name} stopped with an error in quick mode:\n{error}")
+        nb = nbformat.reads(text, as_version=4)
         errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
         self.assertEqual(errors, [])
         figures = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
