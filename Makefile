@@ -106,6 +106,8 @@ bench: setup
 	  $(PY) bench/dip.py --worker >> target/bench-dip-python.jsonl || exit 1; \
 	done
 	$(PY) bench/dip.py --report target/bench-dip.jsonl target/bench-dip-python.jsonl
+	cargo bench --bench surface --quiet -- --json > target/bench-surface.json
+	$(PY) bench/surface.py --rust target/bench-surface.json
 	@$(MAKE) --no-print-directory bench-kernel
 
 # Stock evcxr_jupyter for comparison, built once into .venv (about 15 min).
