@@ -232,7 +232,7 @@ impl Evaluator {
             },
         );
         let run = lock(&self.shared.running).take();
-        self.drain();
+        streams::drain_settled(&self.shared, &self.stdout, &self.stderr);
         let panic = lock(&self.shared.panic).take();
         let returned_error = {
             let filter = lock(&self.shared.forwarding);

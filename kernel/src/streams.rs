@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn publish(shared: &Shared, filter: &mut PanicFilter, name: &str, lines: Vec<String>) {
+    filter.received += lines.len() as u64;
     let mut text = String::new();
     let mut lines = lines.into_iter().peekable();
     while let Some(line) = lines.next() {
@@ -44,6 +45,34 @@ pub fn drain(shared: &Shared, stdout: &Receiver<String>, stderr: &Receiver<Strin
     for (name, rx) in [("stdout", stdout), ("stderr", stderr)] {
         let lines: Vec<String> = rx.try_iter().collect();
         publish(shared, &mut filter, name, lines);
+    }
+}
+
+/// How long both streams must stay quiet, and the longest wait, before a
+/// cell is reported done.
+const QUIET: Duration = Duration::from_millis(30);
+const LIMIT: Duration = Duration::from_millis(300);
+
+/// [`drain`] until both streams have been quiet for [`QUIET`] (at most
+/// [`LIMIT`]): the cell's process writes stdout and stderr through pipes
+/// that evcxr reads on other threads, so on a busy machine its last lines (a
+/// panic, the error a `?` stopped at) can come after evcxr reports the cell
+/// done. They belong to the cell's output, before its reply and idle.
+pub fn drain_settled(shared: &Shared, stdout: &Receiver<String>, stderr: &Receiver<String>) {
+    let start = Instant::now();
+    let mut seen = lock(&shared.forwarding).received;
+    let mut quiet_since = Instant::now();
+    loop {
+        drain(shared, stdout, stderr);
+        let now = lock(&shared.forwarding).received;
+        if now != seen {
+            seen = now;
+            quiet_since = Instant::now();
+        }
+        if quiet_since.elapsed() >= QUIET || start.elapsed() >= LIMIT {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(2));
     }
 }
 
@@ -102,12 +131,18 @@ pub struct PanicFilter {
     /// The last non-empty line the cell wrote to stderr: the error's message
     /// when it stopped at a `?`.
     pub last_stderr: Option<String>,
+    /// Lines taken from either stream since the kernel started (not reset
+    /// per cell): [`drain_settled`] watches it for late lines.
+    pub received: u64,
 }
 
 impl PanicFilter {
     /// Forgets the previous cell: an unfinished panic, its error, its stderr.
     pub fn reset(&mut self) {
-        *self = PanicFilter::default();
+        *self = PanicFilter {
+            received: self.received,
+            ..PanicFilter::default()
+        };
     }
 
     /// Whether `line` goes to the notebook; panic text is kept aside.
