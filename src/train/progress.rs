@@ -141,6 +141,9 @@ struct Chart {
     live: bool,
     started: Option<std::time::Instant>,
     last_shown: Option<std::time::Instant>,
+    /// Set when the run ends: a run a callback stopped early has steps
+    /// left in its budget but nothing left to wait for.
+    finished: bool,
     total: usize,
     first: usize,
     step: usize,
@@ -168,7 +171,7 @@ impl Chart {
         let elapsed = self.started.map_or(0.0, |t| t.elapsed().as_secs_f64());
         let done = self.step.saturating_sub(self.first);
         let left = self.total.saturating_sub(self.step);
-        let eta = if done > 0 && left > 0 {
+        let eta = if done > 0 && left > 0 && !self.finished {
             format!(", ~{} left", clock(elapsed / done as f64 * left as f64))
         } else {
             String::new()
@@ -299,6 +302,35 @@ impl Progress for Chart {
         } else {
             "done"
         };
+        self.finished = true;
         self.show(state);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run stopped early (112 of 400 steps) gives no time left once done;
+    /// while it runs, it does.
+    #[test]
+    fn a_finished_run_shows_no_time_left() {
+        let mut chart = Chart {
+            started: Some(std::time::Instant::now() - std::time::Duration::from_secs(30)),
+            total: 400,
+            step: 112,
+            ..Chart::default()
+        };
+        let running = chart.line("training");
+        assert!(
+            running.contains("step 112/400") && running.contains("left"),
+            "{running}"
+        );
+        chart.finished = true;
+        let done = chart.line("done");
+        assert!(
+            done.starts_with("done  step 112/400") && !done.contains("left"),
+            "{done}"
+        );
     }
 }
