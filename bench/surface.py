@@ -9,8 +9,15 @@ accuracy in evaluation mode under no_grad. Its losses are checked against
 ours point by point. loss-landscapes' `random_plane` draws its own
 directions (uniform, every parameter moved, filter-normalised) and computes
 the loss only; it is timed on the same number of points.
+
+    surface.py --worker OURS.jsonl   time the Python sides against the last
+                                     run in OURS.jsonl; print a JSON line
+    surface.py --report OURS.jsonl THEIRS.jsonl
+                                     medians and ranges over all runs
 """
 import json
+import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -21,7 +28,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
-from common import setup
+from common import read_runs
 
 
 class Block(nn.Module):
@@ -78,8 +85,11 @@ def plain_loop(model, center, d1, d2, xs, ys, images, labels):
     return losses
 
 
-def main():
-    ours, _ = setup(__doc__)
+def worker(ours_path):
+    """Times both Python sides against the last run of ours in ours_path (the
+    files it wrote are those of that run); prints one JSON line."""
+    ours = [json.loads(l) for l in Path(ours_path).read_text().splitlines() if l.strip()][-1]
+    torch.set_num_threads(ours["threads"])
     folder = Path(ours["grid_file"]).parent
     center = load_file(folder / "model.safetensors")
     d1, d2 = load_file(folder / "d1.safetensors"), load_file(folder / "d2.safetensors")
@@ -108,18 +118,47 @@ def main():
     t = time.perf_counter()
     loss_landscapes.random_plane(model, metric, distance=1, steps=side, normalization="filter", deepcopy_model=True)
     ll_pps = ours["points"] / (time.perf_counter() - t)
+    print(json.dumps({"threads": torch.get_num_threads(), "points": ours["points"], "images": images.shape[0],
+                      "loop_points_per_second": loop_pps, "loss_landscapes_points_per_second": ll_pps,
+                      "max_loss_difference": agree}))
 
-    threads = ours["threads"]
-    print(f"\n2-D loss-surface scan: ResNet-20, Fashion-MNIST 14x14, {images.shape[0]} images per point, {side}x{side} points, {threads} threads")
-    print(f"{'':<28}{'points/s':>10}{'ours is':>10}")
-    print(f"{'deepscope':<28}{ours['points_per_second']:>10.2f}")
-    print(f"{'PyTorch loop':<28}{loop_pps:>10.2f}{ours['points_per_second'] / loop_pps:>9.2f}x")
-    print(f"{'loss-landscapes 3.0.6':<28}{ll_pps:>10.2f}{ours['points_per_second'] / ll_pps:>9.2f}x")
-    print(f"largest |loss(ours) - loss(PyTorch loop)| over the grid: {agree:.2e}")
-    print(f"\n{ours['side']}x{ours['side']} grid: 1 process x {threads} threads {ours['one_process_s']:.1f} s, "
-          f"2 processes (shards) x {max(threads // 2, 1)} threads {ours['two_processes_s']:.1f} s "
-          f"({ours['one_process_s'] / ours['two_processes_s']:.2f}x); merged grid equals the single one to "
-          f"{ours['max_loss_difference']:.1e}")
+
+def spread(values, digits):
+    return f"{statistics.median(values):.{digits}f} [{min(values):.{digits}f}-{max(values):.{digits}f}]"
+
+
+def report(ours_path, theirs_path):
+    ours, theirs, threads = read_runs(ours_path, theirs_path)
+    side = int(round(ours[0]["points"] ** 0.5))
+    mine = [r["points_per_second"] for r in ours]
+    print(f"\n2-D loss-surface scan: ResNet-20, Fashion-MNIST 14x14, {theirs[0]['images']} images per point, "
+          f"{side}x{side} points, {threads} threads (torch {torch.__version__}); median over {len(ours)} "
+          f"processes per side, alternating, range in brackets")
+    print(f"{'':<24}{'points/s':>22}{'ours is':>10}")
+    print(f"{'deepscope':<24}{spread(mine, 2):>22}")
+    for name, key in [("PyTorch loop", "loop_points_per_second"),
+                      ("loss-landscapes 3.0.6", "loss_landscapes_points_per_second")]:
+        theirs_pps = [r[key] for r in theirs]
+        print(f"{name:<24}{spread(theirs_pps, 2):>22}"
+              f"{statistics.median(mine) / statistics.median(theirs_pps):>9.2f}x")
+    agree = max(r["max_loss_difference"] for r in theirs)
+    print(f"largest |loss(ours) - loss(PyTorch loop)| over the grids: {agree:.2e}")
+    one = [r["one_process_s"] for r in ours]
+    two = [r["two_processes_s"] for r in ours]
+    merged = max(r["max_loss_difference"] for r in ours)
+    print(f"\n{ours[0]['side']}x{ours[0]['side']} grid: 1 process x {threads} threads {spread(one, 1)} s, "
+          f"2 processes (shards) x {max(threads // 2, 1)} threads {spread(two, 1)} s "
+          f"({statistics.median(one) / statistics.median(two):.2f}x); merged grids equal the single ones to "
+          f"{merged:.1e}")
+
+
+def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--worker":
+        worker(sys.argv[2])
+    elif len(sys.argv) == 4 and sys.argv[1] == "--report":
+        report(sys.argv[2], sys.argv[3])
+    else:
+        raise SystemExit(__doc__)
 
 
 if __name__ == "__main__":
