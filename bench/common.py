@@ -1,11 +1,13 @@
 """What the Python side of every benchmark shares: reading our side's
-results, matching its thread count, and reading Fashion-MNIST from the data
-folder's manifest."""
+results, matching its thread count, reading Fashion-MNIST from the data
+folder's manifest, and the --worker/--report command line of the benchmarks
+that alternate processes."""
 import argparse
 import gzip
 import hashlib
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -70,3 +72,18 @@ def read_runs(ours_path, theirs_path):
     if len(threads) != 1:
         raise SystemExit(f"the two sides ran with different thread counts {threads}: not comparable")
     return ours, theirs, threads.pop()
+
+
+def worker_or_report(usage, worker, report, worker_args=0):
+    """The command line of a benchmark that alternates processes:
+    `--worker ARG...` (exactly worker_args of them) calls worker(*ARGS),
+    which prints one JSON line for this process; `--report OURS THEIRS`
+    calls report(OURS, THEIRS) on the collected lines; anything else exits
+    with usage."""
+    args = sys.argv[1:]
+    if args[:1] == ["--worker"] and len(args) == 1 + worker_args:
+        worker(*args[1:])
+    elif args[:1] == ["--report"] and len(args) == 3:
+        report(args[1], args[2])
+    else:
+        raise SystemExit(usage)

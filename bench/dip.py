@@ -24,7 +24,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent / "tests" / "python"))
-from common import read_runs  # noqa: E402
+from common import read_runs, worker_or_report  # noqa: E402
 from dip_skip import PAPER_DEFAULT, Skip  # noqa: E402
 
 SIZES = [(128, 10), (256, 5)]
@@ -71,14 +71,5 @@ def report(ours_path, theirs_path):
               f"{mb / ma:>11.2f}x")
 
 
-def main():
-    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
-        worker()
-    elif len(sys.argv) == 4 and sys.argv[1] == "--report":
-        report(sys.argv[2], sys.argv[3])
-    else:
-        raise SystemExit(__doc__)
-
-
 if __name__ == "__main__":
-    main()
+    worker_or_report(__doc__, worker, report)

@@ -17,7 +17,6 @@ the loss only; it is timed on the same number of points.
 """
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -28,7 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
-from common import read_runs
+from common import read_runs, worker_or_report
 
 
 class Block(nn.Module):
@@ -152,14 +151,5 @@ def report(ours_path, theirs_path):
           f"{merged:.1e}")
 
 
-def main():
-    if len(sys.argv) == 3 and sys.argv[1] == "--worker":
-        worker(sys.argv[2])
-    elif len(sys.argv) == 4 and sys.argv[1] == "--report":
-        report(sys.argv[2], sys.argv[3])
-    else:
-        raise SystemExit(__doc__)
-
-
 if __name__ == "__main__":
-    main()
+    worker_or_report(__doc__, worker, report, worker_args=1)

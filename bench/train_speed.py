@@ -14,7 +14,6 @@ once; --report compares).
 import json
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from common import fashion_idx, read_runs
+from common import fashion_idx, read_runs, worker_or_report
 
 
 BATCH = 128
@@ -105,14 +104,5 @@ def report(ours_path, theirs_path):
               f"{ma / mb:>5.2f}x")
 
 
-def main():
-    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
-        worker()
-    elif len(sys.argv) == 4 and sys.argv[1] == "--report":
-        report(sys.argv[2], sys.argv[3])
-    else:
-        raise SystemExit("usage: train_speed.py --worker | --report OURS.jsonl THEIRS.jsonl")
-
-
 if __name__ == "__main__":
-    main()
+    worker_or_report("usage: train_speed.py --worker | --report OURS.jsonl THEIRS.jsonl", worker, report)
