@@ -11,7 +11,8 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use deepscope::dip::{Live, Prior, SkipConfig, Task};
+use deepscope::dip::{Prior, SkipConfig, Task};
+use deepscope::display::ProgressMode;
 use tch::{Device, Kind, Tensor};
 
 fn seconds(prior: &Prior, task: &Task, iterations: usize) -> deepscope::Result<f64> {
@@ -32,7 +33,7 @@ fn main() -> deepscope::Result<()> {
             .device(Device::Cpu)
             .guard(None)
             .record_every(usize::MAX)
-            .live(Live::Silent);
+            .progress(ProgressMode::Silent);
         let base = seconds(&prior, &task, 2)?;
         let total = seconds(&prior, &task, 2 + steps)?;
         let per_step = (total - base) / steps as f64;

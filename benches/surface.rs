@@ -19,7 +19,7 @@
 mod common;
 
 use deepscope::data::{self, Split};
-use deepscope::surface::{random_direction, Grid, Normalization, Scan2d, Weights};
+use deepscope::surface::{random_direction, LossGrid, Normalization, Scan2d, Weights};
 use deepscope::train::{FitConfig, Optimizer, ProgressMode};
 use deepscope::{weights, zoo, Result};
 use std::path::{Path, PathBuf};
@@ -123,7 +123,7 @@ fn scan(
     n: usize,
     range: std::ops::Range<usize>,
     file: Option<&Path>,
-) -> Result<Grid> {
+) -> Result<LossGrid> {
     let scan = Scan2d {
         center: &s.center,
         d1: &s.d1,
@@ -131,7 +131,7 @@ fn scan(
         data: &s.eval,
         batch: EVAL as usize,
     };
-    let grid = Grid::new(
+    let grid = LossGrid::new(
         "bench: resnet20 fashion 14x14, filter dirs 1/2",
         axis(n),
         axis(n),
@@ -152,14 +152,14 @@ fn child(args: &[String]) -> Result<()> {
     let file = PathBuf::from(arg("--file").map_or("grid.json", String::as_str));
     let _ = std::fs::remove_file(&file);
     let mut s = load(&folder())?;
-    let range = Grid::new("", axis(SIDE), axis(SIDE))?.shards(m)[k].clone();
+    let range = LossGrid::new("", axis(SIDE), axis(SIDE))?.shards(m)[k].clone();
     scan(&mut s, SIDE, range, Some(&file))?;
     Ok(())
 }
 
 /// Starts `m` copies of this program, each with `threads / m` threads and
 /// one shard; returns the wall time and the merged grid.
-fn processes(m: usize, threads: i32) -> Result<(f64, Grid)> {
+fn processes(m: usize, threads: i32) -> Result<(f64, LossGrid)> {
     let exe = std::env::current_exe().map_err(|e| deepscope::Error::invalid(e.to_string()))?;
     let dir = folder();
     let per = (threads / m as i32).max(1);
@@ -186,9 +186,9 @@ fn processes(m: usize, threads: i32) -> Result<(f64, Grid)> {
     }
     let seconds = started.elapsed().as_secs_f64();
     let parts = (0..m)
-        .map(|k| Grid::load(dir.join(format!("shard-{k}-of-{m}.json"))))
+        .map(|k| LossGrid::load(dir.join(format!("shard-{k}-of-{m}.json"))))
         .collect::<Result<Vec<_>>>()?;
-    Ok((seconds, Grid::merge(&parts)?))
+    Ok((seconds, LossGrid::merge(&parts)?))
 }
 
 fn main() -> Result<()> {

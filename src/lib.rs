@@ -9,39 +9,46 @@
 //!
 //! Start with the [`prelude`].
 
+// The core: what every study builds on.
 pub mod check;
 pub mod data;
-pub mod device;
-pub mod dip;
 pub mod display;
 pub mod error;
-pub mod generalization;
-pub mod info_plane;
 pub mod model;
 pub mod plot;
-pub mod rng;
-pub mod surface;
+pub mod runtime;
+pub mod stats;
 pub mod train;
-pub mod viz;
 pub mod weights;
 pub mod zoo;
 
+// The paper families, one folder each under `studies/`.
+pub mod studies;
+
 pub use error::{Error, Result};
+// The paths users write: `deepscope::viz::Occlusion`, `deepscope::device`, ...
+pub use runtime::{device, rng};
+pub use studies::{dip, generalization, info_plane, surface, transfer, viz};
 
 /// What the deepscope kernel imports into every notebook.
 pub mod prelude {
     pub use crate::data::{self, transforms, Dataset, Order, Split};
-    pub use crate::device::default_device;
     pub use crate::display::{
-        clear_output, display, DisplayHandle, ImageGrid, Overlay, Scaling, Show, Table,
+        clear_output, display, DisplayHandle, ImageGrid, Overlay, ProgressMode, Scaling, Show,
+        Table,
     };
     pub use crate::error::{Error, Result};
     pub use crate::model::{Conv, Model, ModelBuilder};
     pub use crate::plot::{
         BarChart, Colormap, Contour, Heatmap, Histogram, LinePlot, Panels, Render, Scatter,
     };
-    pub use crate::train::{self, evaluate, fit, FitConfig, Optimizer, Schedule};
-    pub use crate::{dip, quick_mode, viz, weights, zoo};
+    pub use crate::runtime::device::default_device;
+    pub use crate::stats::{self, MeanSd};
+    pub use crate::train::{
+        self, evaluate, fit, fit_objective, FitConfig, Objective, Optimizer, Schedule,
+    };
+    pub use crate::{dip, generalization, info_plane, surface, transfer, viz};
+    pub use crate::{quick_mode, weights, zoo};
     pub use tch::{self, Device, Kind, Tensor};
 }
 

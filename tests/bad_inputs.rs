@@ -354,6 +354,83 @@ fn cases(dir: &std::path::Path) -> Vec<Case> {
             Box::new(|| ok(Table::new(&["a", "b"]).row(&["x"]))),
         ),
         (
+            "MeanSd: no values",
+            "a mean needs at least one value",
+            Box::new(|| ok(deepscope::stats::MeanSd::of(&[]))),
+        ),
+        (
+            "MeanSd: an infinite value",
+            "value 0 of 2 is inf",
+            Box::new(|| ok(deepscope::stats::MeanSd::of(&[f64::INFINITY, 1.0]))),
+        ),
+        (
+            "Dataset::resized: zero height",
+            "Resize needs a positive output size, got 0x8",
+            Box::new(move || ok(digits_like().resized(0, 8))),
+        ),
+        (
+            "fit: gradient clipping bound of 0",
+            "the gradient-norm bound must be finite and > 0, got 0",
+            Box::new(move || {
+                let mut c = FitConfig::new(1, 2, Optimizer::sgd(0.1));
+                c.clip_grad_norm = Some(0.0);
+                c.progress = ProgressMode::Silent;
+                let mut m = zoo::mlp(&[1, 2, 2], &[], 2, zoo::Activation::Relu)
+                    .build(Device::Cpu)
+                    .unwrap();
+                ok(train::fit(&mut m, &digits_like(), &c))
+            }),
+        ),
+        (
+            "optimize: a loss that is not a scalar",
+            "a scalar (one value) to backpropagate",
+            Box::new(move || {
+                let m = lenet();
+                let mut opt = OptimizerState::new(Optimizer::sgd(0.1)).unwrap();
+                train::optimize(&zeros(&[3]), &m.param_groups(), &mut opt, 0.1, None)
+            }),
+        ),
+        (
+            "Features: unknown layer",
+            "no layer named 'fc9'",
+            Box::new(move || {
+                let mut m = lenet();
+                ok(deepscope::transfer::Features::new(&mut m, "fc9"))
+            }),
+        ),
+        (
+            "Features: images of another shape",
+            "a batch of the model's input shape [1, 28, 28]",
+            Box::new(move || {
+                let mut m = lenet();
+                let mut f = deepscope::transfer::Features::new(&mut m, "relu3").unwrap();
+                ok(f.of_images(&zeros(&[2, 1, 8, 8])))
+            }),
+        ),
+        (
+            "Features: Double images",
+            "Float (f32) values",
+            Box::new(move || {
+                let mut m = lenet();
+                let mut f = deepscope::transfer::Features::new(&mut m, "relu3").unwrap();
+                ok(f.of_images(&Tensor::zeros([2, 1, 28, 28], (Kind::Double, Device::Cpu))))
+            }),
+        ),
+        (
+            "LinearProbe: no test examples",
+            "has no test examples to measure the probe on",
+            Box::new(move || {
+                let d = Dataset::new(
+                    "t",
+                    split(),
+                    Split::empty(1, 2, 2),
+                    vec!["a".into(), "b".into()],
+                )
+                .unwrap();
+                ok(deepscope::transfer::LinearProbe::new(1).run(&d))
+            }),
+        ),
+        (
             "pretrained: unknown name",
             "no pretrained model 'vgg-imagenet'",
             Box::new(|| ok(zoo::pretrained_on("vgg-imagenet", Device::Cpu))),

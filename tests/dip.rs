@@ -5,7 +5,8 @@
 mod common;
 
 use common::err_text;
-use deepscope::dip::{self, degrade, quality, Code, Guard, Live, Prior, SkipConfig, Task};
+use deepscope::dip::{self, degrade, quality, Code, Guard, Prior, SkipConfig, Task};
+use deepscope::display::ProgressMode;
 use deepscope::model::Upsampling;
 use deepscope::weights;
 use std::path::Path;
@@ -268,7 +269,7 @@ fn a_short_fit_records_improves_keeps_snapshots_and_repeats_with_its_seed() {
         .iterations(40)
         .record_every(5)
         .snapshots(&[10, 40])
-        .live(Live::Silent)
+        .progress(ProgressMode::Silent)
         .device(Device::Cpu)
         .seed(3);
     let run = prior.run(&task).unwrap();
@@ -314,7 +315,7 @@ fn the_guard_undoes_a_diverging_step_with_the_optimizer_state() {
             every: 1,
             drop_db: 0.5,
         }))
-        .live(Live::Silent)
+        .progress(ProgressMode::Silent)
         .device(Device::Cpu)
         .run(&task)
         .unwrap();
@@ -374,7 +375,7 @@ fn inpainting_and_super_resolution_observe_through_their_operators() {
     })
     .iterations(30)
     .record_every(10)
-    .live(Live::Silent)
+    .progress(ProgressMode::Silent)
     .device(Device::Cpu)
     .run(&sr)
     .unwrap();
@@ -412,7 +413,7 @@ fn bad_input_gets_clear_errors() {
     )
     .contains("output's shape"));
     let odd = Task::denoise(&Tensor::rand([3, 36, 32], (Kind::Float, Device::Cpu))).unwrap();
-    let e = err_text(Prior::new(tiny()).live(Live::Silent).run(&odd));
+    let e = err_text(Prior::new(tiny()).progress(ProgressMode::Silent).run(&odd));
     assert!(
         e.contains("divisible by 2^3 = 8") && e.contains("36x32"),
         "{e}"
@@ -421,7 +422,7 @@ fn bad_input_gets_clear_errors() {
     let e = err_text(
         Prior::new(tiny())
             .code(Code::Meshgrid)
-            .live(Live::Silent)
+            .progress(ProgressMode::Silent)
             .run(&task),
     );
     assert!(e.contains("2 channels but the net takes 4"), "{e}");

@@ -1,7 +1,8 @@
 //! A Deep Image Prior run stops at an interrupt request. Alone in its test
 //! binary: the request is process-wide and would stop other tests' runs.
 
-use deepscope::dip::{degrade, Live, Prior, SkipConfig, Task};
+use deepscope::dip::{degrade, Prior, SkipConfig, Task};
+use deepscope::display::ProgressMode;
 use tch::Device;
 
 #[test]
@@ -11,7 +12,7 @@ fn an_interrupt_ends_the_run_with_what_it_has() {
     deepscope::train::interrupt::request();
     let run = Prior::new(SkipConfig::cpu().scaled(0.25))
         .iterations(1000)
-        .live(Live::Silent)
+        .progress(ProgressMode::Silent)
         .device(Device::Cpu)
         .run(&task)
         .unwrap();

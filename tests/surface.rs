@@ -7,7 +7,7 @@ mod common;
 use common::err_text;
 use deepscope::data::Split;
 use deepscope::surface::{
-    self, along, interpolate, linspace, random_direction, Grid, Normalization, Role, Scan2d,
+    self, along, interpolate, linspace, random_direction, LossGrid, Normalization, Role, Scan2d,
     Weights,
 };
 use deepscope::zoo;
@@ -186,7 +186,7 @@ fn a_sharded_resumed_grid_equals_the_single_process_grid() {
         batch: 16,
     };
     let axes = || {
-        Grid::new(
+        LossGrid::new(
             "resnet20 seed 3, dirs 1/2",
             linspace(-1.0, 1.0, 4),
             linspace(-1.0, 1.0, 3),
@@ -202,7 +202,7 @@ fn a_sharded_resumed_grid_equals_the_single_process_grid() {
     let f0 = dir.path().join("shard0.json");
     let part = scan.run(&mut model, axes(), 0..4, Some(&f0)).unwrap();
     assert_eq!(part.missing(), (4..12).collect::<Vec<_>>());
-    let mut saved = Grid::load(&f0).unwrap();
+    let mut saved = LossGrid::load(&f0).unwrap();
     saved.loss[0] = 123.0; // a point already done is not evaluated again
     saved.save(&f0).unwrap();
     let g0 = scan
@@ -217,7 +217,7 @@ fn a_sharded_resumed_grid_equals_the_single_process_grid() {
             Some(&dir.path().join("shard1.json")),
         )
         .unwrap();
-    let mut merged = Grid::merge(&[Grid::load(&f0).unwrap(), g1]).unwrap();
+    let mut merged = LossGrid::merge(&[LossGrid::load(&f0).unwrap(), g1]).unwrap();
     assert!(merged.is_complete());
     merged.loss[0] = whole.loss[0];
     assert_eq!(merged.loss, whole.loss, "bit for bit");
@@ -233,22 +233,22 @@ fn a_sharded_resumed_grid_equals_the_single_process_grid() {
     let small = scan
         .run(
             &mut model,
-            Grid::new("c", vec![0.0], vec![0.0]).unwrap(),
+            LossGrid::new("c", vec![0.0], vec![0.0]).unwrap(),
             0..1,
             None,
         )
         .unwrap();
     assert!((small.loss[0] - centre_loss).abs() < 1e-9);
-    let foreign = Grid::new(
+    let foreign = LossGrid::new(
         "another scan",
         linspace(-1.0, 1.0, 4),
         linspace(-1.0, 1.0, 3),
     )
     .unwrap();
-    assert!(err_text(Grid::merge(&[whole.clone(), foreign])).contains("different scans"));
+    assert!(err_text(LossGrid::merge(&[whole.clone(), foreign])).contains("different scans"));
     assert!(err_text(scan.run(&mut model, axes(), 0..13, None)).contains("outside"));
     std::fs::write(dir.path().join("bad.json"), "{").unwrap();
-    assert!(err_text(Grid::load(dir.path().join("bad.json"))).contains("not a saved grid"));
+    assert!(err_text(LossGrid::load(dir.path().join("bad.json"))).contains("not a saved grid"));
     let png = deepscope::plot::to_png(&whole.contour("loss")).unwrap();
     assert!(png.len() > 1000);
     deepscope::plot::to_png(&whole.heatmap("loss")).unwrap();
@@ -311,7 +311,7 @@ fn a_saved_grid_loads_back_exactly_whatever_its_axes_and_values() {
     let dir = tempfile::tempdir().unwrap();
     let xs = linspace(-0.123_456_789_012_345_6, 0.987_654_321_098_765_4, 13);
     let ys: Vec<f64> = (0..7).map(|i| (i as f64 * 0.1).exp() / 3.0).collect();
-    let mut g = Grid::new("odd axes", xs, ys).unwrap();
+    let mut g = LossGrid::new("odd axes", xs, ys).unwrap();
     for i in 0..g.len() {
         if i % 3 != 0 {
             g.loss[i] = 1.0 / (i as f64 + 0.7);
@@ -320,7 +320,7 @@ fn a_saved_grid_loads_back_exactly_whatever_its_axes_and_values() {
     }
     let path = dir.path().join("odd.json");
     g.save(&path).unwrap();
-    let back = Grid::load(&path).unwrap();
+    let back = LossGrid::load(&path).unwrap();
     assert_eq!(back.xs, g.xs);
     assert_eq!(back.ys, g.ys);
     for i in 0..g.len() {
@@ -328,5 +328,5 @@ fn a_saved_grid_loads_back_exactly_whatever_its_axes_and_values() {
         assert_eq!(back.accuracy[i].to_bits(), g.accuracy[i].to_bits());
     }
     assert_eq!(back.missing(), g.missing());
-    Grid::merge(&[g, back]).unwrap();
+    LossGrid::merge(&[g, back]).unwrap();
 }

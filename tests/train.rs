@@ -371,8 +371,8 @@ fn stop_when_fitted_ends_the_run_at_the_first_fitted_epoch() {
         .expect("200 examples are fitted within 200 epochs");
     assert!(run.stopped_early);
     assert_eq!(run.history.epochs.len(), at);
-    assert_eq!(run.history.epochs[at - 1].train_accuracy, 1.0);
+    assert_eq!(run.history.epochs[at - 1].train_accuracy, Some(1.0));
     assert!(run.history.epochs[..at - 1]
         .iter()
-        .all(|e| e.train_accuracy < 1.0));
+        .all(|e| e.train_accuracy.is_some_and(|a| a < 1.0)));
 }

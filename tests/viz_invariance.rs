@@ -6,7 +6,7 @@ mod common;
 use common::err_text;
 use deepscope::model::{Conv, ModelBuilder};
 use deepscope::rng::with_torch_seed;
-use deepscope::viz::{invariance, Transform};
+use deepscope::viz::{invariance, Affine};
 use tch::{Device, Kind, Tensor};
 
 fn image() -> Tensor {
@@ -23,19 +23,19 @@ fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
 fn whole_pixel_moves_and_quarter_turns_are_exact() {
     let x = image();
     // Content moved right by 3: column j of the result is column j-3, zeros enter at the left.
-    let right = Transform::TranslateX(3.0).apply(&x).unwrap();
+    let right = Affine::TranslateX(3.0).apply(&x).unwrap();
     assert!(max_diff(&right.narrow(3, 3, 7), &x.narrow(3, 0, 7)) < 1e-5);
     assert!(right.narrow(3, 0, 3).abs().max().double_value(&[]) < 1e-6);
-    let down = Transform::TranslateY(-2.0).apply(&x).unwrap();
+    let down = Affine::TranslateY(-2.0).apply(&x).unwrap();
     assert!(max_diff(&down.narrow(2, 0, 8), &x.narrow(2, 2, 8)) < 1e-5);
-    assert!(max_diff(&Transform::Scale(1.0).apply(&x).unwrap(), &x) < 1e-6);
-    assert!(max_diff(&Transform::Rotate(0.0).apply(&x).unwrap(), &x) < 1e-6);
+    assert!(max_diff(&Affine::Scale(1.0).apply(&x).unwrap(), &x) < 1e-6);
+    assert!(max_diff(&Affine::Rotate(0.0).apply(&x).unwrap(), &x) < 1e-6);
     // A quarter turn counter-clockwise: what was on the right is now on top.
-    let turned = Transform::Rotate(90.0).apply(&x).unwrap();
+    let turned = Affine::Rotate(90.0).apply(&x).unwrap();
     assert!(max_diff(&turned, &x.rot90(1, [2, 3])) < 1e-5);
     // Zooming by 2 about the centre: the central 5x5 fills the image, each
     // pixel's centre landing between source pixels (bilinear).
-    let zoom = Transform::Scale(2.0).apply(&x).unwrap();
+    let zoom = Affine::Scale(2.0).apply(&x).unwrap();
     let centre = x.narrow(2, 2, 6).narrow(3, 2, 6);
     assert!(
         (zoom.mean(Kind::Float) - centre.mean(Kind::Float))
@@ -43,9 +43,9 @@ fn whole_pixel_moves_and_quarter_turns_are_exact() {
             .double_value(&[])
             < 0.05
     );
-    assert!(err_text(Transform::Scale(0.0).apply(&x)).contains("positive"));
-    assert!(err_text(Transform::Rotate(f64::NAN).apply(&x)).contains("finite"));
-    assert!(err_text(Transform::Scale(2.0).apply(&x.get(0))).contains("[N, C, H, W]"));
+    assert!(err_text(Affine::Scale(0.0).apply(&x)).contains("positive"));
+    assert!(err_text(Affine::Rotate(f64::NAN).apply(&x)).contains("finite"));
+    assert!(err_text(Affine::Scale(2.0).apply(&x.get(0))).contains("[N, C, H, W]"));
 }
 
 #[test]
@@ -60,16 +60,16 @@ fn the_sweep_measures_feature_distances_and_true_class_probability() {
         .unwrap();
     let x = image();
     let labels = Tensor::from_slice(&[1i64, 4]);
-    let sweep: Vec<Transform> = [0.0, 1.0, 2.0]
+    let sweep: Vec<Affine> = [0.0, 1.0, 2.0]
         .iter()
-        .map(|&d| Transform::TranslateX(d))
+        .map(|&d| Affine::TranslateX(d))
         .collect();
     let curve = invariance(&model, &x, &labels, &["relu", "fc"], &sweep).unwrap();
     assert_eq!(curve.distance.len(), 2);
     assert!(curve.distance[0][0].abs() < 1e-6, "no move, no distance");
     assert!(curve.distance[0][2] > curve.distance[0][1] && curve.distance[0][1] > 0.0);
     // Against the definition at shift 2, layer relu.
-    let moved = Transform::TranslateX(2.0).apply(&x).unwrap();
+    let moved = Affine::TranslateX(2.0).apply(&x).unwrap();
     let a = model.forward_to(&moved, "relu").unwrap().reshape([2, -1]);
     let b = model.forward_to(&x, "relu").unwrap().reshape([2, -1]);
     let want = (a - b)

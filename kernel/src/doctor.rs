@@ -3,7 +3,7 @@
 //! build folder pool.
 
 use deepscope::data;
-use deepscope::device::{default_device, libtorch_lib_dir, load_cuda_backend};
+use deepscope::runtime::device::{default_device, libtorch_lib_dir, load_cuda_backend};
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::process::ExitCode;

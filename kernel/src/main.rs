@@ -189,11 +189,11 @@ fn main() -> ExitCode {
         // The evaluation process: an interrupt sets the library's stop flag
         // (the kernel kills the process if a cell ignores it). Installed here
         // so that every restarted process has it too.
-        if let Err(e) = deepscope::train::interrupt::install_flag_handler() {
+        if let Err(e) = deepscope::runtime::interrupt::install_flag_handler() {
             eprintln!("deepscope-kernel: no interrupt handler: {e}");
         }
         // Ensures the exported flag is linked in.
-        std::hint::black_box(&deepscope::train::interrupt::DEEPSCOPE_INTERRUPT_FLAG);
+        std::hint::black_box(&deepscope::runtime::interrupt::DEEPSCOPE_INTERRUPT_FLAG);
         if let Err(e) = user_error::relay_stdout() {
             eprintln!("deepscope-kernel: cells that stop at `?` will not report an error: {e}");
         }

@@ -30,7 +30,7 @@ const WARM_UP: &str =
 pub const HIDDEN_PREFIX: &str = "_deepscope";
 
 /// Clears the stop flag after an interrupted cell.
-pub const CLEAR_INTERRUPT: &str = "deepscope::train::interrupt::clear();";
+pub const CLEAR_INTERRUPT: &str = "deepscope::runtime::interrupt::clear();";
 
 /// Whether to preload the library: `DEEPSCOPE_KERNEL_PRELOAD=none` gives a
 /// plain Rust kernel (seconds to start, nothing to compile), for notebooks
@@ -130,7 +130,7 @@ pub async fn show_progress(shared: Arc<Shared>, request: crate::wire::Message) {
                 };
                 let text = format!(
                     "deepscope: compiling the preloaded library ({}{crates}); this cell runs when it is ready.",
-                    deepscope::train::clock(since.elapsed().as_secs_f64())
+                    deepscope::display::clock(since.elapsed().as_secs_f64())
                 );
                 let content = serde_json::json!({
                     "data": { "text/plain": text },

@@ -2,8 +2,9 @@
 //! labels `[N]` i64, with class names, and seeded mini-batches over a split.
 
 use crate::check;
+use crate::data::transforms::{Resize, Transform};
 use crate::error::{Error, Result};
-use crate::rng::{seeded, seeded_stream};
+use crate::runtime::rng::{seeded, seeded_stream};
 use rand::seq::SliceRandom;
 use tch::{Device, Kind, Tensor};
 
@@ -175,10 +176,7 @@ impl Split {
             return Err(Error::invalid("batch size must be at least 1"));
         }
         let n = self.len();
-        let mut order_idx: Vec<i64> = (0..n as i64).collect();
-        if let Order::Shuffled { seed, epoch } = order {
-            order_idx.shuffle(&mut seeded_stream(seed, epoch));
-        }
+        let mut order_idx = order.positions(n);
         let end = if drop_last { n - n % batch_size } else { n };
         order_idx.truncate(end);
         Ok(Batches {
@@ -187,6 +185,38 @@ impl Split {
             batch_size,
             pos: 0,
         })
+    }
+
+    /// The images and labels at positions `idx` (each in `0..len`, which
+    /// the caller guarantees): a view when the positions are consecutive,
+    /// a gathered copy otherwise.
+    pub(crate) fn gather(&self, idx: &[i64]) -> (Tensor, Tensor) {
+        let contiguous = idx.windows(2).all(|w| w[1] == w[0] + 1);
+        if contiguous && !idx.is_empty() {
+            let (start, len) = (idx[0], idx.len() as i64);
+            (
+                self.images.narrow(0, start, len),
+                self.labels.narrow(0, start, len),
+            )
+        } else {
+            let t = Tensor::from_slice(idx).to_device(self.images.device());
+            (
+                self.images.index_select(0, &t),
+                self.labels.index_select(0, &t),
+            )
+        }
+    }
+}
+
+impl Order {
+    /// The visiting order of `n` examples: `0..n`, or the permutation that
+    /// `(seed, epoch)` fixes.
+    pub fn positions(&self, n: usize) -> Vec<i64> {
+        let mut idx: Vec<i64> = (0..n as i64).collect();
+        if let Order::Shuffled { seed, epoch } = *self {
+            idx.shuffle(&mut seeded_stream(seed, epoch));
+        }
+        idx
     }
 }
 
@@ -213,23 +243,9 @@ impl Iterator for Batches {
             return None;
         }
         let end = (self.pos + self.batch_size).min(self.order.len());
-        let idx = &self.order[self.pos..end];
+        // Positions come from a permutation of 0..len.
+        let batch = self.split.gather(&self.order[self.pos..end]);
         self.pos = end;
-        let contiguous = idx.windows(2).all(|w| w[1] == w[0] + 1);
-        let batch = if contiguous {
-            // Sequential order: a view, no copy.
-            let (start, len) = (idx[0], idx.len() as i64);
-            (
-                self.split.images.narrow(0, start, len),
-                self.split.labels.narrow(0, start, len),
-            )
-        } else {
-            let t = Tensor::from_slice(idx).to_device(self.split.images.device());
-            (
-                self.split.images.index_select(0, &t),
-                self.split.labels.index_select(0, &t),
-            )
-        };
         Some(batch)
     }
 
@@ -345,6 +361,44 @@ impl Dataset {
             take(&self.train, train_per_class)?,
             take(&self.test, test_per_class)?,
             self.classes.clone(),
+        )
+    }
+
+    /// Both splits with `transform` applied to every image (a deterministic
+    /// one: resizing, cropping, normalising), named `name`; labels and
+    /// classes kept. Random transforms draw from a generator seeded 0.
+    pub fn map_images(
+        &self,
+        name: impl Into<String>,
+        transform: &dyn Transform,
+    ) -> Result<Dataset> {
+        let mut rng = crate::runtime::rng::seeded(0);
+        let mut apply = |split: &Split| -> Result<Split> {
+            if split.is_empty() {
+                // The output shape, from one blank image: some transforms
+                // (resizing) refuse an empty batch.
+                let [c, h, w] = split.image_shape();
+                let probe = Tensor::zeros([1, c, h, w], (Kind::Float, split.images.device()));
+                let out = transform.apply(&probe, &mut rng)?;
+                let (_, c, h, w) = check::images(&out, "transformed images")?;
+                return Ok(Split::empty(c, h, w));
+            }
+            Split::new(
+                transform.apply(&split.images, &mut rng)?,
+                split.labels.shallow_clone(),
+            )
+        };
+        let (train, test) = (apply(&self.train)?, apply(&self.test)?);
+        Dataset::new(name, train, test, self.classes.clone())
+    }
+
+    /// Both splits' images resized to `height x width` (bilinear,
+    /// antialiased when shrinking: [`Resize`]), e.g. 28x28 digits for a
+    /// net that takes 64x64. Named `"<name>-<height>x<width>"`.
+    pub fn resized(&self, height: i64, width: i64) -> Result<Dataset> {
+        self.map_images(
+            format!("{}-{height}x{width}", self.name),
+            &Resize { height, width },
         )
     }
 

@@ -4,7 +4,7 @@
 
 use crate::check;
 use crate::error::{Error, Result};
-use crate::rng::Rng;
+use crate::runtime::rng::Rng;
 use rand::Rng as _;
 use tch::{Kind, Tensor};
 

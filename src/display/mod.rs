@@ -15,12 +15,14 @@
 //! stdout protocol, so that the kernel shows it as the cell's
 //! `execute_result`.
 
+mod channel;
 mod images;
-mod outlet;
+mod monitor;
 mod table;
 
+pub use channel::{updates_in_place, ChannelMessage, SOCKET_ENV};
 pub use images::{ImageGrid, Overlay, Scaling};
-pub use outlet::{updates_in_place, ChannelMessage, SOCKET_ENV};
+pub use monitor::{clock, LiveFigure, Monitor, NoFigure, ProgressMode};
 pub use table::Table;
 
 use crate::error::Result;
@@ -80,6 +82,80 @@ impl Show for Table {
     }
 }
 
+/// How a result shows itself: an HTML table of its numbers with its
+/// figures below (embedded PNGs), and a short plain-text form for
+/// nbconvert's text output and for programs. A figure that cannot be drawn
+/// (no finite values yet) is left out rather than failing the display.
+///
+/// ```
+/// use deepscope::display::{Report, Show, Table};
+/// use deepscope::plot::LinePlot;
+/// let table = Table::new(&["epochs", "loss"]).row(&["3", "0.42"])?;
+/// let bundle = Report::new(table, "3 epochs, loss 0.42")
+///     .figure(&LinePlot::new().values("loss", &[0.9, 0.6, 0.42]))
+///     .mime_bundle()?;
+/// assert!(bundle.get("text/html").unwrap().contains("<img src=\"data:image/png;base64,"));
+/// assert_eq!(bundle.get("text/plain"), Some("3 epochs, loss 0.42"));
+/// # Ok::<(), deepscope::Error>(())
+/// ```
+pub struct Report {
+    table: Table,
+    figures: Vec<Vec<u8>>,
+    text: String,
+}
+
+impl Report {
+    /// A report of `table`, read as `text` where HTML is not shown.
+    pub fn new(table: Table, text: impl Into<String>) -> Self {
+        Report {
+            table,
+            figures: Vec::new(),
+            text: text.into(),
+        }
+    }
+
+    /// With `figure` below the table (skipped if it cannot be drawn).
+    pub fn figure<R: Render + ?Sized>(mut self, figure: &R) -> Self {
+        if let Ok(png) = to_png(figure) {
+            self.figures.push(png);
+        }
+        self
+    }
+}
+
+impl Show for Report {
+    fn mime_bundle(&self) -> Result<MimeBundle> {
+        let mut html = String::from("<div class=\"deepscope-result\">");
+        html += &self.table.to_html();
+        for png in &self.figures {
+            html += &format!(
+                "<img src=\"data:image/png;base64,{}\"/>",
+                base64::engine::general_purpose::STANDARD.encode(png)
+            );
+        }
+        html += "</div>";
+        Ok(MimeBundle(vec![
+            ("text/html".into(), html),
+            ("text/plain".into(), self.text.clone()),
+        ]))
+    }
+}
+
+/// Gives result types the method evcxr calls when a value ends a cell
+/// (`evcxr_display`), which shows its [`Show`] bundle as the cell's result.
+macro_rules! shows_at_cell_end {
+    ($($t:ty),* $(,)?) => {$(
+        impl $t {
+            /// Called by evcxr when this value ends a cell: shown as the
+            /// cell's result (its table and figure).
+            pub fn evcxr_display(&self) {
+                $crate::display::print_for_evcxr(self);
+            }
+        }
+    )*};
+}
+pub(crate) use shows_at_cell_end;
+
 /// Whether this process is a notebook's evaluation process (evcxr sets
 /// `EVCXR_IS_RUNTIME` there), where shown values reach the notebook.
 pub fn in_notebook() -> bool {
@@ -94,7 +170,7 @@ pub fn display<S: Show + ?Sized>(x: &S) -> Result<()> {
 /// Sends `x` as a new output, under `display_id` if given.
 fn show_as<S: Show + ?Sized>(x: &S, display_id: Option<String>) -> Result<()> {
     let bundle = x.mime_bundle()?;
-    outlet::emit(
+    channel::emit(
         ChannelMessage::DisplayData {
             data: bundle.to_data(),
             metadata: Map::new(),
@@ -107,7 +183,7 @@ fn show_as<S: Show + ?Sized>(x: &S, display_id: Option<String>) -> Result<()> {
 /// Clears the outputs of the running cell; with `wait`, only when the next
 /// output arrives (no flicker between frames).
 pub fn clear_output(wait: bool) -> Result<()> {
-    outlet::emit(ChannelMessage::ClearOutput { wait }, None)
+    channel::emit(ChannelMessage::ClearOutput { wait }, None)
 }
 
 /// A shown output that can be replaced in place, such as a live training
@@ -120,7 +196,7 @@ pub struct DisplayHandle {
 impl DisplayHandle {
     /// Shows `x` under a new display id.
     pub fn show<S: Show + ?Sized>(x: &S) -> Result<Self> {
-        let id = outlet::new_display_id();
+        let id = channel::new_display_id();
         show_as(x, Some(id.clone()))?;
         Ok(DisplayHandle { id })
     }
@@ -128,7 +204,7 @@ impl DisplayHandle {
     /// Replaces what this handle shows with `x`.
     pub fn update<S: Show + ?Sized>(&self, x: &S) -> Result<()> {
         let bundle = x.mime_bundle()?;
-        outlet::emit(
+        channel::emit(
             ChannelMessage::UpdateDisplayData {
                 data: bundle.to_data(),
                 metadata: Map::new(),
@@ -178,20 +254,9 @@ showable_figure!(
     Overlay => "overlay",
 );
 
-macro_rules! evcxr_display {
-    ($($t:ty),* $(,)?) => {$(
-        impl $t {
-            /// Called by evcxr when this value ends a cell: shown as the
-            /// cell's result.
-            pub fn evcxr_display(&self) {
-                print_for_evcxr(self);
-            }
-        }
-    )*};
-}
-
-evcxr_display!(
-    LinePlot, Histogram, Scatter, BarChart, Heatmap, Contour, Surface3d, ImageGrid, Overlay, Table,
+shows_at_cell_end!(
+    Report, LinePlot, Histogram, Scatter, BarChart, Heatmap, Contour, Surface3d, ImageGrid,
+    Overlay, Table,
 );
 
 /// Panels of any figure kind: the training monitor's curves, Fig. 2's
@@ -211,10 +276,10 @@ impl<R: Render> Panels<R> {
 
 /// Prints `value` in evcxr's stdout protocol, which the kernel shows as the
 /// cell's result. A drawing error is shown as text instead of a panic.
-fn print_for_evcxr<S: Show + ?Sized>(value: &S) {
+pub(crate) fn print_for_evcxr<S: Show + ?Sized>(value: &S) {
     let text = match value.mime_bundle() {
         Ok(bundle) => bundle.to_evcxr(),
         Err(e) => MimeBundle(vec![("text/plain".into(), format!("error: {e}"))]).to_evcxr(),
     };
-    outlet::print_stdout(&text);
+    channel::print_stdout(&text);
 }

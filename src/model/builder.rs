@@ -353,7 +353,7 @@ impl ModelBuilder {
         }
         check_unique(&self.specs)?;
         let seed = self.seed.unwrap_or_else(rand::random);
-        let mut rng = crate::rng::seeded(seed);
+        let mut rng = crate::runtime::rng::seeded(seed);
         let vs = nn::VarStore::new(device);
         let mut layers = Vec::with_capacity(self.specs.len());
         let mut shapes: Vec<Vec<i64>> = Vec::with_capacity(self.specs.len());
@@ -378,7 +378,7 @@ fn make(
     input: &[i64],
     init: InitScheme,
     device: Device,
-    rng: &mut crate::rng::Rng,
+    rng: &mut crate::runtime::rng::Rng,
 ) -> Result<(Layer, Vec<i64>)> {
     let layer = match spec {
         Spec::Conv {

@@ -3,7 +3,7 @@
 
 use super::layer::{InitScheme, Layer, Op};
 use crate::error::Result;
-use crate::rng::{with_torch_seed, Rng};
+use crate::runtime::rng::{with_torch_seed, Rng};
 use rand::Rng as _;
 use tch::Tensor;
 

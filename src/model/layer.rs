@@ -2,7 +2,7 @@
 //! its parameters and buffers, and how it runs forward.
 
 use crate::error::{Error, Result};
-use crate::rng::Rng;
+use crate::runtime::rng::Rng;
 use rand::Rng as _;
 use tch::Tensor;
 
@@ -470,7 +470,7 @@ pub fn dropout(x: &Tensor, p: f64, rng: &mut Rng) -> Result<Tensor> {
             "dropout probability must be in [0, 1), got {p}"
         )));
     }
-    Ok(crate::rng::with_torch_seed(rng.gen(), || {
+    Ok(crate::runtime::rng::with_torch_seed(rng.gen(), || {
         x.f_dropout(p, true)
     })?)
 }

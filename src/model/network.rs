@@ -6,7 +6,7 @@ use super::init::initialise;
 use super::layer::Layer;
 use crate::check;
 use crate::error::{Error, Result};
-use crate::rng::{seeded, Rng};
+use crate::runtime::rng::{seeded, Rng};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Mutex;
@@ -481,3 +481,43 @@ impl fmt::Debug for Model {
         write!(f, "{}", self.summary())
     }
 }
+
+impl Summary {
+    /// The summary as a table: one row per layer, then the total.
+    pub fn table(&self) -> Result<crate::display::Table> {
+        let mut t =
+            crate::display::Table::new(&["layer", "kind", "params at", "output", "parameters"])
+                .title("model summary");
+        for (name, kind, path, shape, n) in &self.rows {
+            t = t.row(&[
+                name.clone(),
+                kind.clone(),
+                path.clone(),
+                check::shape_str(shape),
+                n.to_string(),
+            ])?;
+        }
+        t.row(&[
+            "total".to_string(),
+            String::new(),
+            String::new(),
+            String::new(),
+            self.total.to_string(),
+        ])
+    }
+}
+
+impl crate::display::Show for Summary {
+    fn mime_bundle(&self) -> Result<crate::display::MimeBundle> {
+        crate::display::Report::new(self.table()?, self.to_string()).mime_bundle()
+    }
+}
+
+impl crate::display::Show for Model {
+    /// A model shows its summary.
+    fn mime_bundle(&self) -> Result<crate::display::MimeBundle> {
+        self.summary().mime_bundle()
+    }
+}
+
+crate::display::shows_at_cell_end!(Summary, Model);

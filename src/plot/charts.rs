@@ -399,7 +399,7 @@ impl Render for Scatter {
             chart.draw_series(dots).map_err(drawing)?;
             let title = self.names.first().cloned().unwrap_or_default();
             bar.titled(&title, (FONT, 12)).map_err(drawing)?;
-            return super::grid::draw_colorbar(&bar, *map, lo, hi);
+            return super::field::draw_colorbar(&bar, *map, lo, hi);
         }
         let mut chart = self.frame.chart(root, xr, yr, 0)?;
         let k = self.classes.iter().max().map_or(1, |m| m + 1);

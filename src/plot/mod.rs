@@ -16,16 +16,16 @@
 
 mod charts;
 mod colormap;
+mod field;
 mod frame;
-mod grid;
 mod panels;
 mod render;
 mod surface3d;
 
 pub use charts::{BarChart, Histogram, LinePlot, Scatter, Series};
 pub use colormap::{series_color, Colormap};
+pub use field::{isoline_runs, matrix_from_tensor, Contour, Heatmap};
 pub use frame::Frame;
-pub use grid::{grid_from_tensor, isoline_runs, Contour, Heatmap};
 pub use panels::Panels;
 pub use render::{
     drawing, encode_png, ensure_font, rgb_pixels, save, to_png, to_svg, Render, FONT,

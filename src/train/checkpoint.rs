@@ -1,11 +1,16 @@
-//! Checkpoints: after each epoch, the model's tensors, the optimiser's state
-//! and the history, so that a killed run resumes where its last epoch ended
-//! and reaches the same weights.
+//! Checkpoints: after each epoch, every network's tensors, every
+//! optimiser's state and the history, so that a killed run resumes where
+//! its last epoch ended and reaches the same weights.
 //!
 //! Atomicity: the tensors go to a new file named for the epoch; then
 //! `checkpoint.json`, which names that file, is written to a temporary file
 //! and renamed into place. The rename is the commit: a kill at any moment
 //! leaves either the previous checkpoint or the new one, never a mix.
+//!
+//! Tensor names: a run of one network and one optimiser (every
+//! cross-entropy run) stores the network's own names and `optim.<key>`, as
+//! before objectives existed; a run of several stores `<net>/<name>` and
+//! `optim.<optimiser>/<key>`.
 
 use super::history::History;
 use super::optim::OptimizerState;
@@ -14,6 +19,7 @@ use crate::model::Model;
 use crate::weights;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
+use tch::Tensor;
 
 const META: &str = "checkpoint.json";
 
@@ -30,17 +36,60 @@ pub struct CheckpointMeta {
     pub tensors: String,
 }
 
+/// How a run's networks and optimisers are named in its tensor file.
+pub(super) struct Layout {
+    single: bool,
+}
+
+impl Layout {
+    /// The layout of a run with these many networks and optimisers.
+    pub fn new(nets: usize, optimizers: usize) -> Layout {
+        Layout {
+            single: nets == 1 && optimizers == 1,
+        }
+    }
+
+    /// The stored name of tensor `name` of network `net`.
+    pub fn net_tensor(&self, net: &str, name: &str) -> String {
+        if self.single {
+            name.to_string()
+        } else {
+            format!("{net}/{name}")
+        }
+    }
+
+    fn optim_prefix(&self, optimizer: &str) -> String {
+        if self.single {
+            "optim.".to_string()
+        } else {
+            format!("optim.{optimizer}/")
+        }
+    }
+}
+
 /// Writes a checkpoint into `dir` (created if needed), committing it with
 /// one rename, then removes the tensors of older checkpoints.
-pub fn save(
+pub(super) fn save(
     dir: &Path,
-    model: &Model,
-    optim: &OptimizerState,
+    layout: &Layout,
+    nets: &[(String, &mut Model)],
+    optimizers: &[(&str, &OptimizerState)],
     meta: &CheckpointMeta,
 ) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let mut tensors = model.named_tensors();
-    tensors.extend(optim.state_tensors());
+    let mut tensors: Vec<(String, Tensor)> = Vec::new();
+    for (net, model) in nets {
+        for (name, t) in model.named_tensors() {
+            tensors.push((layout.net_tensor(net, &name), t));
+        }
+    }
+    for (name, state) in optimizers {
+        let prefix = layout.optim_prefix(name);
+        for (key, t) in state.state_tensors() {
+            let key = key.strip_prefix("optim.").unwrap_or(&key);
+            tensors.push((format!("{prefix}{key}"), t));
+        }
+    }
     weights::write_safetensors(&tensors, dir.join(&meta.tensors))?;
     let json = serde_json::to_string(meta)
         .map_err(|e| Error::invalid(format!("cannot encode checkpoint: {e}")))?;
@@ -59,16 +108,17 @@ pub fn save(
 }
 
 /// The tensor file name for a checkpoint after `epochs_done` epochs.
-pub fn tensors_file(epochs_done: usize) -> String {
+pub(super) fn tensors_file(epochs_done: usize) -> String {
     format!("checkpoint-epoch{epochs_done}.safetensors")
 }
 
-/// Loads the checkpoint in `dir` into `model` and `optim`, if there is one;
-/// returns its metadata. A checkpoint of a different run is an error.
-pub fn load(
+/// Loads the checkpoint in `dir` into `nets` and `optimizers`, if there is
+/// one; returns its metadata. A checkpoint of a different run is an error.
+pub(super) fn load(
     dir: &Path,
-    model: &mut Model,
-    optim: &mut OptimizerState,
+    layout: &Layout,
+    nets: &mut [(String, &mut Model)],
+    optimizers: &mut [(&str, &mut OptimizerState)],
     fingerprint: &str,
 ) -> Result<Option<CheckpointMeta>> {
     let meta_path = dir.join(META);
@@ -85,10 +135,32 @@ pub fn load(
             meta.fingerprint
         )));
     }
-    let all = weights::read_tensors(dir.join(&meta.tensors))?;
-    let (optim_state, model_tensors): (Vec<_>, Vec<_>) =
-        all.into_iter().partition(|(n, _)| n.starts_with("optim."));
-    weights::load_tensors(model, model_tensors, &meta_path)?;
-    optim.load_state(&optim_state, model.device())?;
+    let mut all = weights::read_tensors(dir.join(&meta.tensors))?;
+    let device = nets.first().map_or(tch::Device::Cpu, |(_, m)| m.device());
+    for (name, state) in optimizers.iter_mut() {
+        let prefix = layout.optim_prefix(name);
+        let (mine, rest): (Vec<_>, Vec<_>) =
+            all.into_iter().partition(|(n, _)| n.starts_with(&prefix));
+        all = rest;
+        let mine: Vec<(String, Tensor)> = mine
+            .into_iter()
+            .map(|(n, t)| (format!("optim.{}", &n[prefix.len()..]), t))
+            .collect();
+        state.load_state(&mine, device)?;
+    }
+    for (net, model) in nets.iter_mut() {
+        let stored = |n: &str| {
+            if layout.single {
+                Some(n.to_string())
+            } else {
+                n.strip_prefix(&format!("{net}/")).map(str::to_string)
+            }
+        };
+        let mine: Vec<(String, Tensor)> = all
+            .iter()
+            .filter_map(|(n, t)| stored(n).map(|k| (k, t.shallow_clone())))
+            .collect();
+        weights::load_tensors(model, mine, &meta_path)?;
+    }
     Ok(Some(meta))
 }

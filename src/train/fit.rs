@@ -1,43 +1,50 @@
-//! The training loop.
+//! The training loop, for any [`Objective`].
 
-use super::checkpoint::{self, CheckpointMeta};
-use super::evaluate::{evaluate, mean_nll};
-use super::history::{EpochRecord, History, StepRecord};
+use super::checkpoint::{self, CheckpointMeta, Layout};
+use super::classify::Classification;
+use super::curves::HistoryFigure;
+use super::history::{epoch_line, EpochRecord, History, StepRecord};
+use super::objective::{Batch, Metrics, Objective, OptimizerSpec, Slot, Step};
 use super::optim::{Optimizer, OptimizerState};
-use super::progress::ProgressMode;
 use super::schedule::Schedule;
+use super::streams::Streams;
 use crate::data::transforms::Transform;
-use crate::data::{Dataset, Order};
+use crate::data::Dataset;
+use crate::display::{Monitor, ProgressMode};
 use crate::error::{Error, Result};
-use crate::model::Model;
-use crate::rng::seeded_stream;
+use crate::model::{Model, ParamGroup};
+use crate::runtime::interrupt;
+use crate::runtime::rng::{mix, seeded_stream};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 /// How to train: epochs, batches, optimiser, schedule, seed, and what to
 /// keep along the way.
 #[derive(Clone)]
 pub struct FitConfig {
-    /// Number of passes over the training split.
+    /// Number of passes over the training split (the first data stream).
     pub epochs: usize,
-    /// Examples per mini-batch.
+    /// Examples per mini-batch (of every stream).
     pub batch_size: usize,
-    /// Optimiser and its hyper-parameters.
+    /// Optimiser and its hyper-parameters (of every optimiser an objective
+    /// does not give its own).
     pub optimizer: Optimizer,
     /// Learning-rate schedule.
     pub schedule: Schedule,
     /// Seed of the batch order, augmentation and dropout: the same seed gives
     /// the same run.
     pub seed: u64,
-    /// Augmentation applied to each training batch.
+    /// Augmentation applied to each training batch (of every stream).
     pub augment: Option<Arc<dyn Transform>>,
-    /// Evaluate on the test split after every epoch.
+    /// Evaluate on held-out data after every epoch.
     pub evaluate: bool,
     /// Drop the last incomplete batch of each epoch.
     pub drop_last: bool,
+    /// Clip the joint L2 norm of each update's gradients to this bound.
+    pub clip_grad_norm: Option<f64>,
     /// Save a checkpoint here after every epoch, and resume from it if one is
     /// already there.
     pub checkpoint_dir: Option<PathBuf>,
@@ -64,6 +71,7 @@ impl FitConfig {
             augment: None,
             evaluate: true,
             drop_last: false,
+            clip_grad_norm: None,
             checkpoint_dir: None,
             snapshot_epochs: Vec::new(),
             progress: ProgressMode::Auto,
@@ -72,11 +80,14 @@ impl FitConfig {
     }
 
     /// The settings that decide a run's weights, in words (batch, optimiser,
-    /// schedule, seed, augmentation, drop_last): checkpoints and the
-    /// pretrained cache key use it.
+    /// schedule, seed, augmentation, drop_last, clipping): checkpoints and
+    /// the pretrained cache key use it.
     pub(crate) fn fingerprint(&self) -> String {
+        let clip = self
+            .clip_grad_norm
+            .map_or(String::new(), |c| format!(" clip {c}"));
         format!(
-            "batch {} optimizer {:?} schedule {:?} seed {} augment {} drop_last {}",
+            "batch {} optimizer {:?} schedule {:?} seed {} augment {} drop_last {}{clip}",
             self.batch_size,
             self.optimizer,
             self.schedule,
@@ -88,10 +99,11 @@ impl FitConfig {
 }
 
 /// The weights after an epoch.
-pub struct Snapshot {
+pub struct WeightSnapshot {
     /// The epoch (1-based) after which they were taken.
     pub epoch: usize,
-    /// Every parameter and buffer, copied.
+    /// Every parameter and buffer, copied (named `<net>/<name>` when the
+    /// objective trains several networks).
     pub tensors: Vec<(String, Tensor)>,
 }
 
@@ -101,11 +113,15 @@ pub struct FitResult {
     /// Metrics per step and per epoch (including those before a resume).
     pub history: History,
     /// Weights after the epochs asked for.
-    pub snapshots: Vec<Snapshot>,
+    pub snapshots: Vec<WeightSnapshot>,
     /// True if the stop flag ended the run before its last epoch.
     pub interrupted: bool,
     /// True if a callback asked to stop (e.g. early stopping).
     pub stopped_early: bool,
+    /// Wall-clock seconds of this call (not of epochs before a resume).
+    pub seconds: f64,
+    /// Epochs the run was set to (to tell a finished run from a cut one).
+    pub epochs: usize,
 }
 
 /// What a [`Callback`] asks of the training loop.
@@ -125,13 +141,15 @@ pub trait Callback {
         Ok(Control::Continue)
     }
     /// After each epoch (evaluated, snapshotted and checkpointed), with the
-    /// model in training mode.
+    /// objective's first network in training mode.
     fn on_epoch(&mut self, _record: &EpochRecord, _model: &mut Model) -> Result<Control> {
         Ok(Control::Continue)
     }
 }
 
-/// Trains `model` on `data.train` with cross-entropy.
+/// Trains `model` on `data.train` with cross-entropy (the
+/// [`Classification`] objective), evaluating on `data.test` after each
+/// epoch.
 ///
 /// Each epoch draws its batch order, augmentation and dropout from
 /// `(seed, epoch)`, so a run resumed from a checkpoint repeats exactly what
@@ -148,221 +166,370 @@ pub fn fit_with(
     config: &FitConfig,
     callbacks: &mut [&mut dyn Callback],
 ) -> Result<FitResult> {
-    check_fit(model, data, config)?;
-    let mut optim = OptimizerState::new(config.optimizer)?;
-    let fingerprint = config.fingerprint();
+    fit_objective(&mut Classification::new(model, data), config, callbacks)
+}
+
+/// Trains whatever `objective` says (see [`Objective`]) with the settings
+/// of `config`: the same loop as [`fit`], with its seeds, checkpoints and
+/// resume, history, schedule, snapshots, callbacks, live monitor and
+/// interrupts.
+pub fn fit_objective(
+    objective: &mut dyn Objective,
+    config: &FitConfig,
+    callbacks: &mut [&mut dyn Callback],
+) -> Result<FitResult> {
+    let started = Instant::now();
+    check_config(config)?;
+    objective.check()?;
+    let streams = Streams {
+        splits: objective.streams(),
+        batch_size: config.batch_size,
+        drop_last: config.drop_last,
+        seed: config.seed,
+    };
+    streams.check()?;
+    let mut slots = slots(objective, config)?;
+    let describe = objective.describe();
+    let fingerprint = if describe.is_empty() {
+        config.fingerprint()
+    } else {
+        format!("{} objective {describe}", config.fingerprint())
+    };
+    let layout = Layout::new(objective.nets().len(), slots.len());
     let mut history = History::default();
     let mut start_epoch = 0;
     if let Some(dir) = &config.checkpoint_dir {
-        if let Some(meta) = checkpoint::load(dir, model, &mut optim, &fingerprint)? {
+        let mut nets = objective.nets();
+        let mut states: Vec<(&str, &mut OptimizerState)> = slots
+            .iter_mut()
+            .map(|s| (s.name.as_str(), &mut s.state))
+            .collect();
+        if let Some(meta) = checkpoint::load(dir, &layout, &mut nets, &mut states, &fingerprint)? {
             start_epoch = meta.epochs_done;
             history = meta.history;
         }
     }
-    let per_epoch = {
-        let n = data.train.len();
-        if config.drop_last {
-            n / config.batch_size
-        } else {
-            n.div_ceil(config.batch_size)
-        }
-    };
-    if per_epoch == 0 {
-        return Err(Error::invalid(
-            "drop_last leaves no batch: the batch is larger than the training split",
-        ));
-    }
+    let per_epoch = streams.per_epoch();
     let mut run = Run {
         config,
-        data,
-        optim,
+        streams,
+        slots,
+        layout,
         fingerprint,
         history,
         snapshots: Vec::new(),
         per_epoch,
         total: per_epoch * config.epochs,
-        interrupt: config.interrupt.clone(),
         interrupted: false,
         stopped_early: false,
+        loss_label: objective.loss_label(),
     };
-    let mut progress = config.progress.reporter();
-    progress.start(run.total, start_epoch * per_epoch);
-    let was_training = model.is_training();
-    // Whatever happens inside, the model's mode and the progress display are restored.
+    let mut monitor = Monitor::new(config.progress, run.total)
+        .activity("training")
+        .unit("step")
+        .kept("the model keeps what it learned");
+    monitor.start(start_epoch * per_epoch, &run.figure());
+    let modes: Vec<bool> = objective
+        .nets()
+        .iter()
+        .map(|(_, m)| m.is_training())
+        .collect();
+    // Whatever happens inside, the networks' modes and the monitor are restored.
     let outcome = (start_epoch..config.epochs).try_for_each(|epoch| {
         if run.interrupted || run.stopped_early {
             return Ok(());
         }
-        run.epoch(epoch, model, progress.as_mut(), callbacks)
+        run.epoch(epoch, objective, &mut monitor, callbacks)
     });
-    progress.finish(run.interrupted || outcome.is_err());
-    model.set_train(was_training);
+    monitor.finish(run.interrupted || outcome.is_err(), &run.figure());
+    for ((_, m), train) in objective.nets().into_iter().zip(modes) {
+        m.set_train(train);
+    }
     outcome?;
     Ok(FitResult {
         history: run.history,
         snapshots: run.snapshots,
         interrupted: run.interrupted,
         stopped_early: run.stopped_early,
+        seconds: started.elapsed().as_secs_f64(),
+        epochs: config.epochs,
     })
 }
 
-fn check_fit(model: &Model, data: &Dataset, config: &FitConfig) -> Result<()> {
+fn check_config(config: &FitConfig) -> Result<()> {
     if config.epochs == 0 || config.batch_size == 0 {
         return Err(Error::invalid(format!(
             "fit needs at least one epoch and a batch size of at least 1, got {} epochs of {}",
             config.epochs, config.batch_size
         )));
     }
-    if data.train.is_empty() {
-        return Err(Error::invalid(format!(
-            "dataset '{}' has no training examples",
-            data.name
-        )));
-    }
-    let shape = data.train.image_shape();
-    if model.input_shape() != shape {
-        return Err(Error::shape(
-            "training images",
-            format!(
-                "examples of the model's input shape {:?}",
-                model.input_shape()
-            ),
-            format!("{shape:?}"),
-        ));
-    }
-    if model.output_shape() != [data.num_classes()] {
-        return Err(Error::shape(
-            "model output",
-            format!(
-                "[{}] (one logit per class of '{}')",
-                data.num_classes(),
-                data.name
-            ),
-            format!("{:?}", model.output_shape()),
-        ));
+    config.optimizer.validate()?;
+    if let Some(c) = config.clip_grad_norm {
+        if !(c.is_finite() && c > 0.0) {
+            return Err(Error::invalid(format!(
+                "the gradient-norm bound must be finite and > 0, got {c}"
+            )));
+        }
     }
     Ok(())
+}
+
+/// The objective's optimisers, checked: names unique, networks known, each
+/// network in one optimiser at most.
+fn slots(objective: &mut dyn Objective, config: &FitConfig) -> Result<Vec<Slot>> {
+    let names: Vec<String> = objective.nets().into_iter().map(|(n, _)| n).collect();
+    if names.is_empty() {
+        return Err(Error::invalid("the objective has no networks to train"));
+    }
+    if let Some(dup) = names
+        .iter()
+        .enumerate()
+        .find(|(i, n)| names[..*i].contains(n))
+    {
+        return Err(Error::invalid(format!(
+            "the objective names two networks '{}'",
+            dup.1
+        )));
+    }
+    let mut specs = objective.optimizers();
+    if specs.is_empty() {
+        let all: Vec<&str> = names.iter().map(String::as_str).collect();
+        specs.push(OptimizerSpec::new("main", &all));
+    }
+    let mut slots: Vec<Slot> = Vec::with_capacity(specs.len());
+    for spec in specs {
+        if slots.iter().any(|s| s.name == spec.name) {
+            return Err(Error::invalid(format!(
+                "the objective names two optimisers '{}'",
+                spec.name
+            )));
+        }
+        for net in &spec.nets {
+            if !names.contains(net) {
+                return Err(Error::invalid(format!(
+                    "optimiser '{}' updates a network '{net}' the objective does not have; it has: {}",
+                    spec.name,
+                    names.join(", ")
+                )));
+            }
+            if let Some(other) = slots.iter().find(|s| s.nets.contains(net)) {
+                return Err(Error::invalid(format!(
+                    "network '{net}' is updated by two optimisers, '{}' and '{}'",
+                    other.name, spec.name
+                )));
+            }
+        }
+        let kind = spec.optimizer.unwrap_or(config.optimizer);
+        slots.push(Slot {
+            name: spec.name,
+            kind,
+            state: OptimizerState::new(kind)?,
+            nets: spec.nets,
+            groups: Vec::new(),
+        });
+    }
+    Ok(slots)
 }
 
 /// The state of one training run between epochs.
 struct Run<'a> {
     config: &'a FitConfig,
-    data: &'a Dataset,
-    optim: OptimizerState,
+    streams: Streams,
+    slots: Vec<Slot>,
+    layout: Layout,
     fingerprint: String,
     history: History,
-    snapshots: Vec<Snapshot>,
+    snapshots: Vec<WeightSnapshot>,
     per_epoch: usize,
     total: usize,
-    /// A caller's own stop flag; `None` for the process-wide one.
-    interrupt: Option<Arc<AtomicBool>>,
     interrupted: bool,
     stopped_early: bool,
+    loss_label: String,
+}
+
+/// Sums of an epoch's step measurements, for its means.
+#[derive(Default)]
+struct EpochSums {
+    loss: f64,
+    accuracy: f64,
+    with_accuracy: usize,
+    extra: Vec<(String, f64, usize)>,
+    count: usize,
+}
+
+impl EpochSums {
+    fn add(&mut self, m: &Metrics) {
+        self.loss += m.loss;
+        if let Some(a) = m.accuracy {
+            self.accuracy += a;
+            self.with_accuracy += 1;
+        }
+        for (name, v) in &m.extra {
+            match self.extra.iter_mut().find(|(n, ..)| n == name) {
+                Some((_, sum, k)) => {
+                    *sum += v;
+                    *k += 1;
+                }
+                None => self.extra.push((name.clone(), *v, 1)),
+            }
+        }
+        self.count += 1;
+    }
 }
 
 impl Run<'_> {
+    fn figure(&self) -> HistoryFigure<'_> {
+        HistoryFigure {
+            history: &self.history,
+            loss_label: &self.loss_label,
+        }
+    }
+
     fn epoch(
         &mut self,
         epoch: usize,
-        model: &mut Model,
-        progress: &mut dyn super::progress::Progress,
+        objective: &mut dyn Objective,
+        monitor: &mut Monitor,
         callbacks: &mut [&mut dyn Callback],
     ) -> Result<()> {
         let config = self.config;
         let started = Instant::now();
-        model.reseed(mix(config.seed, epoch as u64));
         let mut aug_rng = seeded_stream(config.seed ^ 0x5eed_a0a0_5eed_a0a0, epoch as u64);
-        model.set_train(true);
-        let device = model.device();
-        // Freezing and learning-rate scales change only between epochs (in an
-        // epoch callback), so the groups are gathered once per epoch.
-        let groups = model.param_groups();
-        let (mut loss_sum, mut acc_sum, mut count) = (0.0, 0.0, 0usize);
-        let order = Order::Shuffled {
-            seed: config.seed,
-            epoch: epoch as u64,
+        let device = {
+            let nets = objective.nets();
+            let several = nets.len() > 1;
+            for (i, (_, m)) in nets.iter().enumerate() {
+                // The first network's dropout seed is the one fit always used.
+                let seed = if i == 0 {
+                    config.seed
+                } else {
+                    mix(config.seed, i as u64)
+                };
+                m.reseed(mix(seed, epoch as u64));
+            }
+            // Freezing and learning-rate scales change only between epochs
+            // (in an epoch callback), so the groups are gathered once per epoch.
+            for slot in &mut self.slots {
+                slot.groups = nets
+                    .iter()
+                    .filter(|(n, _)| slot.nets.contains(n))
+                    .flat_map(|(n, m)| prefixed(m.param_groups(), n, several))
+                    .collect();
+            }
+            nets[0].1.device()
         };
-        for (i, (x, y)) in self
-            .data
-            .train
-            .batches(config.batch_size, order, config.drop_last)?
-            .enumerate()
-        {
-            let stop = match &self.interrupt {
-                Some(flag) => flag.swap(false, Ordering::SeqCst),
-                None => super::interrupt::take(),
-            };
-            if stop {
+        for (_, m) in objective.nets() {
+            m.set_train(true);
+        }
+        let mut sums = EpochSums::default();
+        for (i, drawn) in self.streams.epoch(epoch).enumerate() {
+            if interrupt::should_stop(config.interrupt.as_deref()) {
                 self.interrupted = true;
                 return Ok(());
             }
-            let x = match &config.augment {
-                Some(t) => t.apply(&x, &mut aug_rng)?,
-                None => x,
-            };
-            let (x, y) = (x.to_device(device), y.to_device(device));
-            let logits = model.forward(&x)?;
-            // Labels fit the logits: Dataset::new checked their range and
-            // check_fit the class count.
-            let loss = mean_nll(&logits, &y)?;
-            for (_, p) in groups.iter().flat_map(|g| &g.params) {
-                p.shallow_clone().zero_grad();
+            let mut batches = Vec::with_capacity(drawn.len());
+            for d in drawn {
+                let images = match &config.augment {
+                    Some(t) => t.apply(&d.images, &mut aug_rng)?,
+                    None => d.images,
+                };
+                batches.push(Batch {
+                    images: images.to_device(device),
+                    labels: d.labels.to_device(device),
+                    indices: Tensor::from_slice(&d.indices),
+                });
             }
-            loss.f_backward()?;
-            let step = epoch * self.per_epoch + i;
-            let lr = config.optimizer.lr() * config.schedule.factor(epoch, step, self.total);
-            self.optim.step(&groups, lr)?;
-            let loss_v = loss.double_value(&[]);
-            if !loss_v.is_finite() {
+            let index = epoch * self.per_epoch + i;
+            let factor = config.schedule.factor(epoch, index, self.total);
+            let mut step = Step {
+                epoch,
+                index,
+                total: self.total,
+                factor,
+                clip: config.clip_grad_norm,
+                slots: &mut self.slots,
+                updates: 0,
+            };
+            let metrics = objective.step(&batches, &mut step)?;
+            let updates = step.updates;
+            let lr = self.slots[0].kind.lr() * factor;
+            if !metrics.loss.is_finite() {
                 return Err(Error::invalid(format!(
-                    "training diverged: the loss is {loss_v} at epoch {}, step {step} (learning rate {lr}); lower it",
+                    "training diverged: the loss is {} at epoch {}, step {index} (learning rate {lr}); lower it",
+                    metrics.loss,
                     epoch + 1
                 )));
             }
+            if updates == 0 {
+                return Err(Error::invalid(
+                    "the objective's step updated no optimiser: call step.update (or step.minimize) with the loss",
+                ));
+            }
             let record = StepRecord {
                 epoch,
-                step,
-                loss: loss_v,
-                accuracy: accuracy(&logits, &y)?,
+                step: index,
+                loss: metrics.loss,
+                accuracy: metrics.accuracy,
                 lr,
+                metrics: metrics.extra.clone(),
             };
-            progress.step(&record);
+            sums.add(&metrics);
             let mut stop = false;
             for cb in callbacks.iter_mut() {
                 stop |= cb.on_step(&record)? == Control::Stop;
             }
-            loss_sum += record.loss;
-            acc_sum += record.accuracy;
-            count += 1;
             self.history.steps.push(record);
+            monitor.step(
+                index + 1,
+                format!("loss {:.4}", metrics.loss),
+                &self.figure(),
+            );
             if stop {
                 self.stopped_early = true;
                 return Ok(());
             }
         }
-        let (test_loss, test_accuracy) = if config.evaluate && !self.data.test.is_empty() {
-            let e = evaluate(model, &self.data.test, config.batch_size.max(256))?;
-            (Some(e.loss), Some(e.accuracy))
+        let held_out = if config.evaluate {
+            objective.evaluate(config.batch_size.max(256))?
         } else {
-            (None, None)
+            None
         };
+        let n = sums.count.max(1) as f64;
+        let mut metrics: Vec<(String, f64)> = sums
+            .extra
+            .iter()
+            .map(|(name, sum, k)| (name.clone(), sum / *k as f64))
+            .collect();
+        if let Some(h) = &held_out {
+            metrics.extend(h.extra.iter().map(|(n, v)| (format!("test {n}"), *v)));
+        }
         let record = EpochRecord {
             epoch,
-            train_loss: loss_sum / count.max(1) as f64,
-            train_accuracy: acc_sum / count.max(1) as f64,
-            test_loss,
-            test_accuracy,
+            train_loss: sums.loss / n,
+            train_accuracy: (sums.with_accuracy > 0)
+                .then(|| sums.accuracy / sums.with_accuracy as f64),
+            test_loss: held_out.as_ref().map(|h| h.loss),
+            test_accuracy: held_out.as_ref().and_then(|h| h.accuracy),
+            metrics,
             seconds: started.elapsed().as_secs_f64(),
         };
-        progress.epoch(&record, config.epochs);
         self.history.epochs.push(record.clone());
+        monitor.milestone(
+            epoch_line(&record, config.epochs),
+            &format!("epoch {}/{}", epoch + 1, config.epochs),
+            &self.figure(),
+        );
+        let mut nets = objective.nets();
         if config.snapshot_epochs.contains(&(epoch + 1)) {
-            let tensors = model
-                .named_tensors()
-                .into_iter()
-                .map(|(n, t)| (n, t.copy()))
+            let tensors = nets
+                .iter()
+                .flat_map(|(net, m)| {
+                    m.named_tensors()
+                        .into_iter()
+                        .map(|(n, t)| (self.layout.net_tensor(net, &n), t.copy()))
+                })
                 .collect();
-            self.snapshots.push(Snapshot {
+            self.snapshots.push(WeightSnapshot {
                 epoch: epoch + 1,
                 tensors,
             });
@@ -374,10 +541,16 @@ impl Run<'_> {
                 history: self.history.clone(),
                 tensors: checkpoint::tensors_file(epoch + 1),
             };
-            checkpoint::save(dir, model, &self.optim, &meta)?;
+            let states: Vec<(&str, &OptimizerState)> = self
+                .slots
+                .iter()
+                .map(|s| (s.name.as_str(), &s.state))
+                .collect();
+            checkpoint::save(dir, &self.layout, &nets, &states, &meta)?;
         }
+        let first = &mut *nets[0].1;
         for cb in callbacks.iter_mut() {
-            if cb.on_epoch(&record, model)? == Control::Stop {
+            if cb.on_epoch(&record, first)? == Control::Stop {
                 self.stopped_early = true;
             }
         }
@@ -385,20 +558,22 @@ impl Run<'_> {
     }
 }
 
-fn accuracy(logits: &Tensor, y: &Tensor) -> Result<f64> {
-    Ok(logits
-        .argmax(1, false)
-        .f_eq_tensor(y)?
-        .to_kind(Kind::Float)
-        .mean(Kind::Float)
-        .double_value(&[]))
-}
-
-/// A seed for the model's dropout generator from the run's seed and the
-/// epoch (splitmix64), so each epoch's dropout masks are fixed by the pair.
-fn mix(seed: u64, epoch: u64) -> u64 {
-    let mut z = seed.wrapping_add(epoch.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    (z ^ (z >> 31)) >> 1
+/// A network's parameter groups, their names prefixed by the network's when
+/// the objective has several (so that optimiser state keys stay unique).
+fn prefixed(groups: Vec<ParamGroup>, net: &str, several: bool) -> Vec<ParamGroup> {
+    if !several {
+        return groups;
+    }
+    groups
+        .into_iter()
+        .map(|g| ParamGroup {
+            layer: format!("{net}/{}", g.layer),
+            lr_scale: g.lr_scale,
+            params: g
+                .params
+                .into_iter()
+                .map(|(n, t)| (format!("{net}/{n}"), t))
+                .collect(),
+        })
+        .collect()
 }

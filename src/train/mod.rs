@@ -1,6 +1,12 @@
 //! Training: `fit` with SGD or Adam, schedules, a repeatable seed, metrics
-//! history, snapshots, checkpoint and resume, progress, and the interrupt
-//! flag; `evaluate` for loss, accuracy and the confusion matrix.
+//! history, snapshots, checkpoint and resume, the live monitor, and the
+//! interrupt flag; `evaluate` for loss, accuracy and the confusion matrix.
+//!
+//! `fit` trains one model with cross-entropy. [`fit_objective`] trains
+//! whatever an [`Objective`] says (distillation from a frozen teacher,
+//! domain adaptation over two data streams, adversarial games with two
+//! optimisers, several networks and losses at once) with the same loop;
+//! every update goes through [`optimize`].
 //!
 //! ```no_run
 //! use deepscope::{data, train, zoo};
@@ -14,22 +20,32 @@
 //! ```
 
 mod checkpoint;
+mod classify;
+mod curves;
 mod evaluate;
 mod fit;
 mod history;
-pub mod interrupt;
+mod objective;
 mod optim;
-mod progress;
 mod renorm;
 mod schedule;
 mod stop;
+mod streams;
+mod update;
 
+pub use crate::display::ProgressMode;
+/// The interrupt flag (at home in [`runtime`](crate::runtime)).
+pub use crate::runtime::interrupt;
 pub use checkpoint::CheckpointMeta;
+pub use classify::Classification;
 pub use evaluate::{cross_entropy, evaluate, Evaluation};
-pub use fit::{fit, fit_with, Callback, Control, FitConfig, FitResult, Snapshot};
-pub use history::{EpochRecord, History, StepRecord};
+pub use fit::{
+    fit, fit_objective, fit_with, Callback, Control, FitConfig, FitResult, WeightSnapshot,
+};
+pub use history::{epoch_line, EpochRecord, History, StepRecord};
+pub use objective::{Batch, Metrics, Objective, OptimizerSpec, Step};
 pub use optim::{Optimizer, OptimizerState};
-pub use progress::{clock, epoch_line, Progress, ProgressMode};
 pub use renorm::{renormalize_filters, FilterRenorm};
 pub use schedule::Schedule;
 pub use stop::StopWhenFitted;
+pub use update::{clip_grad_norm, optimize};

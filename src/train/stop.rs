@@ -29,7 +29,7 @@ impl StopWhenFitted {
 
 impl Callback for StopWhenFitted {
     fn on_epoch(&mut self, record: &EpochRecord, _model: &mut Model) -> Result<Control> {
-        if record.train_accuracy >= self.accuracy {
+        if record.train_accuracy.is_some_and(|a| a >= self.accuracy) {
             self.fitted_at.get_or_insert(record.epoch + 1);
             return Ok(Control::Stop);
         }

@@ -247,7 +247,7 @@ fn resize_all(split: &Split, side: i64) -> Result<Split> {
         height: side,
         width: side,
     };
-    let mut rng = crate::rng::seeded(0);
+    let mut rng = crate::runtime::rng::seeded(0);
     let mut parts = Vec::new();
     for start in (0..split.len() as i64).step_by(4096) {
         let n = (split.len() as i64 - start).min(4096);
@@ -316,7 +316,7 @@ fn fit_config(recipe: &Recipe, quick: bool) -> FitConfig {
 /// tens of minutes on a CPU; in quick mode 200 images per class and 3 epochs),
 /// then loads it from [`cache_dir`] in well under a second.
 pub fn pretrained(name: &str) -> Result<Pretrained> {
-    pretrained_on(name, crate::device::default_device())
+    pretrained_on(name, crate::runtime::device::default_device())
 }
 
 /// [`pretrained`] on a chosen device. A cached model loads without touching

@@ -303,6 +303,23 @@ class RichOutput(KernelFixture):
         self.assertIn("epoch 3/3", final["text/plain"])
 
 
+    def test_results_at_the_end_of_a_cell_show_a_table_and_a_figure(self):
+        run(self.kc, "let data = deepscope::data::digits()?;\n"
+                     "let mut model = zoo::mlp(&data.train.image_shape(), &[16], 10, zoo::Activation::Relu).build(Device::Cpu)?;")
+        for code, text, figures in [
+            ("evaluate(&mut model, &data.test, 256)?", r"^loss \d+\.\d{4}, accuracy \d+\.\d{2}% on 359 examples$", 1),
+            ("let mut cfg = FitConfig::new(1, 64, Optimizer::sgd(0.1));\ncfg.progress = ProgressMode::Silent;\nfit(&mut model, &data, &cfg)?",
+             r"^training run: 1 of 1 epochs, 23 steps, train loss \d+\.\d{4}, test accuracy", 1),
+            ("model", r"^layer +kind", 0),
+        ]:
+            reply, outputs = run(self.kc, code)
+            self.assertEqual(reply["status"], "ok", reply)
+            data = of_type(outputs, "execute_result")[0]["content"]["data"]
+            self.assertIn("<table>", data["text/html"], code)
+            self.assertEqual(data["text/html"].count('<img src="data:image/png;base64,'), figures, code)
+            self.assertRegex(data["text/plain"], text)
+            self.assertNotIn("confusion: [[", data["text/plain"], "no Debug dump")
+
 class OtherDependencies(KernelFixture):
     def test_dep_adds_another_crate_beside_the_preloaded_library(self):
         crate = Path(tempfile.mkdtemp(prefix="tinydep-"))

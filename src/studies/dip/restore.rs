@@ -20,15 +20,17 @@
 use super::net::SkipConfig;
 use super::quality::{psnr, ssim};
 use super::task::Task;
-use crate::display::{DisplayHandle, ImageGrid};
+use crate::display::{
+    shows_at_cell_end, ImageGrid, LiveFigure, MimeBundle, Monitor, ProgressMode, Report, Show,
+    Table,
+};
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::plot::LinePlot;
-use crate::rng::with_torch_seed;
-use crate::train::{interrupt, Optimizer, OptimizerState};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use crate::runtime::interrupt;
+use crate::runtime::rng::with_torch_seed;
+use crate::train::{optimize, Optimizer, OptimizerState};
 use rand::Rng as _;
-use std::io::IsTerminal;
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
 
@@ -57,17 +59,6 @@ pub struct Guard {
     pub drop_db: f64,
 }
 
-/// How a run shows its progress.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Live {
-    /// In a notebook, the current and averaged output beside the
-    /// observation and the PSNR curves, replaced in place about once a
-    /// second; in a terminal, a progress bar; elsewhere nothing.
-    Auto,
-    /// Nothing.
-    Silent,
-}
-
 /// The settings of a Deep Image Prior run.
 #[derive(Debug, Clone)]
 pub struct Prior {
@@ -93,8 +84,10 @@ pub struct Prior {
     pub seed: u64,
     /// Where the run computes.
     pub device: Device,
-    /// How progress is shown.
-    pub live: Live,
+    /// How progress is shown: in a notebook, the observation, the current
+    /// and the averaged output side by side above the PSNR curves, replaced
+    /// in place about once a second; in a terminal, a progress bar.
+    pub progress: ProgressMode,
 }
 
 impl Prior {
@@ -120,8 +113,8 @@ impl Prior {
                 drop_db: 5.0,
             }),
             seed: 0,
-            device: crate::device::default_device(),
-            live: Live::Auto,
+            device: crate::runtime::device::default_device(),
+            progress: ProgressMode::Auto,
         }
     }
 
@@ -176,8 +169,8 @@ impl Prior {
         self
     }
     /// Showing progress this way.
-    pub fn live(mut self, live: Live) -> Self {
-        self.live = live;
+    pub fn progress(mut self, mode: ProgressMode) -> Self {
+        self.progress = mode;
         self
     }
 
@@ -267,8 +260,13 @@ impl Prior {
         let clean = task.clean.as_ref().map(|t| t.to_device(self.device));
         let mut opt = OptimizerState::new(Optimizer::adam(self.lr))?;
         let groups = model.param_groups();
-        let mut noise_rng = crate::rng::seeded_stream(self.seed, 1);
-        let mut live = LiveView::new(self.live, self.iterations, task);
+        let mut noise_rng = crate::runtime::rng::seeded_stream(self.seed, 1);
+        let observation_cpu = task.observation.to_device(Device::Cpu);
+        let mut monitor = Monitor::new(self.progress, self.iterations)
+            .activity("fitting")
+            .unit("iteration")
+            .kept("the run keeps what it has");
+        monitor.start(0, &crate::display::NoFigure);
 
         let mut history = Vec::new();
         let mut snapshots = Vec::new();
@@ -279,7 +277,7 @@ impl Prior {
         let mut interrupted = false;
         let start = Instant::now();
         for it in 1..=self.iterations {
-            if interrupt::take() {
+            if interrupt::should_stop(None) {
                 interrupted = true;
                 break;
             }
@@ -319,11 +317,7 @@ impl Prior {
                     _ => checkpoint = Some(Checkpoint::take(&model, &opt, &averaged, p)),
                 }
             }
-            for (_, p) in groups.iter().flat_map(|g| &g.params) {
-                p.shallow_clone().zero_grad();
-            }
-            loss.f_backward()?;
-            opt.step(&groups, self.lr)?;
+            optimize(&loss, &groups, &mut opt, self.lr, None)?;
 
             let now = out.get(0);
             let avg = match &averaged {
@@ -349,10 +343,17 @@ impl Prior {
                     ssim_clean,
                 };
                 history.push(record);
-                live.update(it, &history, &now, &avg, false)?;
+                let figure = LiveView {
+                    task: &task.name,
+                    observation: &observation_cpu,
+                    output: &now,
+                    averaged: &avg,
+                    history: &history,
+                };
+                monitor.step(it, status(&history), &figure);
             }
             if self.snapshots.contains(&it) {
-                snapshots.push(Snapshot {
+                snapshots.push(OutputSnapshot {
                     iteration: it,
                     output: now.to_device(Device::Cpu),
                     averaged: avg.to_device(Device::Cpu),
@@ -361,8 +362,14 @@ impl Prior {
             last_output = now;
         }
         let averaged = averaged.unwrap_or_else(|| last_output.shallow_clone());
-        live.update(self.iterations, &history, &last_output, &averaged, true)?;
-        live.finish(interrupted);
+        let figure = LiveView {
+            task: &task.name,
+            observation: &observation_cpu,
+            output: &last_output,
+            averaged: &averaged,
+            history: &history,
+        };
+        monitor.finish(interrupted, &figure);
         Ok(Restoration {
             task: task.name.clone(),
             output: last_output.to_device(Device::Cpu),
@@ -441,7 +448,7 @@ pub struct Record {
 
 /// The output and averaged output at one iteration, `[C, H, W]` on the CPU.
 #[derive(Debug)]
-pub struct Snapshot {
+pub struct OutputSnapshot {
     /// 1-based iteration.
     pub iteration: usize,
     /// The net's output.
@@ -462,7 +469,7 @@ pub struct Restoration {
     /// Measurements every `record_every` steps.
     pub history: Vec<Record>,
     /// The kept outputs.
-    pub snapshots: Vec<Snapshot>,
+    pub snapshots: Vec<OutputSnapshot>,
     /// Iterations at which the guard undid a diverging step.
     pub rollbacks: Vec<usize>,
     /// Whether the run was interrupted.
@@ -492,7 +499,7 @@ impl Restoration {
     }
 
     /// The snapshot kept at `iteration`.
-    pub fn snapshot(&self, iteration: usize) -> Result<&Snapshot> {
+    pub fn snapshot(&self, iteration: usize) -> Result<&OutputSnapshot> {
         self.snapshots
             .iter()
             .find(|s| s.iteration == iteration)
@@ -529,6 +536,67 @@ impl Restoration {
     }
 }
 
+impl Show for Restoration {
+    /// The run's numbers, the output beside the averaged output, and the
+    /// PSNR curves.
+    fn mime_bundle(&self) -> Result<MimeBundle> {
+        let db = |v: Option<f64>| v.map_or("-".to_string(), |p| format!("{p:.2} dB"));
+        let last = self.last();
+        let peak = self.peak();
+        let iterations = last.map_or(0, |r| r.iteration);
+        let rollbacks = if self.rollbacks.is_empty() {
+            "none".to_string()
+        } else {
+            format!("{} (at {:?})", self.rollbacks.len(), self.rollbacks)
+        };
+        let table = Table::new(&["", "value"])
+            .title(format!("Deep Image Prior: {}", self.task))
+            .row(&["iterations".to_string(), iterations.to_string()])?
+            .row(&[
+                "peak PSNR (output)".to_string(),
+                peak.map_or("-".to_string(), |r| {
+                    format!("{} at iteration {}", db(r.psnr_clean), r.iteration)
+                }),
+            ])?
+            .row(&[
+                "last PSNR (output)".to_string(),
+                db(last.and_then(|r| r.psnr_clean)),
+            ])?
+            .row(&[
+                "last PSNR (averaged)".to_string(),
+                db(last.and_then(|r| r.psnr_averaged)),
+            ])?
+            .row(&[
+                "last PSNR vs observation".to_string(),
+                db(last.map(|r| r.psnr_observed)),
+            ])?
+            .row(&["guard rollbacks".to_string(), rollbacks])?
+            .row(&["seconds".to_string(), format!("{:.1}", self.seconds)])?
+            .row(&["interrupted".to_string(), self.interrupted.to_string()])?;
+        let text = format!(
+            "{}: {iterations} iterations, last PSNR {} (averaged {}){}",
+            self.task,
+            db(last.and_then(|r| r.psnr_clean)),
+            db(last.and_then(|r| r.psnr_averaged)),
+            if self.interrupted {
+                ", interrupted"
+            } else {
+                ""
+            }
+        );
+        let mut report = Report::new(table, text);
+        if let Ok(images) = Tensor::f_stack(&[&self.output, &self.averaged], 0)
+            .map_err(Error::from)
+            .and_then(|t| ImageGrid::new(&t))
+        {
+            report = report.figure(&images.columns(2).labels(&["output", "averaged"]));
+        }
+        report.figure(&self.psnr_plot()).mime_bundle()
+    }
+}
+
+shows_at_cell_end!(Restoration);
+
 fn psnr_plot(task: &str, history: &[Record]) -> LinePlot {
     let series = |f: &dyn Fn(&Record) -> Option<f64>| -> Vec<(f64, f64)> {
         history
@@ -552,130 +620,59 @@ fn psnr_plot(task: &str, history: &[Record]) -> LinePlot {
     plot.line("output vs observation", series(&|r| Some(r.psnr_observed)))
 }
 
-/// The live view of a run (see [`Live`]).
-struct LiveView {
-    mode: Mode,
-    task: String,
-    observation: Tensor,
-    last: Instant,
-}
-
-enum Mode {
-    Off,
-    Bar(ProgressBar),
-    Notebook(Option<(DisplayHandle, DisplayHandle)>),
-}
-
-impl LiveView {
-    fn new(live: Live, iterations: usize, task: &Task) -> Self {
-        let mode = match live {
-            Live::Silent => Mode::Off,
-            Live::Auto if crate::display::in_notebook() => Mode::Notebook(None),
-            Live::Auto if std::io::stderr().is_terminal() => {
-                let bar = ProgressBar::with_draw_target(
-                    Some(iterations as u64),
-                    ProgressDrawTarget::stderr(),
-                );
-                if let Ok(style) =
-                    ProgressStyle::with_template("{bar:30} {pos}/{len} {elapsed}<{eta} {msg}")
-                {
-                    bar.set_style(style);
-                }
-                Mode::Bar(bar)
-            }
-            Live::Auto => Mode::Off,
-        };
-        LiveView {
-            mode,
-            task: task.name.clone(),
-            observation: task.observation.to_device(Device::Cpu),
-            last: Instant::now(),
-        }
-    }
-
-    fn update(
-        &mut self,
-        it: usize,
-        history: &[Record],
-        now: &Tensor,
-        avg: &Tensor,
-        last: bool,
-    ) -> Result<()> {
-        let due = last || self.last.elapsed().as_secs_f64() >= 1.0;
-        let msg = history.last().map(|r| match r.psnr_clean {
+/// The progress status: PSNR against the clean image (and of the averaged
+/// output) when known, else against the observation.
+fn status(history: &[Record]) -> String {
+    history
+        .last()
+        .map_or(String::new(), |r| match r.psnr_clean {
             Some(p) => format!(
                 "PSNR {p:.2} dB (averaged {:.2})",
                 r.psnr_averaged.unwrap_or(f64::NAN)
             ),
             None => format!("PSNR vs observation {:.2} dB", r.psnr_observed),
-        });
-        let images = match (&self.mode, due) {
-            (Mode::Notebook(_), true) => Some(self.panels(now, avg)?),
-            _ => None,
-        };
-        match &mut self.mode {
-            Mode::Off => {}
-            Mode::Bar(bar) => {
-                bar.set_position(it as u64);
-                if let Some(m) = msg {
-                    bar.set_message(m);
-                }
-            }
-            Mode::Notebook(handles) => {
-                let Some(images) = images else {
-                    return Ok(());
-                };
-                self.last = Instant::now();
-                let images = images.title(format!(
-                    "{}: iteration {it}{}",
-                    self.task,
-                    msg.map(|m| format!(", {m}")).unwrap_or_default()
-                ));
-                let curves = psnr_plot(&self.task, history);
-                match handles {
-                    Some((a, b)) => {
-                        a.update(&images)?;
-                        b.update(&curves)?;
-                    }
-                    None => {
-                        *handles =
-                            Some((DisplayHandle::show(&images)?, DisplayHandle::show(&curves)?))
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
+        })
+}
 
-    /// The observation (upsampled to the output's size if smaller), the
-    /// output and the averaged output side by side.
-    fn panels(&self, now: &Tensor, avg: &Tensor) -> Result<ImageGrid> {
-        let size = now.size();
+/// What the live monitor shows of a run: the observation (upsampled to the
+/// output's size if smaller), the output and the averaged output side by
+/// side under the progress line, then the PSNR curves.
+struct LiveView<'a> {
+    task: &'a str,
+    observation: &'a Tensor,
+    output: &'a Tensor,
+    averaged: &'a Tensor,
+    history: &'a [Record],
+}
+
+impl LiveFigure for LiveView<'_> {
+    fn frames(&self, caption: &str) -> Result<Vec<MimeBundle>> {
+        let size = self.output.size();
         let obs = if self.observation.size() == size {
             self.observation.shallow_clone()
         } else {
             self.observation
                 .unsqueeze(0)
-                .upsample_nearest2d([size[1], size[2]], None, None)
+                .f_upsample_nearest2d([size[1], size[2]], None, None)?
                 .squeeze_dim(0)
         };
-        let row = Tensor::stack(
-            &[obs, now.to_device(Device::Cpu), avg.to_device(Device::Cpu)],
+        let row = Tensor::f_stack(
+            &[
+                obs,
+                self.output.to_device(Device::Cpu),
+                self.averaged.to_device(Device::Cpu),
+            ],
             0,
-        );
-        Ok(ImageGrid::new(&row)?
+        )?;
+        let images = ImageGrid::new(&row)?
             .columns(3)
-            .labels(&["observation", "output", "averaged"]))
-    }
-
-    fn finish(&mut self, interrupted: bool) {
-        if let Mode::Bar(bar) = &self.mode {
-            if interrupted {
-                bar.abandon_with_message("interrupted");
-            } else {
-                bar.finish();
-            }
+            .labels(&["observation", "output", "averaged"])
+            .title(format!("{}: {caption}", self.task));
+        let mut frames = vec![images.mime_bundle()?];
+        if !self.history.is_empty() {
+            frames.push(psnr_plot(self.task, self.history).mime_bundle()?);
         }
+        Ok(frames)
     }
 }
 

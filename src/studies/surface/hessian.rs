@@ -11,7 +11,7 @@
 
 use crate::error::{Error, Result};
 use crate::model::Model;
-use crate::train::{cross_entropy, Optimizer, OptimizerState};
+use crate::train::{cross_entropy, optimize, Optimizer, OptimizerState};
 use tch::{Kind, Tensor};
 
 /// The trainable parameters of `model`, in order.
@@ -135,7 +135,7 @@ pub fn lanczos(
             "Lanczos needs 1 to {p} steps (the parameter count), got {steps}"
         )));
     }
-    let mut q = crate::rng::with_torch_seed(seed, || {
+    let mut q = crate::runtime::rng::with_torch_seed(seed, || {
         Tensor::randn([p], (Kind::Double, tch::Device::Cpu))
     });
     q = &q / q.norm();
@@ -201,11 +201,8 @@ pub fn seek_critical_point(
     let params = parameters(model);
     let mut opt = OptimizerState::new(Optimizer::adam(lr))?;
     for _ in 0..steps {
-        if crate::train::interrupt::requested() {
+        if crate::runtime::interrupt::should_stop(None) {
             break;
-        }
-        for p in &params {
-            p.shallow_clone().zero_grad();
         }
         let (_, grads) = gradient_graph(model, x, y, &params)?;
         let phi = grads
@@ -213,8 +210,7 @@ pub fn seek_critical_point(
             .map(|g| g.square().sum(Kind::Float))
             .fold(Tensor::zeros([], (Kind::Float, x.device())), |a, b| a + b)
             * 0.5;
-        phi.f_backward()?;
-        opt.step(&groups, lr)?;
+        optimize(&phi, &groups, &mut opt, lr, None)?;
     }
     let (_, g) = loss_and_gradient(model, x, y)?;
     Ok(g.norm().double_value(&[]))

@@ -113,7 +113,9 @@ impl Callback for Recorder {
         }
         self.plane.epochs.push(epoch);
         self.plane.points.push(row);
-        self.plane.train_accuracy.push(record.train_accuracy);
+        self.plane
+            .train_accuracy
+            .push(record.train_accuracy.unwrap_or(f64::NAN));
         Ok(Control::Continue)
     }
 }

@@ -295,7 +295,7 @@ pub fn random_direction(
     seed: u64,
 ) -> Result<Weights> {
     let mut tensors = Vec::with_capacity(center.tensors.len());
-    crate::rng::with_torch_seed(seed, || -> Result<()> {
+    crate::runtime::rng::with_torch_seed(seed, || -> Result<()> {
         for (n, r, w) in &center.tensors {
             let moves = match r {
                 Role::Weight => true,

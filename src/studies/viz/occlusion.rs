@@ -11,8 +11,10 @@
 //! autograd graph is built.
 
 use crate::check;
+use crate::display::{shows_at_cell_end, MimeBundle, Report, Show, Table};
 use crate::error::{Error, Result};
 use crate::model::Model;
+use crate::plot::{Colormap, Heatmap, Panels};
 use tch::{Kind, Tensor};
 
 /// What fills the occluded square.
@@ -44,6 +46,12 @@ pub struct OcclusionMaps {
     /// `[H, W]`: the drop in the target class probability, averaged over the
     /// windows covering each pixel (zero where no window reaches).
     pub attribution: Tensor,
+    /// The class whose probability was followed.
+    pub target: i64,
+    /// The occluder's height and width in pixels.
+    pub window: [i64; 2],
+    /// Pixels between neighbouring positions, vertically and horizontally.
+    pub stride: [i64; 2],
 }
 
 /// An occlusion sweep over one model.
@@ -235,9 +243,109 @@ impl<'a> Occlusion<'a> {
             top_class,
             base_prob,
             attribution,
+            target,
+            window: self.window,
+            stride: self.stride,
         })
     }
 }
+
+impl OcclusionMaps {
+    /// The maps side by side: the target class's probability per occluder
+    /// position, the most probable class, the strongest feature map's total
+    /// activation (if one was followed) and the per-pixel attribution.
+    pub fn figure(&self) -> Result<Panels<Heatmap>> {
+        let mut maps = vec![Heatmap::from_tensor(&self.class_prob)?
+            .range(0.0, 1.0)
+            .title(format!("p(class {}) per position", self.target))
+            .size(420, 340)];
+        let top = Vec::<i64>::try_from(self.top_class.flatten(0, -1))?;
+        let classes = top.iter().copied().max().unwrap_or(0).max(self.target) + 1;
+        let names: Vec<String> = (0..classes).map(|c| c.to_string()).collect();
+        maps.push(
+            Heatmap::from_tensor(&self.top_class.to_kind(Kind::Double))?
+                .categories(&names)
+                .title("most probable class")
+                .size(420, 340),
+        );
+        if let (Some(f), Some(m)) = (&self.feature, self.feature_map) {
+            maps.push(
+                Heatmap::from_tensor(f)?
+                    .title(format!("feature map {m}, total activation"))
+                    .size(420, 340),
+            );
+        }
+        maps.push(
+            Heatmap::from_tensor(&self.attribution)?
+                .colormap(Colormap::Diverging)
+                .symmetric()
+                .title("attribution (drop in p)")
+                .size(420, 340),
+        );
+        Panels::new(maps)
+    }
+}
+
+impl Show for OcclusionMaps {
+    fn mime_bundle(&self) -> Result<MimeBundle> {
+        let probs = Vec::<f64>::try_from(self.class_prob.to_kind(Kind::Double).flatten(0, -1))?;
+        let top = Vec::<i64>::try_from(self.top_class.flatten(0, -1))?;
+        let [rows, cols] = self.class_prob.size()[..] else {
+            return Err(Error::invalid("occlusion maps are [rows, columns]"));
+        };
+        let (lowest, at) =
+            probs
+                .iter()
+                .enumerate()
+                .fold(
+                    (f64::INFINITY, 0),
+                    |(lo, at), (i, &p)| if p < lo { (p, i) } else { (lo, at) },
+                );
+        let changed = top.iter().filter(|&&c| c != self.target).count();
+        let mut table = Table::new(&["", "value"])
+            .title("occlusion sweep")
+            .row(&["target class".to_string(), self.target.to_string()])?
+            .row(&[
+                "occluder".to_string(),
+                format!(
+                    "{}x{} px, stride {}x{}, {rows}x{cols} positions",
+                    self.window[0], self.window[1], self.stride[0], self.stride[1]
+                ),
+            ])?
+            .row(&[
+                "p(target), unoccluded".to_string(),
+                format!("{:.4}", self.base_prob),
+            ])?
+            .row(&[
+                "lowest p(target)".to_string(),
+                format!(
+                    "{lowest:.4} with the occluder at row {}, column {}",
+                    at as i64 / cols * self.stride[0],
+                    at as i64 % cols * self.stride[1]
+                ),
+            ])?
+            .row(&[
+                "positions where another class wins".to_string(),
+                format!("{changed} of {}", top.len()),
+            ])?;
+        if let Some(m) = self.feature_map {
+            table = table.row(&["followed feature map".to_string(), m.to_string()])?;
+        }
+        let text = format!(
+            "occlusion of class {}: p {:.4} unoccluded, {lowest:.4} at worst; another class wins at {changed} of {} positions",
+            self.target,
+            self.base_prob,
+            top.len()
+        );
+        let mut report = Report::new(table, text);
+        if let Ok(fig) = self.figure() {
+            report = report.figure(&fig);
+        }
+        report.mime_bundle()
+    }
+}
+
+shows_at_cell_end!(OcclusionMaps);
 
 /// Bytes one example takes in a forward pass through layers `0..=last`
 /// without autograd: its input, plus the largest pair of a layer's input and

@@ -8,7 +8,7 @@ use crate::check;
 use crate::data::{image_to_tensor, tensor_to_image, Channels};
 use crate::error::{Error, Result};
 use crate::plot::{drawing, ensure_font, FONT};
-use crate::rng::with_torch_seed;
+use crate::runtime::rng::with_torch_seed;
 use image::codecs::jpeg::JpegEncoder;
 use image::imageops::FilterType;
 use plotters::prelude::*;

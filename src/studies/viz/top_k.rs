@@ -8,10 +8,10 @@
 
 use super::deconvnet::{Deconvnet, Target};
 use crate::check;
-use crate::display::{ImageGrid, Scaling};
+use crate::display::{shows_at_cell_end, ImageGrid, MimeBundle, Report, Scaling, Show, Table};
 use crate::error::{Error, Result};
 use crate::model::{Model, Op};
-use crate::plot::Panels;
+use crate::plot::{BarChart, Panels};
 use tch::{Kind, Tensor};
 
 /// Where a unit of a layer looks in the input: its receptive field, for
@@ -441,3 +441,49 @@ impl TopK {
         canvas
     }
 }
+
+impl Show for TopK {
+    /// The eight strongest maps with their winners' images and values, and
+    /// every map's strongest activation as bars (maps that never fire stand
+    /// at zero). The patches need the images: see [`TopK::figure`].
+    fn mime_bundle(&self) -> Result<MimeBundle> {
+        let mut table = Table::new(&["map", "strongest", "weakest kept", "images"]).title(format!(
+            "top {} activations of {}, strongest maps ({} maps)",
+            self.maps.first().map_or(0, Vec::len),
+            self.layer,
+            self.maps.len()
+        ));
+        for c in self.strongest_maps(8) {
+            let w = &self.maps[c as usize];
+            table = table.row(&[
+                c.to_string(),
+                w.first().map_or("-".into(), |a| format!("{:.4}", a.value)),
+                w.last().map_or("-".into(), |a| format!("{:.4}", a.value)),
+                w.iter()
+                    .map(|a| a.image.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ])?;
+        }
+        let names: Vec<String> = (0..self.maps.len()).map(|c| c.to_string()).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let best: Vec<f64> = self
+            .maps
+            .iter()
+            .map(|w| w.first().map_or(0.0, |a| a.value))
+            .collect();
+        let bars = BarChart::new(&names)
+            .series("strongest activation", &best)
+            .title(format!("{}: each map's strongest activation", self.layer))
+            .x_label("feature map");
+        let dead = best.iter().filter(|&&v| v <= 0.0).count();
+        let text = format!(
+            "top-k of {}: {} maps, {dead} never fire",
+            self.layer,
+            self.maps.len()
+        );
+        Report::new(table, text).figure(&bars).mime_bundle()
+    }
+}
+
+shows_at_cell_end!(TopK);

@@ -10,7 +10,7 @@
 
 use crate::data::{Dataset, Split};
 use crate::error::{Error, Result};
-use crate::rng::with_torch_seed;
+use crate::runtime::rng::with_torch_seed;
 use tch::{Kind, Tensor};
 
 /// One of the paper's randomisation tests.

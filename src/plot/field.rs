@@ -1,5 +1,5 @@
-//! Values on a grid: heatmaps with a colour bar, and contour plots with
-//! labelled levels.
+//! Values on a regular 2-D field (a matrix of cells): heatmaps with a
+//! colour bar, and contour plots with labelled levels.
 
 use super::colormap::{series_color, Colormap};
 use super::frame::{draw_legend, frame_setters, Frame};
@@ -11,7 +11,7 @@ use plotters::prelude::*;
 use tch::{Kind, Tensor};
 
 /// Reads a 2-D tensor `[rows, cols]` into rows of f64.
-pub fn grid_from_tensor(t: &Tensor) -> Result<Vec<Vec<f64>>> {
+pub fn matrix_from_tensor(t: &Tensor) -> Result<Vec<Vec<f64>>> {
     check::defined(t, "grid")?;
     let size = t.size();
     let [rows, cols] = size[..] else {
@@ -150,7 +150,7 @@ impl Heatmap {
 
     /// A heatmap of a 2-D tensor `[rows, cols]`.
     pub fn from_tensor(t: &Tensor) -> Result<Self> {
-        Ok(Heatmap::new(grid_from_tensor(t)?))
+        Ok(Heatmap::new(matrix_from_tensor(t)?))
     }
 
     /// The colormap (default viridis).
@@ -436,7 +436,7 @@ impl Contour {
 
     /// Contours of a 2-D tensor `[rows, cols]` over the given extent.
     pub fn from_tensor(t: &Tensor, x0: f64, x1: f64, y0: f64, y1: f64) -> Result<Self> {
-        Ok(Contour::new(grid_from_tensor(t)?, x0, x1, y0, y1))
+        Ok(Contour::new(matrix_from_tensor(t)?, x0, x1, y0, y1))
     }
 
     /// Exactly these levels.

@@ -9,9 +9,11 @@ use crate::error::{Error, Result};
 use crate::model::Model;
 use tch::{Kind, Tensor};
 
-/// One geometric change of the image.
+/// One geometric change of the image, an affine map (named apart from
+/// the [`data::transforms::Transform`](crate::data::transforms::Transform)
+/// trait of augmentations).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Transform {
+pub enum Affine {
     /// Move the content right by this many pixels (negative: left).
     TranslateX(f64),
     /// Move the content down by this many pixels (negative: up).
@@ -22,22 +24,20 @@ pub enum Transform {
     Rotate(f64),
 }
 
-impl Transform {
+impl Affine {
     /// The 2x3 matrix taking output grid coordinates (normalised to
     /// [-1, 1]) to input coordinates, for an `h` x `w` image.
     fn theta(self, h: i64, w: i64) -> Result<[f64; 6]> {
         Ok(match self {
-            Transform::TranslateX(d) => [1.0, 0.0, -2.0 * d / w as f64, 0.0, 1.0, 0.0],
-            Transform::TranslateY(d) => [1.0, 0.0, 0.0, 0.0, 1.0, -2.0 * d / h as f64],
-            Transform::Scale(s) if s.is_finite() && s > 0.0 => {
-                [1.0 / s, 0.0, 0.0, 0.0, 1.0 / s, 0.0]
-            }
-            Transform::Scale(s) => {
+            Affine::TranslateX(d) => [1.0, 0.0, -2.0 * d / w as f64, 0.0, 1.0, 0.0],
+            Affine::TranslateY(d) => [1.0, 0.0, 0.0, 0.0, 1.0, -2.0 * d / h as f64],
+            Affine::Scale(s) if s.is_finite() && s > 0.0 => [1.0 / s, 0.0, 0.0, 0.0, 1.0 / s, 0.0],
+            Affine::Scale(s) => {
                 return Err(Error::invalid(format!(
                     "scale factor must be positive, got {s}"
                 )))
             }
-            Transform::Rotate(deg) => {
+            Affine::Rotate(deg) => {
                 let (sin, cos) = deg.to_radians().sin_cos();
                 // In normalised coordinates the axes have different pixel
                 // lengths unless the image is square; the aspect terms keep
@@ -56,7 +56,7 @@ impl Transform {
                 "transforms take images [N, C, H, W], got shape {size:?}"
             )));
         }
-        if let Transform::TranslateX(d) | Transform::TranslateY(d) | Transform::Rotate(d) = self {
+        if let Affine::TranslateX(d) | Affine::TranslateY(d) | Affine::Rotate(d) = self {
             if !d.is_finite() {
                 return Err(Error::invalid(format!("{self:?} is not a finite amount")));
             }
@@ -78,7 +78,7 @@ impl Transform {
 #[derive(Debug, Clone)]
 pub struct InvarianceCurve {
     /// The transforms, in order.
-    pub transforms: Vec<Transform>,
+    pub transforms: Vec<Affine>,
     /// `distance[l][t]`: mean over images of the Euclidean distance between
     /// layer `l`'s features of the transformed and the original image.
     pub distance: Vec<Vec<f64>>,
@@ -93,7 +93,7 @@ pub fn invariance(
     images: &Tensor,
     labels: &Tensor,
     layers: &[&str],
-    transforms: &[Transform],
+    transforms: &[Affine],
 ) -> Result<InvarianceCurve> {
     model.check_input(images)?;
     crate::check::labels(labels, images.size()[0], "labels")?;

@@ -6,6 +6,7 @@
 
 use super::direction::Weights;
 use crate::data::Split;
+use crate::display::{shows_at_cell_end, MimeBundle, Report, Show, Table};
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::plot::{Contour, Heatmap, LinePlot, Surface3d};
@@ -160,7 +161,7 @@ pub fn along(
 /// row-major order (index `i * xs.len() + j` is `(xs[j], ys[i])`). Points
 /// not yet evaluated hold NaN.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Grid {
+pub struct LossGrid {
     /// Anything that identifies the scan (model, directions, data); a
     /// resumed or merged grid must carry the same tag.
     pub tag: String,
@@ -174,16 +175,16 @@ pub struct Grid {
     pub accuracy: Vec<f64>,
 }
 
-impl Grid {
+impl LossGrid {
     /// An empty grid.
-    pub fn new(tag: &str, xs: Vec<f64>, ys: Vec<f64>) -> Result<Grid> {
+    pub fn new(tag: &str, xs: Vec<f64>, ys: Vec<f64>) -> Result<LossGrid> {
         if xs.is_empty() || ys.is_empty() {
             return Err(Error::invalid(
                 "a grid needs at least one coefficient on each axis",
             ));
         }
         let n = xs.len() * ys.len();
-        Ok(Grid {
+        Ok(LossGrid {
             tag: tag.to_string(),
             xs,
             ys,
@@ -220,10 +221,10 @@ impl Grid {
     }
 
     /// Reads a grid saved by [`save`](Self::save).
-    pub fn load(path: impl AsRef<Path>) -> Result<Grid> {
+    pub fn load(path: impl AsRef<Path>) -> Result<LossGrid> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let grid: Grid = serde_json::from_str(&text)
+        let grid: LossGrid = serde_json::from_str(&text)
             .map_err(|e| Error::corrupt(path, format!("not a saved grid: {e}")))?;
         if grid.loss.len() != grid.xs.len() * grid.ys.len()
             || grid.accuracy.len() != grid.loss.len()
@@ -250,7 +251,7 @@ impl Grid {
 
     /// One grid from shards of the same scan (same tag and axes): each
     /// point taken from the shard that evaluated it.
-    pub fn merge(parts: &[Grid]) -> Result<Grid> {
+    pub fn merge(parts: &[LossGrid]) -> Result<LossGrid> {
         let first = parts
             .first()
             .ok_or_else(|| Error::invalid("no grids to merge"))?;
@@ -314,6 +315,64 @@ impl Grid {
     }
 }
 
+impl Show for LossGrid {
+    /// How much is evaluated, the lowest loss and where, the loss at the
+    /// centre, and the contours (or the heatmap of a partial grid).
+    fn mime_bundle(&self) -> Result<MimeBundle> {
+        let done = self.len() - self.missing().len();
+        let nx = self.xs.len();
+        let lowest = (0..self.len())
+            .filter(|&i| self.loss[i].is_finite())
+            .min_by(|&a, &b| self.loss[a].total_cmp(&self.loss[b]));
+        let centre = (0..self.len())
+            .find(|&i| self.xs[i % nx] == 0.0 && self.ys[i / nx] == 0.0)
+            .map(|i| self.loss[i]);
+        let table = Table::new(&["", "value"])
+            .title(format!("loss grid: {}", self.tag))
+            .row(&[
+                "points".to_string(),
+                format!(
+                    "{done} of {} evaluated ({nx} x {})",
+                    self.len(),
+                    self.ys.len()
+                ),
+            ])?
+            .row(&[
+                "lowest loss".to_string(),
+                lowest.map_or("-".into(), |i| {
+                    format!(
+                        "{:.4} at ({:.3}, {:.3}), accuracy {:.2}%",
+                        self.loss[i],
+                        self.xs[i % nx],
+                        self.ys[i / nx],
+                        100.0 * self.accuracy[i]
+                    )
+                }),
+            ])?
+            .row(&[
+                "loss at the centre".to_string(),
+                centre
+                    .filter(|v| v.is_finite())
+                    .map_or("-".into(), |v| format!("{v:.4}")),
+            ])?;
+        let text = format!(
+            "loss grid '{}': {done} of {} points, lowest loss {}",
+            self.tag,
+            self.len(),
+            lowest.map_or("-".into(), |i| format!("{:.4}", self.loss[i]))
+        );
+        let report = Report::new(table, text);
+        if self.is_complete() && nx > 1 && self.ys.len() > 1 {
+            report.figure(&self.contour(&self.tag))
+        } else {
+            report.figure(&self.heatmap(&self.tag))
+        }
+        .mime_bundle()
+    }
+}
+
+shows_at_cell_end!(LossGrid);
+
 /// The saved form: JSON has no NaN, so missing points are null.
 #[derive(Serialize, Deserialize)]
 struct SavedGrid {
@@ -324,8 +383,8 @@ struct SavedGrid {
     accuracy: Vec<Option<f64>>,
 }
 
-impl From<&Grid> for SavedGrid {
-    fn from(g: &Grid) -> Self {
+impl From<&LossGrid> for SavedGrid {
+    fn from(g: &LossGrid) -> Self {
         let opt = |v: &[f64]| v.iter().map(|x| (!x.is_nan()).then_some(*x)).collect();
         SavedGrid {
             tag: g.tag.clone(),
@@ -337,11 +396,11 @@ impl From<&Grid> for SavedGrid {
     }
 }
 
-impl<'de> Deserialize<'de> for Grid {
+impl<'de> Deserialize<'de> for LossGrid {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         let s = SavedGrid::deserialize(d)?;
         let un = |v: Vec<Option<f64>>| v.into_iter().map(|x| x.unwrap_or(f64::NAN)).collect();
-        Ok(Grid {
+        Ok(LossGrid {
             tag: s.tag,
             xs: s.xs,
             ys: s.ys,
@@ -375,10 +434,10 @@ impl Scan2d<'_> {
     pub fn run(
         &self,
         model: &mut Model,
-        mut grid: Grid,
+        mut grid: LossGrid,
         shard: Range<usize>,
         file: Option<&Path>,
-    ) -> Result<Grid> {
+    ) -> Result<LossGrid> {
         if shard.end > grid.len() || shard.start > shard.end {
             return Err(Error::invalid(format!(
                 "shard {shard:?} is outside the grid's {} points",
@@ -389,15 +448,15 @@ impl Scan2d<'_> {
             return Err(Error::invalid("the evaluation batch size must be >= 1"));
         }
         if let Some(f) = file.filter(|f| f.exists()) {
-            let saved = Grid::load(f)?;
-            grid = Grid::merge(&[grid, saved])?;
+            let saved = LossGrid::load(f)?;
+            grid = LossGrid::merge(&[grid, saved])?;
         }
         let nx = grid.xs.len();
         for i in shard {
             if !grid.loss[i].is_nan() {
                 continue;
             }
-            if crate::train::interrupt::requested() {
+            if crate::runtime::interrupt::should_stop(None) {
                 break;
             }
             let (x, y) = (grid.xs[i % nx], grid.ys[i / nx]);

@@ -2,6 +2,10 @@
 //! and end cleanly, keeping the model and what was measured. The kernel sets
 //! it when the user presses stop; in a terminal, Ctrl-C can set it.
 //!
+//! Every loop asks in one way, [`should_stop`]: it consumes the request it
+//! honours (the kernel also clears the flag after an interrupted cell), and
+//! looks at a caller's own flag instead of the process's when given one.
+//!
 //! One flag per process, also where the library is loaded many times: the
 //! deepscope kernel's evaluation process loads every notebook cell as its
 //! own shared object, each with a static copy of this library. The flag
@@ -40,6 +44,17 @@ fn process_flag() -> Option<&'static AtomicBool> {
 #[cfg(not(unix))]
 fn process_flag() -> Option<&'static AtomicBool> {
     None
+}
+
+/// Whether a loop should stop now: a stop was requested on `own` if given,
+/// else on the process-wide flag. The request is consumed: the loop that
+/// sees it honours it. What `fit`, the Deep Image Prior, loss-surface scans
+/// and the critical-point search call between steps.
+pub fn should_stop(own: Option<&AtomicBool>) -> bool {
+    match own {
+        Some(flag) => flag.swap(false, Ordering::SeqCst),
+        None => take(),
+    }
 }
 
 /// Asks running loops to stop at their next check.

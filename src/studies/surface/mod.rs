@@ -19,5 +19,5 @@ pub mod scan;
 pub mod trajectory;
 
 pub use direction::{orthogonalize, random_direction, Normalization, Role, Weights};
-pub use scan::{along, interpolate, linspace, Curve, Grid, Scan2d};
+pub use scan::{along, interpolate, linspace, Curve, LossGrid, Scan2d};
 pub use trajectory::{trajectory, Trajectory};

@@ -36,3 +36,13 @@ pub fn with_torch_seed<T>(seed: u64, f: impl FnOnce() -> T) -> T {
     tch::manual_seed((seed >> 1) as i64);
     f()
 }
+
+/// A seed derived from two numbers (splitmix64 of `seed + stream * golden`),
+/// e.g. a run's seed and the epoch: each pair gives its own, well-spread
+/// seed, and the same pair always the same one.
+pub fn mix(seed: u64, stream: u64) -> u64 {
+    let mut z = seed.wrapping_add(stream.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    (z ^ (z >> 31)) >> 1
+}

@@ -30,5 +30,5 @@ mod restore;
 mod task;
 
 pub use net::{Downsampling, SkipConfig};
-pub use restore::{Code, Guard, Live, Prior, Record, Restoration, Snapshot};
+pub use restore::{Code, Guard, OutputSnapshot, Prior, Record, Restoration};
 pub use task::{Downsampler, Operator, Task};

@@ -1,0 +1,106 @@
+//! Batched feature extraction at a layer.
+
+use crate::data::{Dataset, Split};
+use crate::error::{Error, Result};
+use crate::model::Model;
+use tch::{Device, Tensor};
+
+/// The activations of one layer of a model, for many images at once. The
+/// model runs in evaluation mode (no dropout, batch-norm running
+/// statistics) without gradients, batch by batch on its device; the
+/// features are gathered on the CPU. The model's mode is restored after.
+pub struct Features<'a> {
+    model: &'a mut Model,
+    layer: String,
+    batch_size: usize,
+}
+
+impl<'a> Features<'a> {
+    /// Features of `layer` of `model`; an error names the layers there are.
+    /// Batches of 250 images.
+    pub fn new(model: &'a mut Model, layer: &str) -> Result<Self> {
+        model.layer_index(layer)?;
+        Ok(Features {
+            model,
+            layer: layer.to_string(),
+            batch_size: 250,
+        })
+    }
+
+    /// Images per forward pass (the memory a pass needs grows with it).
+    pub fn batch_size(mut self, n: usize) -> Self {
+        self.batch_size = n;
+        self
+    }
+
+    /// The flattened features `[N, D]` (f32, CPU) of images `[N, C, H, W]`
+    /// of the model's input shape.
+    pub fn of_images(&mut self, images: &Tensor) -> Result<Tensor> {
+        if self.batch_size == 0 {
+            return Err(Error::invalid("the feature batch size must be >= 1"));
+        }
+        crate::check::defined(images, "images")?;
+        let size = images.size();
+        if size.len() != self.model.input_shape().len() + 1
+            || size[1..] != *self.model.input_shape()
+        {
+            return Err(Error::shape(
+                "images",
+                format!(
+                    "a batch of the model's input shape {}",
+                    crate::check::shape_str(self.model.input_shape())
+                ),
+                crate::check::shape_str(&size),
+            ));
+        }
+        let n = size[0] as usize;
+        let was_training = self.model.is_training();
+        self.model.set_train(false);
+        let device = self.model.device();
+        let (model, layer, batch) = (&*self.model, self.layer.as_str(), self.batch_size);
+        let result = tch::no_grad(|| -> Result<Tensor> {
+            let mut parts = Vec::with_capacity(n.div_ceil(batch));
+            for start in (0..n).step_by(batch) {
+                let len = batch.min(n - start);
+                let x = images
+                    .f_narrow(0, start as i64, len as i64)?
+                    .f_to_device(device)?;
+                // The model checks the batch's kind and device.
+                let h = model.forward_to(&x, layer)?;
+                parts.push(h.f_flatten(1, -1)?.f_to_device(Device::Cpu)?);
+            }
+            if parts.is_empty() {
+                let d: i64 = model
+                    .layer_shape(model.layer_index(layer)?)
+                    .map_or(0, |s| s.iter().product());
+                return Ok(Tensor::zeros([0, d], (tch::Kind::Float, Device::Cpu)));
+            }
+            Ok(Tensor::f_cat(&parts, 0)?)
+        });
+        self.model.set_train(was_training);
+        result
+    }
+
+    /// A split of features `[N, D, 1, 1]` with `split`'s labels: a dataset
+    /// of D-channel 1x1 "images" that `fit` and the probes take as they are.
+    pub fn of_split(&mut self, split: &Split) -> Result<Split> {
+        let f = self.of_images(split.images())?;
+        Split::new(
+            f.f_unsqueeze(-1)?.f_unsqueeze(-1)?,
+            split.labels().to_device(Device::Cpu),
+        )
+    }
+
+    /// Both splits of `data` as features (see [`of_split`](Self::of_split)),
+    /// named `"<data> at <layer>"`, with the same classes.
+    pub fn of_dataset(&mut self, data: &Dataset) -> Result<Dataset> {
+        let train = self.of_split(&data.train)?;
+        let test = self.of_split(&data.test)?;
+        Dataset::new(
+            format!("{} at {}", data.name, self.layer),
+            train,
+            test,
+            data.classes.clone(),
+        )
+    }
+}

@@ -1,0 +1,26 @@
+//! Transfer: what a trained network's layers carry to a new task.
+//!
+//! - [`Features`]: the activations of any layer for a whole split, in
+//!   batches, in evaluation mode and without gradients, as a new dataset of
+//!   `[N, D, 1, 1]` "images" (DeCAF's layer-n features; Zeiler & Fergus's
+//!   frozen layers 1-7).
+//! - [`LinearProbe`]: a softmax classifier (one linear layer) trained on
+//!   such features and tested on held-out ones, with `fit`: Zeiler &
+//!   Fergus's Table 7, a linear classifier on each layer.
+//!
+//! ```no_run
+//! use deepscope::prelude::*;
+//! use deepscope::transfer::{Features, LinearProbe};
+//! let mut zf = zoo::pretrained("zfnet-fashion64")?;
+//! let digits = data::mnist_subset()?.resized(64, 64)?;
+//! let relu7 = Features::new(&mut zf.model, "relu7")?.of_dataset(&digits)?;
+//! let probe = LinearProbe::new(60).run(&relu7)?;
+//! println!("{:.1}%", 100.0 * probe.accuracy());
+//! # Ok::<(), deepscope::Error>(())
+//! ```
+
+mod features;
+mod probe;
+
+pub use features::Features;
+pub use probe::{LinearProbe, ProbeResult};
