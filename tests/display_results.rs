@@ -167,7 +167,7 @@ fn a_linear_probe_on_features_shows_its_accuracy() {
     let (html, text) = check_bundle(&probe.mime_bundle().unwrap(), 1, 1);
     assert!(html.contains("digits at act1"), "{html:.400}");
     assert!(
-        text.starts_with("linear probe on digits at act1 (24 features"),
+        text.starts_with("softmax probe on digits at act1 (24 features"),
         "{text}"
     );
 }

@@ -25,6 +25,7 @@ mod curves;
 mod evaluate;
 mod fit;
 mod history;
+mod lbfgs;
 mod objective;
 mod optim;
 mod renorm;
@@ -43,6 +44,7 @@ pub use fit::{
     fit, fit_objective, fit_with, Callback, Control, FitConfig, FitResult, WeightSnapshot,
 };
 pub use history::{epoch_line, EpochRecord, History, StepRecord};
+pub use lbfgs::{Lbfgs, Minimum};
 pub use objective::{Batch, Metrics, Objective, OptimizerSpec, Step};
 pub use optim::{Optimizer, OptimizerState};
 pub use renorm::{renormalize_filters, FilterRenorm};

@@ -4,9 +4,13 @@
 //!   batches, in evaluation mode and without gradients, as a new dataset of
 //!   `[N, D, 1, 1]` "images" (DeCAF's layer-n features; Zeiler & Fergus's
 //!   frozen layers 1-7).
-//! - [`LinearProbe`]: a softmax classifier (one linear layer) trained on
-//!   such features and tested on held-out ones, with `fit`: Zeiler &
-//!   Fergus's Table 7, a linear classifier on each layer.
+//! - [`LinearProbe`]: a linear classifier trained on such features and
+//!   tested on held-out ones: multinomial logistic regression or a
+//!   one-vs-rest linear SVM (squared hinge) fitted to the minimum by
+//!   L-BFGS, with `C` cross-validated on the training split (as
+//!   scikit-learn's `LogisticRegression` and `LinearSVC`, tested against
+//!   them), or the softmax trained by Adam for a few epochs that the
+//!   Zeiler & Fergus notebook uses (Table 7).
 //!
 //! ```no_run
 //! use deepscope::prelude::*;
@@ -23,4 +27,4 @@ mod features;
 mod probe;
 
 pub use features::Features;
-pub use probe::{LinearProbe, ProbeResult};
+pub use probe::{LinearProbe, ProbeLoss, ProbeResult, Solver, Strength};
