@@ -418,7 +418,7 @@ fn cases(dir: &std::path::Path) -> Vec<Case> {
         ),
         (
             "LinearProbe: no test examples",
-            "has no test examples to measure the probe on",
+            "needs training and test examples for a probe (4 and 0)",
             Box::new(move || {
                 let d = Dataset::new(
                     "t",
@@ -429,6 +429,31 @@ fn cases(dir: &std::path::Path) -> Vec<Case> {
                 .unwrap();
                 ok(deepscope::transfer::LinearProbe::new(1).run(&d))
             }),
+        ),
+        (
+            "LinearProbe: NaN features",
+            "the features hold NaN or infinite values",
+            Box::new(move || {
+                let mut x = zeros(&[4, 1, 2, 2]);
+                let _ = x.get(1).fill_(f64::NAN);
+                let s = Split::new(x, Tensor::from_slice(&[0i64, 1, 0, 1])).unwrap();
+                let d = Dataset::new("nan", s, split(), vec!["a".into(), "b".into()]).unwrap();
+                ok(deepscope::transfer::LinearProbe::logistic().c(1.0).run(&d))
+            }),
+        ),
+        (
+            "LinearProbe: C of 0",
+            "C must be finite and > 0, got 0",
+            Box::new(move || {
+                ok(deepscope::transfer::LinearProbe::svm()
+                    .c(0.0)
+                    .run(&digits_like()))
+            }),
+        ),
+        (
+            "LinearProbe: more folds than examples of a class",
+            "4 training examples cannot fill 5 folds",
+            Box::new(move || ok(deepscope::transfer::LinearProbe::logistic().run(&digits_like()))),
         ),
         (
             "pretrained: unknown name",
