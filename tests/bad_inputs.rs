@@ -434,7 +434,7 @@ fn cases(dir: &std::path::Path) -> Vec<Case> {
             "LinearProbe: NaN features",
             "the features hold NaN or infinite values",
             Box::new(move || {
-                let mut x = zeros(&[4, 1, 2, 2]);
+                let x = zeros(&[4, 1, 2, 2]);
                 let _ = x.get(1).fill_(f64::NAN);
                 let s = Split::new(x, Tensor::from_slice(&[0i64, 1, 0, 1])).unwrap();
                 let d = Dataset::new("nan", s, split(), vec!["a".into(), "b".into()]).unwrap();

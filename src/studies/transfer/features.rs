@@ -5,6 +5,18 @@ use crate::error::{Error, Result};
 use crate::model::Model;
 use tch::{Device, Tensor};
 
+/// How a layer's output becomes one feature vector per image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Pooling {
+    /// Every value, flattened (`C * H * W` features of a conv layer).
+    #[default]
+    Flatten,
+    /// Each channel's mean over its positions (`C` features).
+    Average,
+    /// Each channel's largest value (`C` features).
+    Max,
+}
+
 /// The activations of one layer of a model, for many images at once. The
 /// model runs in evaluation mode (no dropout, batch-norm running
 /// statistics) without gradients, batch by batch on its device; the
@@ -13,6 +25,8 @@ pub struct Features<'a> {
     model: &'a mut Model,
     layer: String,
     batch_size: usize,
+    pooling: Pooling,
+    l2: bool,
 }
 
 impl<'a> Features<'a> {
@@ -24,7 +38,23 @@ impl<'a> Features<'a> {
             model,
             layer: layer.to_string(),
             batch_size: 250,
+            pooling: Pooling::Flatten,
+            l2: false,
         })
+    }
+
+    /// Pooled this way over the positions of a conv layer's maps (a layer
+    /// without positions, such as a linear one, is flattened as it is).
+    pub fn pooling(mut self, pooling: Pooling) -> Self {
+        self.pooling = pooling;
+        self
+    }
+
+    /// Each feature vector scaled to unit L2 norm (Razavian et al.'s
+    /// off-the-shelf features); an all-zero vector stays zero.
+    pub fn l2_normalized(mut self) -> Self {
+        self.l2 = true;
+        self
     }
 
     /// Images per forward pass (the memory a pass needs grows with it).
@@ -58,6 +88,7 @@ impl<'a> Features<'a> {
         self.model.set_train(false);
         let device = self.model.device();
         let (model, layer, batch) = (&*self.model, self.layer.as_str(), self.batch_size);
+        let (pooling, l2) = (self.pooling, self.l2);
         let result = tch::no_grad(|| -> Result<Tensor> {
             let mut parts = Vec::with_capacity(n.div_ceil(batch));
             for start in (0..n).step_by(batch) {
@@ -67,12 +98,15 @@ impl<'a> Features<'a> {
                     .f_to_device(device)?;
                 // The model checks the batch's kind and device.
                 let h = model.forward_to(&x, layer)?;
-                parts.push(h.f_flatten(1, -1)?.f_to_device(Device::Cpu)?);
+                parts.push(vectors(&h, pooling, l2)?.f_to_device(Device::Cpu)?);
             }
             if parts.is_empty() {
-                let d: i64 = model
-                    .layer_shape(model.layer_index(layer)?)
-                    .map_or(0, |s| s.iter().product());
+                // The feature count, from one blank image.
+                let shape: Vec<i64> = std::iter::once(1)
+                    .chain(model.input_shape().iter().copied())
+                    .collect();
+                let probe = Tensor::zeros(shape.as_slice(), (tch::Kind::Float, device));
+                let d = vectors(&model.forward_to(&probe, layer)?, pooling, l2)?.size()[1];
                 return Ok(Tensor::zeros([0, d], (tch::Kind::Float, Device::Cpu)));
             }
             Ok(Tensor::f_cat(&parts, 0)?)
@@ -103,4 +137,24 @@ impl<'a> Features<'a> {
             data.classes.clone(),
         )
     }
+}
+
+/// One vector per example from a layer's output `[N, ...]`: pooled over the
+/// positions of `[N, C, H, W]` maps if asked, flattened, L2-normalised if
+/// asked.
+fn vectors(h: &Tensor, pooling: Pooling, l2: bool) -> Result<Tensor> {
+    let v = match (pooling, h.dim()) {
+        (Pooling::Average, 4) => h.f_mean_dim([2i64, 3].as_slice(), false, tch::Kind::Float)?,
+        (Pooling::Max, 4) => h.f_amax([2i64, 3].as_slice(), false)?,
+        _ => h.f_flatten(1, -1)?,
+    };
+    if !l2 {
+        return Ok(v);
+    }
+    let norm = v
+        .f_square()?
+        .f_sum_dim_intlist([1i64].as_slice(), true, tch::Kind::Float)?
+        .f_sqrt()?
+        .f_clamp_min(1e-12)?;
+    Ok(v.f_div(&norm)?)
 }

@@ -26,5 +26,5 @@
 mod features;
 mod probe;
 
-pub use features::Features;
+pub use features::{Features, Pooling};
 pub use probe::{LinearProbe, ProbeLoss, ProbeResult, Solver, Strength};

@@ -1,5 +1,6 @@
-//! Linear probes against scikit-learn: on the same features, the L-BFGS
-//! logistic regression and linear SVM reach test accuracy within 0.5 points
+//! Transfer: features of a layer as asked (evaluation mode, batches,
+//! pooling, L2 normalisation), and linear probes against scikit-learn: on
+//! the same features, the L-BFGS logistic regression and linear SVM reach test accuracy within 0.5 points
 //! of `LogisticRegression` and `LinearSVC`, and an objective within 1e-4
 //! (relative) of the objective of their solutions; cross-validation picks
 //! `C` from the training split alone.
@@ -111,4 +112,83 @@ fn cross_validation_chooses_c_on_the_training_split() {
         .run(&other)
         .unwrap();
     assert_eq!(again.cross_validation, r.cross_validation);
+}
+
+#[test]
+fn features_are_the_layer_in_evaluation_mode_pooled_and_normalised_as_asked() {
+    use deepscope::transfer::{Features, Pooling};
+    let fm = data::fashion_mnist().unwrap();
+    let images = fm.test.images().narrow(0, 0, 30);
+    let mut net = deepscope::zoo::zfnet(&deepscope::zoo::ZfNetConfig::default())
+        .seed(4)
+        .build(tch::Device::Cpu)
+        .unwrap();
+    let images = tch::Tensor::upsample_bilinear2d(&images, [64, 64], false, None, None);
+    net.set_train(true);
+    let reference = {
+        net.set_train(false);
+        let h = tch::no_grad(|| net.forward_to(&images, "relu5").unwrap());
+        net.set_train(true);
+        h
+    };
+    let max_diff = |a: &tch::Tensor, b: &tch::Tensor| (a - b).abs().max().double_value(&[]);
+    let flat = Features::new(&mut net, "relu5")
+        .unwrap()
+        .batch_size(7)
+        .of_images(&images)
+        .unwrap();
+    assert_eq!(
+        max_diff(&flat, &reference.flatten(1, -1)),
+        0.0,
+        "batches of 7 in evaluation mode"
+    );
+    assert!(net.is_training(), "the model's mode is restored");
+    let avg = Features::new(&mut net, "relu5")
+        .unwrap()
+        .pooling(Pooling::Average)
+        .of_images(&images)
+        .unwrap();
+    assert!(
+        max_diff(
+            &avg,
+            &reference.mean_dim([2i64, 3].as_slice(), false, Kind::Float)
+        ) < 1e-6
+    );
+    let max = Features::new(&mut net, "relu5")
+        .unwrap()
+        .pooling(Pooling::Max)
+        .of_images(&images)
+        .unwrap();
+    assert_eq!(
+        max_diff(&max, &reference.amax([2i64, 3].as_slice(), false)),
+        0.0
+    );
+    let unit = Features::new(&mut net, "relu5")
+        .unwrap()
+        .pooling(Pooling::Max)
+        .l2_normalized()
+        .of_images(&images)
+        .unwrap();
+    let norms = unit
+        .square()
+        .sum_dim_intlist([1i64].as_slice(), false, Kind::Float)
+        .sqrt();
+    assert!(max_diff(&norms, &norms.ones_like()) < 1e-5);
+    assert!(
+        max_diff(
+            &(&unit
+                * max
+                    .square()
+                    .sum_dim_intlist([1i64].as_slice(), true, Kind::Float)
+                    .sqrt()),
+            &max
+        ) < 1e-4
+    );
+    // An empty batch gives no rows of the right width.
+    let none = Features::new(&mut net, "relu5")
+        .unwrap()
+        .pooling(Pooling::Average)
+        .of_images(&images.narrow(0, 0, 0))
+        .unwrap();
+    assert_eq!(none.size(), [0, reference.size()[1]]);
 }
