@@ -192,3 +192,107 @@ fn features_are_the_layer_in_evaluation_mode_pooled_and_normalised_as_asked() {
         .unwrap();
     assert_eq!(none.size(), [0, reference.size()[1]]);
 }
+
+#[test]
+fn surgery_copies_freezes_fine_tunes_or_randomises_the_lower_layers() {
+    use deepscope::model::Model;
+    use deepscope::train::{FitConfig, Optimizer, ProgressMode};
+    use deepscope::transfer::Surgery;
+    use deepscope::zoo;
+    let cpu = tch::Device::Cpu;
+    let same = |a: &Model, b: &Model, layer: &str| {
+        let (x, y) = (
+            a.layer_parameters(layer).unwrap(),
+            b.layer_parameters(layer).unwrap(),
+        );
+        x.iter().zip(&y).all(|((_, p), (_, q))| p.equal(q))
+    };
+    let base = zoo::lenet5(10).seed(1).build(cpu).unwrap();
+
+    let mut frozen = zoo::lenet5(10).seed(2).build(cpu).unwrap();
+    Surgery::copy_frozen("relu2")
+        .seed(7)
+        .apply(&mut frozen, &base)
+        .unwrap();
+    assert!(same(&frozen, &base, "conv1") && same(&frozen, &base, "conv2"));
+    assert!(frozen.is_frozen("conv2").unwrap() && !frozen.is_frozen("fc3").unwrap());
+    assert!(
+        !same(&frozen, &base, "fc3"),
+        "the upper layers are drawn anew"
+    );
+    let mut again = zoo::lenet5(10).seed(3).build(cpu).unwrap();
+    Surgery::copy_frozen("relu2")
+        .seed(7)
+        .apply(&mut again, &base)
+        .unwrap();
+    assert!(
+        same(&frozen, &again, "fc3"),
+        "from the seed, whatever the target held"
+    );
+
+    // Training moves only the upper layers of the frozen transfer.
+    let fm = data::fashion_mnist()
+        .unwrap()
+        .balanced_subset(20, 5, 0)
+        .unwrap();
+    let mut cfg = FitConfig::new(1, 50, Optimizer::sgd(0.1));
+    cfg.progress = ProgressMode::Silent;
+    cfg.evaluate = false;
+    deepscope::train::fit(&mut frozen, &fm, &cfg).unwrap();
+    assert!(same(&frozen, &base, "conv2") && !same(&frozen, &again, "fc3"));
+
+    let mut tuned = zoo::lenet5(10).seed(2).build(cpu).unwrap();
+    Surgery::copy_fine_tuned("relu2")
+        .apply(&mut tuned, &base)
+        .unwrap();
+    assert!(same(&tuned, &base, "conv1") && !tuned.is_frozen("conv1").unwrap());
+    deepscope::train::fit(&mut tuned, &fm, &cfg).unwrap();
+    assert!(!same(&tuned, &base, "conv1"), "fine-tuned layers train");
+
+    let mut random = zoo::lenet5(10).seed(2).build(cpu).unwrap();
+    Surgery::random_frozen("relu2")
+        .seed(5)
+        .apply(&mut random, &base)
+        .unwrap();
+    assert!(!same(&random, &base, "conv1") && random.is_frozen("conv1").unwrap());
+
+    // A new head on the body (Oquab et al.): the body copies, the head is new.
+    let mut headed = zoo::lenet5(10)
+        .up_to("relu3")
+        .unwrap()
+        .linear("fca", "fca", 64)
+        .relu("relu_a")
+        .linear("fcb", "fcb", 5)
+        .seed(4)
+        .build(cpu)
+        .unwrap();
+    Surgery::copy_frozen("relu3")
+        .apply(&mut headed, &base)
+        .unwrap();
+    assert!(same(&headed, &base, "fc3") && headed.output_shape() == [5]);
+    assert!(common_err(zoo::lenet5(10).up_to("fc9")).contains("no layer named 'fc9' to cut at"));
+
+    // Lower layers that differ are refused.
+    let mlp = zoo::mlp(&[1, 28, 28], &[32], 10, zoo::Activation::Relu)
+        .build(cpu)
+        .unwrap();
+    let mut target = zoo::mlp(&[1, 28, 28], &[64], 10, zoo::Activation::Relu)
+        .build(cpu)
+        .unwrap();
+    let msg = common_err(Surgery::copy_frozen("act1").apply(&mut target, &mlp));
+    assert!(
+        msg.contains(
+            "cannot copy layers: layers.0.weight: shape [64, 784] here, [32, 784] in the source"
+        ),
+        "{msg}"
+    );
+    let msg = common_err(Surgery::copy_frozen("relu2").apply(&mut target, &base));
+    assert!(msg.contains("no layer named 'relu2'"), "{msg}");
+}
+
+fn common_err<T>(r: deepscope::Result<T>) -> String {
+    match r {
+        Ok(_) => panic!("expected an error"),
+        Err(e) => e.to_string(),
+    }
+}

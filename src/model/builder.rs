@@ -339,6 +339,24 @@ impl ModelBuilder {
         self
     }
 
+    /// The layers up to and including `last`, the rest dropped: the body
+    /// to which a new head is added (Oquab et al.'s FCa and FCb after a
+    /// net's fc7). An error names the layers there are.
+    pub fn up_to(mut self, last: &str) -> Result<Self> {
+        let Some(end) = self.specs.iter().position(|s| s.name() == last) else {
+            return Err(Error::invalid(format!(
+                "no layer named '{last}' to cut at; this builder has: {}",
+                self.specs
+                    .iter()
+                    .map(Spec::name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        };
+        self.specs.truncate(end + 1);
+        Ok(self)
+    }
+
     /// Creates the parameters on `device` and checks the whole stack by
     /// running a zero example through it.
     pub fn build(self, device: Device) -> Result<Model> {

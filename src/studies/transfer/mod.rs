@@ -11,6 +11,10 @@
 //!   scikit-learn's `LogisticRegression` and `LinearSVC`, tested against
 //!   them), or the softmax trained by Adam for a few epochs that the
 //!   Zeiler & Fergus notebook uses (Table 7).
+//! - [`Surgery`]: copy layers 1..n of a base net, freeze or fine-tune them,
+//!   re-initialise the rest (Yosinski's AnB, AnB+, random frozen layers;
+//!   with [`ModelBuilder::up_to`](crate::model::ModelBuilder::up_to), a new
+//!   head on a frozen body as Oquab et al.).
 //!
 //! ```no_run
 //! use deepscope::prelude::*;
@@ -25,6 +29,8 @@
 
 mod features;
 mod probe;
+mod surgery;
 
 pub use features::{Features, Pooling};
 pub use probe::{LinearProbe, ProbeLoss, ProbeResult, Solver, Strength};
+pub use surgery::{Lower, Surgery};
