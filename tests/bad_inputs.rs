@@ -10,6 +10,7 @@ use deepscope::model::{dropout, local_response_norm, Conv, ModelBuilder};
 use deepscope::plot::{save, to_png, Heatmap, LinePlot};
 use deepscope::rng::seeded;
 use deepscope::train::{self, FitConfig, Optimizer, OptimizerState, ProgressMode};
+use deepscope::transfer::Extractor;
 use deepscope::{weights, zoo, Error};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use tch::{Device, Kind, Tensor};

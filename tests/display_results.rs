@@ -8,7 +8,7 @@ use deepscope::display::{MimeBundle, ProgressMode, Report, Show, Table};
 use deepscope::plot::LinePlot;
 use deepscope::surface::LossGrid;
 use deepscope::train::{self, FitConfig, Optimizer};
-use deepscope::transfer::{Features, LinearProbe};
+use deepscope::transfer::{Extractor, Features, LinearProbe};
 use deepscope::viz::{self, Occlusion};
 use deepscope::zoo;
 use std::sync::atomic::AtomicBool;

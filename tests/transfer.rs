@@ -116,7 +116,7 @@ fn cross_validation_chooses_c_on_the_training_split() {
 
 #[test]
 fn features_are_the_layer_in_evaluation_mode_pooled_and_normalised_as_asked() {
-    use deepscope::transfer::{Features, Pooling};
+    use deepscope::transfer::{Extractor, Features, Pooling};
     let fm = data::fashion_mnist().unwrap();
     let images = fm.test.images().narrow(0, 0, 30);
     let mut net = deepscope::zoo::zfnet(&deepscope::zoo::ZfNetConfig::default())
@@ -295,4 +295,69 @@ fn common_err<T>(r: deepscope::Result<T>) -> String {
         Ok(_) => panic!("expected an error"),
         Err(e) => e.to_string(),
     }
+}
+
+#[test]
+fn hog_and_pixels_are_baselines_with_the_same_interface() {
+    use deepscope::transfer::{Extractor, Hog, Pixels};
+    let fm = data::fashion_mnist().unwrap();
+    let images = fm.test.images().narrow(0, 0, 12);
+    let hog = Hog::default().of_images(&images).unwrap();
+    assert_eq!(
+        hog.size(),
+        [12, 6 * 6 * 2 * 2 * 9],
+        "6x6 blocks of 2x2 cells of 9 bins"
+    );
+    // imageproc scales each block to unit length.
+    let blocks =
+        hog.view([12, 36, 36])
+            .square()
+            .sum_dim_intlist([2i64].as_slice(), false, Kind::Float);
+    let off = (&blocks - 1.0).abs() * (&blocks.gt(1e-6)).to_kind(Kind::Float);
+    assert!(off.max().double_value(&[]) < 1e-4);
+    // Twice the contrast gives the same descriptors: gradients double,
+    // blocks are normalised (gray levels kept even so that 8 bits hold them
+    // exactly).
+    let half = (&images * 127.0).floor() / 255.0;
+    let once = Hog::default().of_images(&half).unwrap();
+    let twice = Hog::default().of_images(&(&half * 2.0)).unwrap();
+    let diff = (&twice - &once).abs().max().double_value(&[]);
+    assert!(diff < 1e-5, "{diff}");
+    // A vertical edge puts every cell's gradient into one orientation bin.
+    let mut edge = vec![0f32; 28 * 28];
+    for r in 0..28 {
+        for c in 14..28 {
+            edge[r * 28 + c] = 1.0;
+        }
+    }
+    let edge = tch::Tensor::from_slice(&edge).view([1, 1, 28, 28]);
+    let h = Hog::default().of_images(&edge).unwrap().view([36, 4, 9]);
+    let per_bin = h.sum_dim_intlist([0i64, 1].as_slice(), false, Kind::Float);
+    let total = per_bin.sum(Kind::Float).double_value(&[]);
+    assert!(
+        per_bin.max().double_value(&[]) > 0.99 * total,
+        "{per_bin:?}"
+    );
+
+    let named = Hog::default()
+        .of_dataset(&fm.balanced_subset(2, 1, 0).unwrap())
+        .unwrap();
+    assert_eq!(named.name, "fashion-mnist at HOG");
+    assert_eq!(named.train.image_shape(), [1296, 1, 1]);
+    let msg = Hog::default()
+        .of_images(&tch::Tensor::zeros(
+            [1, 1, 30, 30],
+            (Kind::Float, tch::Device::Cpu),
+        ))
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("HOG of a 30x30 image"), "{msg}");
+
+    let pixels = Pixels { l2: false }.of_images(&images).unwrap();
+    assert!(pixels.equal(&images.flatten(1, -1)));
+    let unit = Pixels { l2: true }.of_images(&images).unwrap();
+    let norms = unit
+        .square()
+        .sum_dim_intlist([1i64].as_slice(), false, Kind::Float);
+    assert!((norms - 1.0).abs().max().double_value(&[]) < 1e-5);
 }

@@ -1,9 +1,44 @@
-//! Batched feature extraction at a layer.
+//! Features of images: a layer of a trained net ([`Features`]), and the
+//! baselines the transfer papers set beside it, the raw pixels ([`Pixels`])
+//! and histograms of oriented gradients ([`Hog`]), all behind one
+//! [`Extractor`] interface.
 
 use crate::data::{Dataset, Split};
 use crate::error::{Error, Result};
 use crate::model::Model;
 use tch::{Device, Tensor};
+
+/// Turns images into one feature vector each.
+pub trait Extractor {
+    /// What the features are, for dataset names ("relu7", "HOG", "pixels").
+    fn name(&self) -> String;
+
+    /// The features `[N, D]` (f32, on the CPU) of images `[N, C, H, W]`.
+    fn of_images(&mut self, images: &Tensor) -> Result<Tensor>;
+
+    /// A split of features `[N, D, 1, 1]` with `split`'s labels: a dataset
+    /// of D-channel 1x1 "images" that `fit` and the probes take as they are.
+    fn of_split(&mut self, split: &Split) -> Result<Split> {
+        let f = self.of_images(split.images())?;
+        Split::new(
+            f.f_unsqueeze(-1)?.f_unsqueeze(-1)?,
+            split.labels().to_device(Device::Cpu),
+        )
+    }
+
+    /// Both splits of `data` as features (see [`of_split`](Self::of_split)),
+    /// named `"<data> at <name>"`, with the same classes.
+    fn of_dataset(&mut self, data: &Dataset) -> Result<Dataset> {
+        let train = self.of_split(&data.train)?;
+        let test = self.of_split(&data.test)?;
+        Dataset::new(
+            format!("{} at {}", data.name, self.name()),
+            train,
+            test,
+            data.classes.clone(),
+        )
+    }
+}
 
 /// How a layer's output becomes one feature vector per image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -62,10 +97,16 @@ impl<'a> Features<'a> {
         self.batch_size = n;
         self
     }
+}
+
+impl Extractor for Features<'_> {
+    fn name(&self) -> String {
+        self.layer.clone()
+    }
 
     /// The flattened features `[N, D]` (f32, CPU) of images `[N, C, H, W]`
     /// of the model's input shape.
-    pub fn of_images(&mut self, images: &Tensor) -> Result<Tensor> {
+    fn of_images(&mut self, images: &Tensor) -> Result<Tensor> {
         if self.batch_size == 0 {
             return Err(Error::invalid("the feature batch size must be >= 1"));
         }
@@ -114,29 +155,6 @@ impl<'a> Features<'a> {
         self.model.set_train(was_training);
         result
     }
-
-    /// A split of features `[N, D, 1, 1]` with `split`'s labels: a dataset
-    /// of D-channel 1x1 "images" that `fit` and the probes take as they are.
-    pub fn of_split(&mut self, split: &Split) -> Result<Split> {
-        let f = self.of_images(split.images())?;
-        Split::new(
-            f.f_unsqueeze(-1)?.f_unsqueeze(-1)?,
-            split.labels().to_device(Device::Cpu),
-        )
-    }
-
-    /// Both splits of `data` as features (see [`of_split`](Self::of_split)),
-    /// named `"<data> at <layer>"`, with the same classes.
-    pub fn of_dataset(&mut self, data: &Dataset) -> Result<Dataset> {
-        let train = self.of_split(&data.train)?;
-        let test = self.of_split(&data.test)?;
-        Dataset::new(
-            format!("{} at {}", data.name, self.layer),
-            train,
-            test,
-            data.classes.clone(),
-        )
-    }
 }
 
 /// One vector per example from a layer's output `[N, ...]`: pooled over the
@@ -157,4 +175,105 @@ fn vectors(h: &Tensor, pooling: Pooling, l2: bool) -> Result<Tensor> {
         .f_sqrt()?
         .f_clamp_min(1e-12)?;
     Ok(v.f_div(&norm)?)
+}
+
+/// The raw pixels as features, flattened (`C * H * W` per image),
+/// L2-normalised if asked: the baseline every learned feature is compared
+/// with.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Pixels {
+    /// Each vector scaled to unit L2 norm.
+    pub l2: bool,
+}
+
+impl Extractor for Pixels {
+    fn name(&self) -> String {
+        "pixels".into()
+    }
+
+    fn of_images(&mut self, images: &Tensor) -> Result<Tensor> {
+        crate::check::images(images, "images")?;
+        crate::check::floating(images, "images")?;
+        let x = images
+            .f_to_kind(tch::Kind::Float)?
+            .f_to_device(Device::Cpu)?;
+        vectors(&x, Pooling::Flatten, self.l2)
+    }
+}
+
+/// Histograms of oriented gradients (Dalal & Triggs 2005), computed by the
+/// `imageproc` crate on each image turned to 8-bit gray (the channels'
+/// mean, values in [0, 1] scaled to 0..=255): per cell of `cell` x `cell`
+/// pixels a histogram of `orientations` gradient directions, grouped into
+/// blocks of `block` x `block` cells one cell apart, each block normalised
+/// to unit L2 norm. The image sides must fit whole blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hog {
+    /// Orientation bins per cell.
+    pub orientations: usize,
+    /// Whether directions 180 degrees apart are told apart.
+    pub signed: bool,
+    /// Cell side in pixels.
+    pub cell: usize,
+    /// Block side in cells.
+    pub block: usize,
+}
+
+impl Default for Hog {
+    /// 9 unsigned orientations, 4-pixel cells, 2x2-cell blocks: for 28x28
+    /// images, 6x6 blocks of 36 values, 1,296 features.
+    fn default() -> Self {
+        Hog {
+            orientations: 9,
+            signed: false,
+            cell: 4,
+            block: 2,
+        }
+    }
+}
+
+impl Extractor for Hog {
+    fn name(&self) -> String {
+        "HOG".into()
+    }
+
+    fn of_images(&mut self, images: &Tensor) -> Result<Tensor> {
+        let (n, _, h, w) = crate::check::images(images, "images")?;
+        crate::check::floating(images, "images")?;
+        let options = imageproc::hog::HogOptions {
+            orientations: self.orientations,
+            signed: self.signed,
+            cell_side: self.cell,
+            block_side: self.block,
+            block_stride: 1,
+        };
+        let gray = images
+            .f_to_kind(tch::Kind::Float)?
+            .f_to_device(Device::Cpu)?
+            .f_mean_dim([1i64].as_slice(), false, tch::Kind::Float)?
+            .f_mul_scalar(255.0)?
+            .f_round()?
+            .f_clamp(0.0, 255.0)?
+            .f_to_kind(tch::Kind::Uint8)?
+            .f_contiguous()?;
+        let pixels = Vec::<u8>::try_from(gray.f_flatten(0, -1)?)?;
+        let side = (h * w) as usize;
+        let mut rows = Vec::with_capacity(n as usize);
+        for i in 0..n as usize {
+            let img = image::GrayImage::from_raw(
+                w as u32,
+                h as u32,
+                pixels[i * side..(i + 1) * side].to_vec(),
+            )
+            .ok_or_else(|| Error::invalid("image buffer of the wrong size"))?;
+            let d = imageproc::hog::hog(&img, options).map_err(|e| {
+                Error::invalid(format!("HOG of a {h}x{w} image with {self:?}: {e}"))
+            })?;
+            rows.push(Tensor::from_slice(&d));
+        }
+        if rows.is_empty() {
+            return Ok(Tensor::zeros([0, 0], (tch::Kind::Float, Device::Cpu)));
+        }
+        Ok(Tensor::f_stack(&rows, 0)?)
+    }
 }

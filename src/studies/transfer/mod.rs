@@ -1,6 +1,7 @@
 //! Transfer: what a trained network's layers carry to a new task.
 //!
-//! - [`Features`]: the activations of any layer for a whole split, in
+//! - [`Features`] (and the baselines [`Pixels`] and [`Hog`], through the
+//!   one [`Extractor`] interface): the activations of any layer for a whole split, in
 //!   batches, in evaluation mode and without gradients, as a new dataset of
 //!   `[N, D, 1, 1]` "images" (DeCAF's layer-n features; Zeiler & Fergus's
 //!   frozen layers 1-7).
@@ -31,6 +32,6 @@ mod features;
 mod probe;
 mod surgery;
 
-pub use features::{Features, Pooling};
+pub use features::{Extractor, Features, Hog, Pixels, Pooling};
 pub use probe::{LinearProbe, ProbeLoss, ProbeResult, Solver, Strength};
 pub use surgery::{Lower, Surgery};
