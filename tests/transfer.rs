@@ -313,7 +313,7 @@ fn hog_and_pixels_are_baselines_with_the_same_interface() {
         hog.view([12, 36, 36])
             .square()
             .sum_dim_intlist([2i64].as_slice(), false, Kind::Float);
-    let off = (&blocks - 1.0).abs() * (&blocks.gt(1e-6)).to_kind(Kind::Float);
+    let off = (&blocks - 1.0).abs() * blocks.gt(1e-6).to_kind(Kind::Float);
     assert!(off.max().double_value(&[]) < 1e-4);
     // Twice the contrast gives the same descriptors: gradients double,
     // blocks are normalised (gray levels kept even so that 8 bits hold them
