@@ -457,6 +457,20 @@ fn cases(dir: &std::path::Path) -> Vec<Case> {
             Box::new(move || ok(deepscope::transfer::LinearProbe::logistic().run(&digits_like()))),
         ),
         (
+            "Tsne: perplexity too large for the points",
+            "a perplexity of 30 needs more than 91 points, got 4",
+            Box::new(|| ok(deepscope::transfer::Tsne::default().run(&zeros(&[4, 3])))),
+        ),
+        (
+            "Tsne: NaN features",
+            "t-SNE needs finite ones",
+            Box::new(|| {
+                let x = zeros(&[200, 3]);
+                let _ = x.get(7).fill_(f64::NAN);
+                ok(deepscope::transfer::Tsne::default().run(&x))
+            }),
+        ),
+        (
             "pretrained: unknown name",
             "no pretrained model 'vgg-imagenet'",
             Box::new(|| ok(zoo::pretrained_on("vgg-imagenet", Device::Cpu))),

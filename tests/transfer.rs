@@ -361,3 +361,81 @@ fn hog_and_pixels_are_baselines_with_the_same_interface() {
         .sum_dim_intlist([1i64].as_slice(), false, Kind::Float);
     assert!((norms - 1.0).abs().max().double_value(&[]) < 1e-5);
 }
+
+#[test]
+fn tsne_keeps_neighbourhoods_as_well_as_opentsne() {
+    use deepscope::transfer::Tsne;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let ds = data::digits().unwrap();
+    let x = flat(&ds.train).narrow(0, 0, 500);
+    let tsne = Tsne::default();
+    let ours = tsne.run(&x).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let flat_points: Vec<f64> = ours.points.iter().flat_map(|&(a, b)| [a, b]).collect();
+    weights::write_safetensors(
+        &[
+            ("x".into(), x.shallow_clone()),
+            (
+                "ours".into(),
+                tch::Tensor::from_slice(&flat_points).view([500, 2]),
+            ),
+        ],
+        dir.path().join("tsne.safetensors"),
+    )
+    .unwrap();
+    let status = std::process::Command::new(root.join(".venv/bin/python"))
+        .arg(root.join("tests/python/tsne_reference.py"))
+        .arg(dir.path())
+        .arg(tsne.perplexity.to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("tsne.json")).unwrap())
+            .unwrap();
+    let get = |k: &str| r[k].as_f64().unwrap();
+    // Our KL is scikit-learn's measure of our embedding ...
+    let same = (ours.kl_divergence - get("kl_ours")).abs() / get("kl_ours");
+    assert!(
+        same < 1e-3,
+        "{} against {}",
+        ours.kl_divergence,
+        get("kl_ours")
+    );
+    // ... and within 10% of openTSNE's embedding's.
+    let rel = (ours.kl_divergence - get("kl_theirs")).abs() / get("kl_theirs");
+    eprintln!(
+        "t-SNE KL {:.4} against openTSNE {:.4} ({rel:.3})",
+        ours.kl_divergence,
+        get("kl_theirs")
+    );
+    assert!(rel < 0.10);
+    for k in [5usize, 12] {
+        let mine = ours.trustworthiness(&x, k).unwrap();
+        // Equal but for the order of tied distances (the 8x8 digits have
+        // many), which the two argsorts break differently.
+        assert!(
+            (mine - get(&format!("trust_{k}_ours"))).abs() < 1e-4,
+            "our trustworthiness is scikit-learn's: {mine} against {}",
+            get(&format!("trust_{k}_ours"))
+        );
+        let theirs = get(&format!("trust_{k}_theirs"));
+        eprintln!("trustworthiness k = {k}: ours {mine:.4}, openTSNE {theirs:.4}");
+        assert!((mine - theirs).abs() < 0.02);
+    }
+    let fig = ours
+        .scatter(&ds.train.labels().narrow(0, 0, 500), &ds.classes)
+        .unwrap();
+    deepscope::plot::to_png(&fig).unwrap();
+    let msg = common_err(
+        Tsne {
+            perplexity: 200.0,
+            ..Tsne::default()
+        }
+        .run(&x),
+    );
+    assert!(
+        msg.contains("a perplexity of 200 needs more than 601 points, got 500"),
+        "{msg}"
+    );
+}

@@ -1,0 +1,312 @@
+//! t-SNE of feature vectors (van der Maaten & Hinton 2008), through the
+//! `bhtsne` crate: exact for small sets, Barnes-Hut beyond (van der Maaten
+//! 2014). DeCAF's Fig. 1 draws the features of each layer this way,
+//! coloured by class.
+
+use crate::error::{Error, Result};
+use crate::plot::Scatter;
+use crate::runtime::rng::with_torch_seed;
+use tch::{Device, Kind, Tensor};
+
+/// The settings of a t-SNE run. `bhtsne` spreads the work over threads,
+/// so two runs with one seed agree to a few parts in a thousand of the KL
+/// divergence, not bit for bit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Tsne {
+    /// The effective number of neighbours each point keeps (must stay below
+    /// a third of the number of points).
+    pub perplexity: f64,
+    /// Gradient steps (the first 250, or a quarter of a shorter run, with
+    /// the early exaggeration of P).
+    pub epochs: usize,
+    /// Barnes-Hut's accuracy trade-off; 0 for the exact gradient (memory
+    /// `N^2`: up to a few thousand points).
+    pub theta: f64,
+    /// Step size.
+    pub learning_rate: f64,
+    /// Seed of the initial embedding, N(0, 1e-4) as the original code draws it.
+    pub seed: u64,
+}
+
+impl Default for Tsne {
+    /// Perplexity 30, 1,000 epochs, Barnes-Hut at theta 0.5, learning rate
+    /// 200, seed 0 (the original implementation's settings).
+    fn default() -> Self {
+        Tsne {
+            perplexity: 30.0,
+            epochs: 1000,
+            theta: 0.5,
+            learning_rate: 200.0,
+            seed: 0,
+        }
+    }
+}
+
+/// A 2-D embedding and how well it kept the neighbourhoods.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Embedding {
+    /// One point per input row.
+    pub points: Vec<(f64, f64)>,
+    /// The KL divergence between the input's neighbour distribution P
+    /// (Gaussian, calibrated to the perplexity over all points, as
+    /// scikit-learn computes it) and the embedding's Q (Student t), the
+    /// cost t-SNE minimises, computed exactly whatever the gradient was.
+    pub kl_divergence: f64,
+}
+
+impl Tsne {
+    /// Embeds the rows of `x` (`[N, ...]`, flattened to `[N, D]`) in 2-D.
+    pub fn run(&self, x: &Tensor) -> Result<Embedding> {
+        let rows = rows(x)?;
+        // rows() checked that x is [N, ...] with N >= 1.
+        let n = x.size()[0] as usize;
+        if !(self.perplexity.is_finite() && self.perplexity > 0.0) {
+            return Err(Error::invalid(format!(
+                "the perplexity must be finite and > 0, got {}",
+                self.perplexity
+            )));
+        }
+        if n < 2 || (n - 1) as f64 <= 3.0 * self.perplexity {
+            return Err(Error::invalid(format!(
+                "a perplexity of {} needs more than {} points, got {n}: lower it below {:.1}",
+                self.perplexity,
+                (3.0 * self.perplexity).ceil() as usize + 1,
+                (n as f64 - 1.0) / 3.0
+            )));
+        }
+        if self.epochs == 0 || !(self.theta.is_finite() && self.theta >= 0.0) {
+            return Err(Error::invalid(format!(
+                "t-SNE needs at least one epoch and a theta >= 0, got {} and {}",
+                self.epochs, self.theta
+            )));
+        }
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
+            return Err(Error::invalid(format!(
+                "the learning rate must be finite and > 0, got {}",
+                self.learning_rate
+            )));
+        }
+        let start = with_torch_seed(self.seed, || {
+            Tensor::randn([n as i64 * 2], (Kind::Double, Device::Cpu)) * 1e-4
+        });
+        let start = Vec::<f64>::try_from(start)?;
+        let slices: Vec<&[f64]> = rows.chunks(rows.len() / n).collect();
+        let lying = 250.min(self.epochs / 4);
+        let mut tsne: bhtsne::tSNE<f64, &[f64]> = bhtsne::tSNE::new(&slices);
+        tsne.embedding_dim(2)
+            .perplexity(self.perplexity)
+            .epochs(self.epochs)
+            .learning_rate(self.learning_rate)
+            .stop_lying_epoch(lying)
+            .momentum_switch_epoch(lying)
+            .initial_embedding(start);
+        if self.theta == 0.0 {
+            tsne.exact(|a, b| euclidean(a, b));
+        } else {
+            tsne.barnes_hut(self.theta, |a, b| euclidean(a, b));
+        }
+        let y = tsne.embedding();
+        let input = Tensor::from_slice(&rows).view([n as i64, -1]);
+        let kl_divergence = kl_divergence(
+            &input,
+            &Tensor::from_slice(&y).view([n as i64, 2]),
+            self.perplexity,
+        )?;
+        Ok(Embedding {
+            points: y.chunks(2).map(|p| (p[0], p[1])).collect(),
+            kl_divergence,
+        })
+    }
+}
+
+/// The rows of `x` as one flat f64 buffer, checked.
+fn rows(x: &Tensor) -> Result<Vec<f64>> {
+    crate::check::defined(x, "features")?;
+    if x.dim() < 2 || x.size()[0] == 0 || x.numel() == 0 {
+        return Err(Error::shape(
+            "features",
+            "[N, D] (or [N, ...]) with N >= 1",
+            crate::check::shape_str(&x.size()),
+        ));
+    }
+    let flat = x
+        .f_flatten(1, -1)?
+        .f_to_kind(Kind::Double)?
+        .f_to_device(Device::Cpu)?
+        .f_contiguous()?;
+    let values = Vec::<f64>::try_from(flat.f_flatten(0, -1)?)?;
+    if values.iter().any(|v| !v.is_finite()) {
+        return Err(Error::invalid(
+            "the features hold NaN or infinite values; t-SNE needs finite ones",
+        ));
+    }
+    Ok(values)
+}
+
+fn euclidean(a: &[f64], b: &[f64]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y) * (x - y))
+        .sum::<f64>()
+        .sqrt()
+}
+
+impl Embedding {
+    /// The points coloured by class (`labels` index `classes`), with a
+    /// legend: DeCAF's Fig. 1.
+    pub fn scatter(&self, labels: &Tensor, classes: &[String]) -> Result<Scatter> {
+        let labels = Vec::<i64>::try_from(labels.to_device(Device::Cpu))?;
+        if labels.len() != self.points.len() {
+            return Err(Error::invalid(format!(
+                "{} labels for {} points",
+                labels.len(),
+                self.points.len()
+            )));
+        }
+        if let Some(bad) = labels
+            .iter()
+            .find(|&&l| l < 0 || l as usize >= classes.len())
+        {
+            return Err(Error::invalid(format!(
+                "label {bad} has no class name among {}",
+                classes.len()
+            )));
+        }
+        let ids: Vec<usize> = labels.iter().map(|&l| l as usize).collect();
+        let names: Vec<&str> = classes.iter().map(String::as_str).collect();
+        Ok(Scatter::new(self.points.iter().copied()).classes(&ids, &names))
+    }
+
+    /// Trustworthiness (Venna & Kaski 2001) with `k` neighbours, as
+    /// scikit-learn computes it: 1 when every embedded neighbourhood holds
+    /// only true neighbours of the input `x`, lower as false neighbours
+    /// ranked far in the input intrude.
+    pub fn trustworthiness(&self, x: &Tensor, k: usize) -> Result<f64> {
+        let n = self.points.len();
+        if x.size().first() != Some(&(n as i64)) {
+            return Err(Error::invalid(format!(
+                "trustworthiness needs the {n} rows that were embedded, got {:?}",
+                x.size()
+            )));
+        }
+        if k == 0 || 2 * k >= n {
+            return Err(Error::invalid(format!(
+                "trustworthiness needs 1 <= k < n / 2, got k = {k} for {n} points"
+            )));
+        }
+        let input = Tensor::from_slice(&rows(x)?).view([n as i64, -1]);
+        let flat: Vec<f64> = self.points.iter().flat_map(|&(a, b)| [a, b]).collect();
+        let embedded = Tensor::from_slice(&flat).view([n as i64, 2]);
+        // Ranks in the input: rank[i][j] = position of j among i's
+        // neighbours by distance, from 1 (i itself last, as scikit-learn
+        // puts it).
+        let din = squared_distances(&input);
+        let _ = din.diagonal(0, 0, 1).fill_(f64::INFINITY);
+        let order_in = din.argsort(1, false);
+        let mut rank = Tensor::zeros([n as i64, n as i64], (Kind::Int64, Device::Cpu));
+        let positions = Tensor::arange_start(1, n as i64 + 1, (Kind::Int64, Device::Cpu))
+            .unsqueeze(0)
+            .expand([n as i64, n as i64], false);
+        let _ = rank.scatter_(1, &order_in, &positions);
+        // The k nearest in the embedding, the point itself left out.
+        let d = squared_distances(&embedded);
+        let _ = d.diagonal(0, 0, 1).fill_(f64::INFINITY);
+        let near = d.argsort(1, false).narrow(1, 0, k as i64);
+        let penalty = (rank.gather(1, &near, false) - k as i64)
+            .clamp_min(0)
+            .sum(Kind::Double)
+            .double_value(&[]);
+        let (n, k) = (n as f64, k as f64);
+        Ok(1.0 - penalty * 2.0 / (n * k * (2.0 * n - 3.0 * k - 1.0)))
+    }
+}
+
+/// Rows per chunk of the `[N, N]` computations (bounds the temporaries).
+const CHUNK: i64 = 1024;
+
+/// KL(P || Q) of embedding `y [N, 2]` for input `x [N, D]`: P from
+/// Gaussian conditionals each calibrated by bisection to the perplexity's
+/// entropy, symmetrised and normalised; Q the Student-t similarities of the
+/// embedding. One `[N, N]` f32 matrix is kept; the rest goes by chunks.
+fn kl_divergence(x: &Tensor, y: &Tensor, perplexity: f64) -> Result<f64> {
+    let n = x.size()[0];
+    let target = perplexity.ln();
+    let cond = Tensor::zeros([n, n], (Kind::Float, Device::Cpu));
+    let sq = |t: &Tensor| {
+        t.square()
+            .sum_dim_intlist([1i64].as_slice(), true, Kind::Double)
+    };
+    let (xsq, ysq) = (sq(x), sq(y));
+    for start in (0..n).step_by(CHUNK as usize) {
+        let c = CHUNK.min(n - start);
+        let xc = x.narrow(0, start, c);
+        let d = (xsq.narrow(0, start, c) + xsq.transpose(0, 1)
+            - xc.matmul(&x.transpose(0, 1)) * 2.0)
+            .clamp_min(0.0);
+        // No point is its own neighbour.
+        let own = Tensor::arange_start(start, start + c, (Kind::Int64, Device::Cpu)).unsqueeze(1);
+        let d = d.scatter_value(1, &own, f64::INFINITY);
+        // Bisection on log beta, every row at once: the entropy of
+        // exp(-beta d) falls as beta grows.
+        let (mut lo, mut hi) = (
+            Tensor::full([c, 1], -50.0, (Kind::Double, Device::Cpu)),
+            Tensor::full([c, 1], 50.0, (Kind::Double, Device::Cpu)),
+        );
+        // Rows are shifted by their nearest distance so exp does not underflow.
+        let nearest = d.amin([1i64].as_slice(), true);
+        let shifted = &d - &nearest;
+        for _ in 0..100 {
+            let mid = (&lo + &hi) / 2.0;
+            let beta = mid.exp();
+            let p = (-(&beta * &shifted)).exp();
+            let sum = p.sum_dim_intlist([1i64].as_slice(), true, Kind::Double);
+            let mean_d = (&p * &shifted).nan_to_num(0.0, None, None).sum_dim_intlist(
+                [1i64].as_slice(),
+                true,
+                Kind::Double,
+            ) / &sum;
+            let entropy = sum.log() + &beta * mean_d;
+            let too_wide = entropy.gt(target);
+            lo = lo.where_self(&too_wide.logical_not(), &mid);
+            hi = mid.where_self(&too_wide.logical_not(), &hi);
+        }
+        let beta = ((&lo + &hi) / 2.0).exp();
+        let p = (-(&beta * &shifted)).exp();
+        let p = &p / p.sum_dim_intlist([1i64].as_slice(), true, Kind::Double);
+        cond.narrow(0, start, c).copy_(&p.to_kind(Kind::Float));
+    }
+    let p = ((&cond + cond.transpose(0, 1)) / (2.0 * n as f64)).clamp_min(f64::EPSILON);
+    // Q = q / Z with q_ij = 1 / (1 + |y_i - y_j|^2), i != j.
+    let mut z = 0.0;
+    let mut p_log_pq = 0.0;
+    for start in (0..n).step_by(CHUNK as usize) {
+        let c = CHUNK.min(n - start);
+        let yc = y.narrow(0, start, c);
+        let d = (ysq.narrow(0, start, c) + ysq.transpose(0, 1)
+            - yc.matmul(&y.transpose(0, 1)) * 2.0)
+            .clamp_min(0.0);
+        let q = (d + 1.0).reciprocal();
+        let own = Tensor::arange_start(start, start + c, (Kind::Int64, Device::Cpu)).unsqueeze(1);
+        let off = Tensor::ones([c, n], (Kind::Double, Device::Cpu)).scatter_value(1, &own, 0.0);
+        z += (&q * &off).sum(Kind::Double).double_value(&[]);
+        let pc = p.narrow(0, start, c).to_kind(Kind::Double);
+        p_log_pq += (&pc * (pc.log() - q.log()) * &off)
+            .sum(Kind::Double)
+            .double_value(&[]);
+    }
+    let mass = p.to_kind(Kind::Double).sum(Kind::Double).double_value(&[])
+        - p.diagonal(0, 0, 1)
+            .to_kind(Kind::Double)
+            .sum(Kind::Double)
+            .double_value(&[]);
+    // sum P log(P / (q / Z)) = sum P log(P / q) + (sum P) log Z
+    Ok(p_log_pq + mass * z.ln())
+}
+
+/// Pairwise squared distances `[N, N]` of rows `[N, D]`.
+fn squared_distances(x: &Tensor) -> Tensor {
+    let sq = x
+        .square()
+        .sum_dim_intlist([1i64].as_slice(), true, Kind::Double);
+    (&sq + sq.transpose(0, 1) - x.matmul(&x.transpose(0, 1)) * 2.0).clamp_min(0.0)
+}
