@@ -184,6 +184,36 @@ fn features_are_the_layer_in_evaluation_mode_pooled_and_normalised_as_asked() {
             &max
         ) < 1e-4
     );
+    // Razavian's "CNN aug": features averaged over views. Two views are
+    // the image and its mirror; more views do not depend on the batch size.
+    let two = Features::new(&mut net, "relu5")
+        .unwrap()
+        .pooling(Pooling::Average)
+        .averaged_over_views(2, 2, 0)
+        .of_images(&images)
+        .unwrap();
+    let mirrored = Features::new(&mut net, "relu5")
+        .unwrap()
+        .pooling(Pooling::Average)
+        .of_images(&images.flip([3i64].as_slice()))
+        .unwrap();
+    assert!(max_diff(&two, &((&avg + &mirrored) / 2.0)) < 1e-6);
+    let five = |batch: usize, seed: u64, net: &mut deepscope::model::Model| {
+        Features::new(net, "relu5")
+            .unwrap()
+            .pooling(Pooling::Average)
+            .batch_size(batch)
+            .averaged_over_views(5, 3, seed)
+            .of_images(&images)
+            .unwrap()
+    };
+    let (a, b, c) = (
+        five(7, 1, &mut net),
+        five(30, 1, &mut net),
+        five(30, 2, &mut net),
+    );
+    assert!(max_diff(&a, &b) < 1e-6, "the same views in any batch size");
+    assert!(max_diff(&b, &c) > 1e-4, "another seed, other shifts");
     // An empty batch gives no rows of the right width.
     let none = Features::new(&mut net, "relu5")
         .unwrap()

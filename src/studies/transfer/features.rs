@@ -3,6 +3,7 @@
 //! and histograms of oriented gradients ([`Hog`]), all behind one
 //! [`Extractor`] interface.
 
+use crate::data::transforms::{Jitter, Transform};
 use crate::data::{Dataset, Split};
 use crate::error::{Error, Result};
 use crate::model::Model;
@@ -62,6 +63,16 @@ pub struct Features<'a> {
     batch_size: usize,
     pooling: Pooling,
     l2: bool,
+    views: Views,
+}
+
+/// Several views of each image whose features are averaged (Razavian et
+/// al.'s "CNN aug"): the image, its mirror, then shifted copies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Views {
+    count: usize,
+    max_shift: i64,
+    seed: u64,
 }
 
 impl<'a> Features<'a> {
@@ -75,7 +86,26 @@ impl<'a> Features<'a> {
             batch_size: 250,
             pooling: Pooling::Flatten,
             l2: false,
+            views: Views {
+                count: 1,
+                max_shift: 0,
+                seed: 0,
+            },
         })
+    }
+
+    /// Each image's features averaged over `views` views (before any L2
+    /// normalisation): the image itself, its left-right mirror, then copies
+    /// moved by up to `max_shift` pixels each way (zeros brought in),
+    /// every other one mirrored, drawn from `seed`. One view is the image
+    /// alone.
+    pub fn averaged_over_views(mut self, views: usize, max_shift: i64, seed: u64) -> Self {
+        self.views = Views {
+            count: views,
+            max_shift,
+            seed,
+        };
+        self
     }
 
     /// Pooled this way over the positions of a conv layer's maps (a layer
@@ -125,6 +155,18 @@ impl Extractor for Features<'_> {
             ));
         }
         let n = size[0] as usize;
+        let views = self.views;
+        if views.count == 0 || views.max_shift < 0 {
+            return Err(Error::invalid(format!(
+                "views need a count of at least 1 and a shift >= 0, got {} and {}",
+                views.count, views.max_shift
+            )));
+        }
+        // One generator per view, drawn image after image: the views do not
+        // depend on the batch size.
+        let mut rngs: Vec<crate::runtime::rng::Rng> = (0..views.count)
+            .map(|v| crate::runtime::rng::seeded_stream(views.seed, v as u64))
+            .collect();
         let was_training = self.model.is_training();
         self.model.set_train(false);
         let device = self.model.device();
@@ -138,8 +180,35 @@ impl Extractor for Features<'_> {
                     .f_narrow(0, start as i64, len as i64)?
                     .f_to_device(device)?;
                 // The model checks the batch's kind and device.
-                let h = model.forward_to(&x, layer)?;
-                parts.push(vectors(&h, pooling, l2)?.f_to_device(Device::Cpu)?);
+                let mut sum: Option<Tensor> = None;
+                for (v, rng) in rngs.iter_mut().enumerate() {
+                    let view = match v {
+                        0 => x.shallow_clone(),
+                        1 => x.f_flip([3i64].as_slice())?,
+                        _ => {
+                            let moved = Jitter {
+                                max_shift: views.max_shift,
+                            }
+                            .apply(&x, rng)?;
+                            if v % 2 == 1 {
+                                moved.f_flip([3i64].as_slice())?
+                            } else {
+                                moved
+                            }
+                        }
+                    };
+                    let f = vectors(&model.forward_to(&view, layer)?, pooling, false)?;
+                    sum = Some(match sum {
+                        Some(s) => s.f_add(&f)?,
+                        None => f,
+                    });
+                }
+                // views.count >= 1, so there is a sum.
+                let mean = sum.map_or_else(
+                    || Tensor::zeros([0], (tch::Kind::Float, device)),
+                    |s| s / views.count as f64,
+                );
+                parts.push(normalized(mean, l2)?.f_to_device(Device::Cpu)?);
             }
             if parts.is_empty() {
                 // The feature count, from one blank image.
@@ -166,6 +235,12 @@ fn vectors(h: &Tensor, pooling: Pooling, l2: bool) -> Result<Tensor> {
         (Pooling::Max, 4) => h.f_amax([2i64, 3].as_slice(), false)?,
         _ => h.f_flatten(1, -1)?,
     };
+    normalized(v, l2)
+}
+
+/// `v` `[N, D]` with each row scaled to unit L2 norm if `l2` (a zero row
+/// stays zero).
+fn normalized(v: Tensor, l2: bool) -> Result<Tensor> {
     if !l2 {
         return Ok(v);
     }
