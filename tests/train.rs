@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::err_text;
+use common::{err_text, max_weight_diff as max_diff};
 use deepscope::data::{self, Order};
 use deepscope::model::Model;
 use deepscope::train::{
@@ -15,14 +15,6 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tch::{Device, Tensor};
-
-fn max_diff(a: &Model, b: &Model) -> f64 {
-    a.named_tensors()
-        .iter()
-        .zip(b.named_tensors())
-        .map(|((_, x), (_, y))| (x - y).abs().max().double_value(&[]))
-        .fold(0.0, f64::max)
-}
 
 fn steps(model: &mut Model, opt: Optimizer, batches: &[(Tensor, Tensor)]) {
     let mut state = OptimizerState::new(opt).unwrap();

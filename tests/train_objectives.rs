@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::err_text;
+use common::{err_text, max_weight_diff as max_diff};
 use deepscope::data::{Dataset, Split};
 use deepscope::model::{Model, ModelBuilder};
 use deepscope::train::{
@@ -151,14 +151,6 @@ fn config(epochs: usize) -> FitConfig {
     c.progress = ProgressMode::Silent;
     c.interrupt = Some(Arc::new(AtomicBool::new(false)));
     c
-}
-
-fn max_diff(a: &Model, b: &Model) -> f64 {
-    a.named_tensors()
-        .iter()
-        .zip(b.named_tensors())
-        .map(|((_, x), (_, y))| (x - y).abs().max().double_value(&[]))
-        .fold(0.0, f64::max)
 }
 
 #[test]

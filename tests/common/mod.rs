@@ -47,3 +47,13 @@ pub fn err_text<T, E: std::fmt::Display>(r: Result<T, E>) -> String {
         Err(e) => e.to_string(),
     }
 }
+
+/// The largest absolute difference between the tensors of two models of
+/// one architecture (0 when they are bit for bit equal).
+pub fn max_weight_diff(a: &deepscope::model::Model, b: &deepscope::model::Model) -> f64 {
+    a.named_tensors()
+        .iter()
+        .zip(b.named_tensors())
+        .map(|((_, x), (_, y))| (x - y).abs().max().double_value(&[]))
+        .fold(0.0, f64::max)
+}

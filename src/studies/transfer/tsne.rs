@@ -239,10 +239,7 @@ fn kl_divergence(x: &Tensor, y: &Tensor, perplexity: f64) -> Result<f64> {
     let (xsq, ysq) = (sq(x), sq(y));
     for start in (0..n).step_by(CHUNK as usize) {
         let c = CHUNK.min(n - start);
-        let xc = x.narrow(0, start, c);
-        let d = (xsq.narrow(0, start, c) + xsq.transpose(0, 1)
-            - xc.matmul(&x.transpose(0, 1)) * 2.0)
-            .clamp_min(0.0);
+        let d = distances_from(x, &xsq, start, c);
         // No point is its own neighbour.
         let own = Tensor::arange_start(start, start + c, (Kind::Int64, Device::Cpu)).unsqueeze(1);
         let d = d.scatter_value(1, &own, f64::INFINITY);
@@ -281,10 +278,7 @@ fn kl_divergence(x: &Tensor, y: &Tensor, perplexity: f64) -> Result<f64> {
     let mut p_log_pq = 0.0;
     for start in (0..n).step_by(CHUNK as usize) {
         let c = CHUNK.min(n - start);
-        let yc = y.narrow(0, start, c);
-        let d = (ysq.narrow(0, start, c) + ysq.transpose(0, 1)
-            - yc.matmul(&y.transpose(0, 1)) * 2.0)
-            .clamp_min(0.0);
+        let d = distances_from(y, &ysq, start, c);
         let q = (d + 1.0).reciprocal();
         let own = Tensor::arange_start(start, start + c, (Kind::Int64, Device::Cpu)).unsqueeze(1);
         let off = Tensor::ones([c, n], (Kind::Double, Device::Cpu)).scatter_value(1, &own, 0.0);
@@ -303,10 +297,18 @@ fn kl_divergence(x: &Tensor, y: &Tensor, perplexity: f64) -> Result<f64> {
     Ok(p_log_pq + mass * z.ln())
 }
 
+/// Squared distances `[c, N]` from rows `start..start + c` of `x [N, D]`
+/// to every row, given the rows' squared norms `sq [N, 1]`.
+fn distances_from(x: &Tensor, sq: &Tensor, start: i64, c: i64) -> Tensor {
+    (sq.narrow(0, start, c) + sq.transpose(0, 1)
+        - x.narrow(0, start, c).matmul(&x.transpose(0, 1)) * 2.0)
+        .clamp_min(0.0)
+}
+
 /// Pairwise squared distances `[N, N]` of rows `[N, D]`.
 fn squared_distances(x: &Tensor) -> Tensor {
     let sq = x
         .square()
         .sum_dim_intlist([1i64].as_slice(), true, Kind::Double);
-    (&sq + sq.transpose(0, 1) - x.matmul(&x.transpose(0, 1)) * 2.0).clamp_min(0.0)
+    distances_from(x, &sq, 0, x.size()[0])
 }
