@@ -396,9 +396,9 @@ impl Run<'_> {
         let started = Instant::now();
         let mut aug_rng = seeded_stream(config.seed ^ 0x5eed_a0a0_5eed_a0a0, epoch as u64);
         let device = {
-            let nets = objective.nets();
+            let mut nets = objective.nets();
             let several = nets.len() > 1;
-            for (i, (_, m)) in nets.iter().enumerate() {
+            for (i, (_, m)) in nets.iter_mut().enumerate() {
                 // The first network's dropout seed is the one fit always used.
                 let seed = if i == 0 {
                     config.seed
@@ -406,6 +406,7 @@ impl Run<'_> {
                     mix(config.seed, i as u64)
                 };
                 m.reseed(mix(seed, epoch as u64));
+                m.set_train(true);
             }
             // Freezing and learning-rate scales change only between epochs
             // (in an epoch callback), so the groups are gathered once per epoch.
@@ -418,9 +419,6 @@ impl Run<'_> {
             }
             nets[0].1.device()
         };
-        for (_, m) in objective.nets() {
-            m.set_train(true);
-        }
         let mut sums = EpochSums::default();
         for (i, drawn) in self.streams.epoch(epoch).enumerate() {
             if interrupt::should_stop(config.interrupt.as_deref()) {
