@@ -211,7 +211,11 @@ impl LinearProbe {
                     Strength::CrossValidated { grid, folds } => {
                         self.cross_validated(lbfgs, &x, &y, k, grid, *folds)?
                     }
-                    Strength::Unregularized => unreachable!("refused by check"),
+                    Strength::Unregularized => {
+                        return Err(Error::invalid(
+                            "an L-BFGS probe needs a C (refused by the checks above)",
+                        ))
+                    }
                 };
                 let fitted = fit_linear(self.loss, lbfgs, &x, &y, k, c)?;
                 let objective = fitted.objective;
