@@ -47,6 +47,7 @@ pub mod prelude {
     pub use crate::train::{
         self, evaluate, fit, fit_objective, FitConfig, Objective, Optimizer, Schedule,
     };
+    pub use crate::transfer::Extractor;
     pub use crate::{dip, generalization, info_plane, surface, transfer, viz};
     pub use crate::{quick_mode, weights, zoo};
     pub use tch::{self, Device, Kind, Tensor};

@@ -23,6 +23,7 @@
 //! ```no_run
 //! use deepscope::prelude::*;
 //! use deepscope::transfer::{Features, LinearProbe};
+//! // `of_dataset` is the `Extractor` trait's, which the prelude brings in.
 //! let mut zf = zoo::pretrained("zfnet-fashion64")?;
 //! let digits = data::mnist_subset()?.resized(64, 64)?;
 //! let relu7 = Features::new(&mut zf.model, "relu7")?.of_dataset(&digits)?;
