@@ -214,6 +214,39 @@ fn features_are_the_layer_in_evaluation_mode_pooled_and_normalised_as_asked() {
     );
     assert!(max_diff(&a, &b) < 1e-6, "the same views in any batch size");
     assert!(max_diff(&b, &c) > 1e-4, "another seed, other shifts");
+    // Stacked: the same five views, each its own row, in image order; their
+    // mean is the averaged features, and L2 normalisation is per view.
+    let stacked = Features::new(&mut net, "relu5")
+        .unwrap()
+        .pooling(Pooling::Average)
+        .batch_size(7)
+        .stacked_views(5, 3, 1)
+        .of_images(&images)
+        .unwrap();
+    let n = images.size()[0];
+    assert_eq!(stacked.size(), [n * 5, reference.size()[1]]);
+    let by_image = stacked.view([n, 5, -1]);
+    assert!(
+        max_diff(&by_image.select(1, 0), &avg) < 1e-6,
+        "view 0 is the image"
+    );
+    assert!(
+        max_diff(&by_image.select(1, 1), &mirrored) < 1e-6,
+        "view 1 its mirror"
+    );
+    assert!(max_diff(&by_image.mean_dim(1, false, Kind::Float), &b) < 1e-5);
+    let unit_views = Features::new(&mut net, "relu5")
+        .unwrap()
+        .pooling(Pooling::Average)
+        .l2_normalized()
+        .stacked_views(5, 3, 1)
+        .of_images(&images)
+        .unwrap();
+    let norms = unit_views
+        .square()
+        .sum_dim_intlist([1i64].as_slice(), false, Kind::Float)
+        .sqrt();
+    assert!(max_diff(&norms, &norms.ones_like()) < 1e-5);
     // An empty batch gives no rows of the right width.
     let none = Features::new(&mut net, "relu5")
         .unwrap()
@@ -221,6 +254,42 @@ fn features_are_the_layer_in_evaluation_mode_pooled_and_normalised_as_asked() {
         .of_images(&images.narrow(0, 0, 0))
         .unwrap();
     assert_eq!(none.size(), [0, reference.size()[1]]);
+}
+
+#[test]
+fn stacked_views_repeat_the_training_labels_and_average_the_test_split() {
+    use deepscope::transfer::{Extractor, Features};
+    let digits = data::digits().unwrap();
+    let mut net = deepscope::zoo::mlp(&[1, 8, 8], &[16], 10, deepscope::zoo::Activation::Relu)
+        .seed(0)
+        .build(tch::Device::Cpu)
+        .unwrap();
+    let features = Features::new(&mut net, "act1")
+        .unwrap()
+        .stacked_views(3, 1, 0)
+        .of_dataset(&digits)
+        .unwrap();
+    let n = digits.train.len() as i64;
+    assert_eq!(features.train.len() as i64, 3 * n);
+    let labels = features.train.labels().view([n, 3]);
+    for v in 0..3 {
+        assert!(labels.select(1, v).equal(digits.train.labels()));
+    }
+    let averaged = Features::new(&mut net, "act1")
+        .unwrap()
+        .averaged_over_views(3, 1, 0)
+        .of_split(&digits.test)
+        .unwrap();
+    assert_eq!(features.test.len(), digits.test.len());
+    assert!(features.test.labels().equal(digits.test.labels()));
+    let diff = (features.test.images() - averaged.images())
+        .abs()
+        .max()
+        .double_value(&[]);
+    assert!(
+        diff < 1e-6,
+        "the test split's views averaged, off by {diff}"
+    );
 }
 
 #[test]

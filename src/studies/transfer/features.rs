@@ -66,13 +66,15 @@ pub struct Features<'a> {
     views: Views,
 }
 
-/// Several views of each image whose features are averaged (Razavian et
-/// al.'s "CNN aug"): the image, its mirror, then shifted copies.
+/// Several views of each image (Razavian et al.'s "CNN aug"): the image,
+/// its mirror, then shifted copies; their features averaged, or each kept
+/// as an example of its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Views {
     count: usize,
     max_shift: i64,
     seed: u64,
+    stacked: bool,
 }
 
 impl<'a> Features<'a> {
@@ -90,6 +92,7 @@ impl<'a> Features<'a> {
                 count: 1,
                 max_shift: 0,
                 seed: 0,
+                stacked: false,
             },
         })
     }
@@ -104,6 +107,25 @@ impl<'a> Features<'a> {
             count: views,
             max_shift,
             seed,
+            stacked: false,
+        };
+        self
+    }
+
+    /// The same views as [`averaged_over_views`](Self::averaged_over_views),
+    /// each kept as an example of its own (each L2-normalised if asked):
+    /// the training set grows `views`-fold, an image's views in
+    /// consecutive rows (`[N * views, D]`) and its label repeated by
+    /// [`of_split`](Extractor::of_split). [`of_dataset`](Extractor::of_dataset)
+    /// stacks the training split and averages the test split's views, so a
+    /// test image is still scored once (Razavian et al. train on the
+    /// augmented set).
+    pub fn stacked_views(mut self, views: usize, max_shift: i64, seed: u64) -> Self {
+        self.views = Views {
+            count: views,
+            max_shift,
+            seed,
+            stacked: true,
         };
         self
     }
@@ -134,8 +156,36 @@ impl Extractor for Features<'_> {
         self.layer.clone()
     }
 
+    /// The stacked views' labels repeated, each as many times as there are views.
+    fn of_split(&mut self, split: &Split) -> Result<Split> {
+        let f = self.of_images(split.images())?;
+        let labels = split.labels().to_device(Device::Cpu);
+        let labels = if self.views.stacked {
+            labels.f_repeat_interleave_self_int(self.views.count as i64, 0, None::<i64>)?
+        } else {
+            labels
+        };
+        Split::new(f.f_unsqueeze(-1)?.f_unsqueeze(-1)?, labels)
+    }
+
+    /// With stacked views, the training split stacked and the test split's
+    /// views averaged.
+    fn of_dataset(&mut self, data: &Dataset) -> Result<Dataset> {
+        let train = self.of_split(&data.train)?;
+        let stacked = self.views.stacked;
+        self.views.stacked = false;
+        let test = self.of_split(&data.test);
+        self.views.stacked = stacked;
+        Dataset::new(
+            format!("{} at {}", data.name, self.name()),
+            train,
+            test?,
+            data.classes.clone(),
+        )
+    }
+
     /// The flattened features `[N, D]` (f32, CPU) of images `[N, C, H, W]`
-    /// of the model's input shape.
+    /// of the model's input shape; `[N * views, D]` with stacked views.
     fn of_images(&mut self, images: &Tensor) -> Result<Tensor> {
         if self.batch_size == 0 {
             return Err(Error::invalid("the feature batch size must be >= 1"));
@@ -180,7 +230,7 @@ impl Extractor for Features<'_> {
                     .f_narrow(0, start as i64, len as i64)?
                     .f_to_device(device)?;
                 // The model checks the batch's kind and device.
-                let mut sum: Option<Tensor> = None;
+                let mut each = Vec::with_capacity(views.count);
                 for (v, rng) in rngs.iter_mut().enumerate() {
                     let view = match v {
                         0 => x.shallow_clone(),
@@ -197,18 +247,16 @@ impl Extractor for Features<'_> {
                             }
                         }
                     };
-                    let f = vectors(&model.forward_to(&view, layer)?, pooling, false)?;
-                    sum = Some(match sum {
-                        Some(s) => s.f_add(&f)?,
-                        None => f,
-                    });
+                    each.push(vectors(&model.forward_to(&view, layer)?, pooling, false)?);
                 }
-                // views.count >= 1, so there is a sum.
-                let mean = sum.map_or_else(
-                    || Tensor::zeros([0], (tch::Kind::Float, device)),
-                    |s| s / views.count as f64,
-                );
-                parts.push(normalized(mean, l2)?.f_to_device(Device::Cpu)?);
+                // [len, views, D]: an image's views side by side.
+                let each = Tensor::f_stack(&each, 1)?;
+                let f = if views.stacked {
+                    normalized(each.f_flatten(0, 1)?, l2)?
+                } else {
+                    normalized(each.f_mean_dim(1, false, tch::Kind::Float)?, l2)?
+                };
+                parts.push(f.f_to_device(Device::Cpu)?);
             }
             if parts.is_empty() {
                 // The feature count, from one blank image.
