@@ -462,6 +462,43 @@ fn hog_and_pixels_are_baselines_with_the_same_interface() {
 }
 
 #[test]
+fn a_tsne_map_draws_thumbnails_at_spread_out_points() {
+    use deepscope::plot::rgb_pixels;
+    use deepscope::transfer::Embedding;
+    let embedding = Embedding {
+        // The top right corner stays free for the legend.
+        points: vec![(0.0, 0.0), (0.5, 0.5), (10.0, 0.0), (0.0, 10.0), (5.0, 5.0)],
+        kl_divergence: 0.0,
+    };
+    let labels = tch::Tensor::from_slice(&[0i64, 0, 1, 1, 1]);
+    let classes = vec!["a".to_string(), "b".to_string()];
+    // Pure blue pictures, a colour no marker, frame or axis uses.
+    let blue = tch::Tensor::zeros([5, 3, 6, 6], (Kind::Float, tch::Device::Cpu));
+    let _ = blue.narrow(1, 2, 1).fill_(1.0);
+    let count_blue = |scatter: &deepscope::plot::Scatter| {
+        let (_, _, rgb) = rgb_pixels(scatter).unwrap();
+        rgb.chunks(3).filter(|p| p == &[0, 0, 255]).count()
+    };
+    let plain = embedding.scatter(&labels, &classes).unwrap();
+    assert_eq!(count_blue(&plain), 0);
+    // Four spread-out points of five (the second is too close to the
+    // first), each a 12x12 picture, all inside the figure.
+    let with = embedding
+        .scatter_with_thumbnails(&labels, &classes, &blue, 4, 12)
+        .unwrap();
+    assert_eq!(count_blue(&with), 4 * 12 * 12);
+    let one = embedding
+        .scatter_with_thumbnails(&labels, &classes, &blue, 1, 12)
+        .unwrap();
+    assert_eq!(count_blue(&one), 12 * 12);
+    let err = embedding
+        .scatter_with_thumbnails(&labels, &classes, &blue.narrow(0, 0, 4), 4, 12)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("one per point"), "{err}");
+}
+
+#[test]
 fn tsne_keeps_neighbourhoods_as_well_as_opentsne() {
     use deepscope::transfer::Tsne;
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));

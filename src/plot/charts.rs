@@ -313,6 +313,7 @@ pub struct Scatter {
     names: Vec<String>,
     radius: u32,
     values: Option<(Vec<f64>, Colormap)>,
+    thumbnails: Vec<(usize, image::RgbImage)>,
 }
 
 frame_setters!(Scatter);
@@ -350,6 +351,56 @@ impl Scatter {
         self.names = vec![label.to_string()];
         self
     }
+
+    /// Pictures drawn centred on some of the points, `(point index,
+    /// picture)`, each framed in its point's class colour and drawn over
+    /// the markers in the order given: a t-SNE map that shows what it
+    /// placed where.
+    pub fn thumbnails(mut self, pictures: Vec<(usize, image::RgbImage)>) -> Self {
+        self.thumbnails = pictures;
+        self
+    }
+}
+
+/// Draws `pictures` centred on their points of `chart`, framed in the colour
+/// of the point's class.
+fn draw_thumbnails<DB: DrawingBackend>(
+    chart: &super::frame::Chart<'_, DB>,
+    points: &[(f64, f64)],
+    classes: &[usize],
+    pictures: &[(usize, image::RgbImage)],
+    (x_log, y_log): (bool, bool),
+) -> Result<()> {
+    let area = chart.plotting_area();
+    let plain = area.strip_coord_spec();
+    let (bx, by) = plain.get_base_pixel();
+    for (i, picture) in pictures {
+        let Some(&(x, y)) = points.get(*i) else {
+            return Err(Error::invalid(format!(
+                "scatter: a thumbnail for point {i} of {}",
+                points.len()
+            )));
+        };
+        let (Some(x), Some(y)) = (to_axis(x, x_log), to_axis(y, y_log)) else {
+            continue;
+        };
+        let (px, py) = area.map_coordinate(&(x, y));
+        let (w, h) = (picture.width() as i32, picture.height() as i32);
+        let (x0, y0) = (px - bx - w / 2, py - by - h / 2);
+        let frame = series_color(classes.get(*i).copied().unwrap_or(0));
+        plain
+            .draw(&Rectangle::new(
+                [(x0 - 2, y0 - 2), (x0 + w + 1, y0 + h + 1)],
+                frame.filled(),
+            ))
+            .map_err(drawing)?;
+        for (c, r, p) in picture.enumerate_pixels() {
+            plain
+                .draw_pixel((x0 + c as i32, y0 + r as i32), &RGBColor(p[0], p[1], p[2]))
+                .map_err(drawing)?;
+        }
+    }
+    Ok(())
 }
 
 impl Render for Scatter {
@@ -425,6 +476,13 @@ impl Render for Scatter {
                     .legend(move |(x, y)| Circle::new((x + 6, y), 4, color.filled()));
             }
         }
+        draw_thumbnails(
+            &chart,
+            &self.points,
+            &self.classes,
+            &self.thumbnails,
+            (xl, yl),
+        )?;
         if !self.names.is_empty() {
             draw_legend(&mut chart)?;
         }

@@ -143,6 +143,72 @@ fn rows(x: &Tensor) -> Result<Vec<f64>> {
     Ok(values)
 }
 
+/// Up to `count` indices of `points`, in input order, each at least
+/// `0.8 * sqrt(area / count)` from those taken before (the area of the
+/// points' bounding box; for points on a line, 0.8 of its length over
+/// `count`), so that thumbnails rarely overlap.
+fn spread_out(points: &[(f64, f64)], count: usize) -> Vec<usize> {
+    if count == 0 || points.is_empty() {
+        return Vec::new();
+    }
+    let span = |f: fn(&(f64, f64)) -> f64| {
+        let (lo, hi) = points
+            .iter()
+            .map(f)
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+                (lo.min(v), hi.max(v))
+            });
+        hi - lo
+    };
+    let (sx, sy) = (span(|p| p.0), span(|p| p.1));
+    // Points on a line have no area: then their length shared out.
+    let gap = (0.8
+        * (sx * sy / count as f64)
+            .sqrt()
+            .max(sx.max(sy) / count as f64))
+    .max(f64::MIN_POSITIVE);
+    let mut taken: Vec<usize> = Vec::with_capacity(count);
+    for (i, &(x, y)) in points.iter().enumerate() {
+        if taken.len() == count {
+            break;
+        }
+        let clear = taken.iter().all(|&j| {
+            let (u, v) = points[j];
+            (x - u).hypot(y - v) >= gap
+        });
+        if clear {
+            taken.push(i);
+        }
+    }
+    taken
+}
+
+/// One image `[C, H, W]` (C = 1 or 3, values in [0, 1]) as 8-bit RGB.
+fn rgb_image(img: &Tensor) -> Result<image::RgbImage> {
+    let (c, h, w) = (img.size()[0], img.size()[1], img.size()[2]);
+    let rgb = if c == 1 {
+        img.f_expand([3, h, w], false)?
+    } else {
+        img.shallow_clone()
+    };
+    let bytes = rgb
+        .f_to_kind(Kind::Float)?
+        .f_to_device(Device::Cpu)?
+        .f_nan_to_num(0.0, None, None)?
+        .f_clamp(0.0, 1.0)?
+        .f_mul_scalar(255.0)?
+        .f_round()?
+        .f_to_kind(Kind::Uint8)?
+        .f_permute([1i64, 2, 0].as_slice())?
+        .f_contiguous()?;
+    image::RgbImage::from_raw(
+        w as u32,
+        h as u32,
+        Vec::<u8>::try_from(bytes.f_flatten(0, -1)?)?,
+    )
+    .ok_or_else(|| Error::invalid("image buffer of the wrong size"))
+}
+
 fn euclidean(a: &[f64], b: &[f64]) -> f64 {
     a.iter()
         .zip(b)
@@ -175,6 +241,49 @@ impl Embedding {
         let ids: Vec<usize> = labels.iter().map(|&l| l as usize).collect();
         let names: Vec<&str> = classes.iter().map(String::as_str).collect();
         Ok(Scatter::new(self.points.iter().copied()).classes(&ids, &names))
+    }
+
+    /// [`scatter`](Self::scatter) with some of the images drawn at their
+    /// points (`images` `[N, C, H, W]`, one per point, C = 1 or 3, values
+    /// in [0, 1]), each scaled to `side` pixels square: up to `count`
+    /// points spread over the map, taken in input order when they lie at
+    /// least `0.8 * sqrt(area / count)` from every point already taken.
+    pub fn scatter_with_thumbnails(
+        &self,
+        labels: &Tensor,
+        classes: &[String],
+        images: &Tensor,
+        count: usize,
+        side: u32,
+    ) -> Result<Scatter> {
+        let scatter = self.scatter(labels, classes)?;
+        let (n, c, _, _) = crate::check::images(images, "images")?;
+        crate::check::floating(images, "images")?;
+        if n as usize != self.points.len() || !(c == 1 || c == 3) {
+            return Err(Error::shape(
+                "images",
+                format!("[{}, 1 or 3, H, W], one per point", self.points.len()),
+                crate::check::shape_str(&images.size()),
+            ));
+        }
+        if side == 0 || side > 256 {
+            return Err(Error::invalid(format!(
+                "thumbnails need a side of 1 to 256 pixels, got {side}"
+            )));
+        }
+        let chosen = spread_out(&self.points, count);
+        let mut pictures = Vec::with_capacity(chosen.len());
+        for i in chosen {
+            let picture = rgb_image(&images.f_get(i as i64)?)?;
+            let small = image::imageops::resize(
+                &picture,
+                side,
+                side,
+                image::imageops::FilterType::Triangle,
+            );
+            pictures.push((i, small));
+        }
+        Ok(scatter.thumbnails(pictures))
     }
 
     /// Trustworthiness (Venna & Kaski 2001) with `k` neighbours, as
@@ -311,4 +420,27 @@ fn squared_distances(x: &Tensor) -> Tensor {
         .square()
         .sum_dim_intlist([1i64].as_slice(), true, Kind::Double);
     distances_from(x, &sq, 0, x.size()[0])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spread_out;
+
+    #[test]
+    fn spread_out_takes_points_in_order_that_keep_their_distance() {
+        // A 10x10 square: four thumbnails want 4 units between them.
+        let points = [
+            (0.0, 0.0),
+            (1.0, 1.0),
+            (10.0, 0.0),
+            (0.0, 10.0),
+            (5.0, 5.0),
+            (10.0, 10.0),
+        ];
+        assert_eq!(spread_out(&points, 4), vec![0, 2, 3, 4]);
+        assert_eq!(spread_out(&points, 2), vec![0, 2]);
+        assert!(spread_out(&points, 0).is_empty());
+        // One point repeated: the first copy only.
+        assert_eq!(spread_out(&[(1.0, 1.0); 5], 3), vec![0]);
+    }
 }
