@@ -61,6 +61,19 @@ pub fn floating(t: &Tensor, what: &str) -> Result<()> {
     }
 }
 
+/// Checks that `t` holds f32 values, where it meets f32 weights or kernels.
+pub fn float32(t: &Tensor, what: &str) -> Result<()> {
+    if t.kind() == Kind::Float {
+        Ok(())
+    } else {
+        Err(Error::shape(
+            what,
+            "Float (f32) values (convert with .to_kind(Kind::Float))",
+            format!("{:?}", t.kind()),
+        ))
+    }
+}
+
 /// Checks that a tensor is defined (not the null tensor tch uses for "none").
 pub fn defined(t: &Tensor, what: &str) -> Result<()> {
     if t.defined() {

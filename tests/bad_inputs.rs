@@ -471,11 +471,102 @@ fn cases(dir: &std::path::Path) -> Vec<Case> {
             }),
         ),
         (
+            "Occlusion: a model whose output is a conv map",
+            "class scores [N, classes]",
+            Box::new(|| {
+                let m = ModelBuilder::new(&[1, 8, 8])
+                    .conv("c", "c", 4, Conv::new(3).padding(1))
+                    .build(Device::Cpu)
+                    .unwrap();
+                ok(deepscope::viz::Occlusion::new(&m, 2, 2)
+                    .and_then(|o| o.run(&zeros(&[1, 8, 8]), 0)))
+            }),
+        ),
+        (
+            "TopK::patches: images smaller than those top_k streamed",
+            "the images top_k streamed",
+            Box::new(|| {
+                let m = zoo::lenet5(10).seed(0).build(Device::Cpu).unwrap();
+                let images = Tensor::rand([4, 1, 28, 28], (Kind::Float, Device::Cpu));
+                let top = deepscope::viz::top_k(&m, &images, "relu2", 2, 4).unwrap();
+                ok(top.patches(&zeros(&[4, 1, 8, 8]), 0))
+            }),
+        ),
+        (
+            "harmonic_fill: a Double image",
+            "Float (f32) values",
+            Box::new(|| {
+                let img = Tensor::zeros([1, 8, 8], (Kind::Double, Device::Cpu));
+                ok(deepscope::dip::degrade::harmonic_fill(
+                    &img,
+                    &zeros(&[1, 8, 8]),
+                    5,
+                ))
+            }),
+        ),
+        (
+            "Surgery: a lower layer the nets do not have",
+            "no layer named 'relu9'",
+            Box::new(move || {
+                let (mut target, base) = (lenet(), lenet());
+                deepscope::transfer::Surgery::copy_frozen("relu9").apply(&mut target, &base)
+            }),
+        ),
+        (
+            "Surgery: nets whose copied layers differ in shape",
+            "cannot copy layers: layers.0.weight: shape [16, 64] here, [32, 64] in the source",
+            Box::new(|| {
+                let mlp = |w: i64| {
+                    zoo::mlp(&[1, 8, 8], &[w], 10, zoo::Activation::Relu)
+                        .seed(w as u64)
+                        .build(Device::Cpu)
+                        .unwrap()
+                };
+                let (mut target, base) = (mlp(16), mlp(32));
+                let before = target.named_parameters();
+                let before: Vec<Tensor> = before.iter().map(|(_, t)| t.copy()).collect();
+                let refused =
+                    deepscope::transfer::Surgery::copy_fine_tuned("act1").apply(&mut target, &base);
+                // A refused transfer leaves the target as it was.
+                for ((_, now), then) in target.named_parameters().iter().zip(&before) {
+                    assert!(now.equal(then), "the target changed");
+                }
+                refused
+            }),
+        ),
+        (
+            "Embedding::scatter_with_thumbnails: a side of 0",
+            "a side of 1 to 256 pixels, got 0",
+            Box::new(|| {
+                let e = deepscope::transfer::Embedding {
+                    points: vec![(0.0, 0.0), (1.0, 1.0)],
+                    kl_divergence: 0.0,
+                };
+                let labels = Tensor::from_slice(&[0i64, 1]);
+                ok(e.scatter_with_thumbnails(
+                    &labels,
+                    &["a".into(), "b".into()],
+                    &zeros(&[2, 1, 4, 4]),
+                    2,
+                    0,
+                ))
+            }),
+        ),
+        (
             "pretrained: unknown name",
             "no pretrained model 'vgg-imagenet'",
             Box::new(|| ok(zoo::pretrained_on("vgg-imagenet", Device::Cpu))),
         ),
     ]
+}
+
+#[test]
+fn a_permuted_image_draws_as_its_contiguous_copy_does() {
+    let hwc = Tensor::rand([8, 6, 3], (Kind::Float, Device::Cpu));
+    let chw = hwc.permute([2, 0, 1]);
+    assert!(!chw.is_contiguous());
+    let png = |t: &Tensor| to_png(&ImageGrid::new(t).unwrap()).unwrap();
+    assert_eq!(png(&chw), png(&chw.contiguous()));
 }
 
 #[test]

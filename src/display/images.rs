@@ -42,10 +42,13 @@ impl ImageGrid {
     pub fn new(images: &Tensor) -> Result<Self> {
         check::defined(images, "images")?;
         let images = if images.dim() == 3 {
-            images.unsqueeze(0)
+            images.f_unsqueeze(0)?
         } else {
             images.shallow_clone()
         };
+        // A permuted (HWC to CHW) image is not contiguous, and the drawing
+        // flattens rows with views.
+        let images = images.f_contiguous()?;
         let (n, c, _, _) = check::images(&images, "images")?;
         if c != 1 && c != 3 {
             return Err(Error::shape(

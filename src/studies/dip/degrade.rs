@@ -207,6 +207,8 @@ fn resize(image: &Tensor, height: i64, width: i64, filter: FilterType) -> Result
 /// (`iterations` Jacobi sweeps, from the mean of the known pixels).
 pub fn harmonic_fill(observed: &Tensor, mask: &Tensor, iterations: usize) -> Result<Tensor> {
     let (c, h, w) = check_image(observed, "observed image")?;
+    // The smoothing kernel is f32.
+    check::float32(observed, "observed image")?;
     check_mask(mask, c, h, w)?;
     let known = mask
         .to_kind(Kind::Float)

@@ -80,6 +80,11 @@ impl Surgery {
                 base.layer_index(&self.last)? + 1
             )));
         }
+        if self.lower != Lower::RandomFrozen {
+            // Checks names and shapes before anything changes (the copy is
+            // all or nothing), so a refused transfer leaves `target` as it was.
+            target.copy_layers_from(base, &self.last)?;
+        }
         let names: Vec<String> = target.layer_names().iter().map(|s| s.to_string()).collect();
         let all: Vec<&str> = names.iter().map(String::as_str).collect();
         target.reinitialize(&all, self.seed)?;

@@ -143,6 +143,13 @@ impl<'a> Occlusion<'a> {
         };
 
         let (base_feature, base_logits) = probe(&image.unsqueeze(0))?;
+        if base_logits.dim() != 2 {
+            return Err(Error::shape(
+                "the model's output",
+                "class scores [N, classes] (occlusion follows the probability of a class)",
+                check::shape_str(&base_logits.size()),
+            ));
+        }
         let classes = base_logits.size()[1];
         if target < 0 || target >= classes {
             return Err(Error::invalid(format!(

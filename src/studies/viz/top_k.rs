@@ -394,7 +394,7 @@ impl TopK {
     }
 
     fn winners(&self, images: &Tensor, channel: i64) -> Result<&[TopActivation]> {
-        let (n, _, _, _) = check::images(images, "images")?;
+        let (n, _, h, w) = check::images(images, "images")?;
         let winners = usize::try_from(channel)
             .ok()
             .and_then(|c| self.maps.get(c))
@@ -410,6 +410,19 @@ impl TopK {
                 "image {} of the top-k is not in the {n} images given: pass the images top_k streamed",
                 w.image
             )));
+        }
+        if let Some(win) = winners
+            .iter()
+            .find(|win| win.pixels.bottom >= h || win.pixels.right >= w)
+        {
+            return Err(Error::shape(
+                "images",
+                format!(
+                    "the images top_k streamed (a winner sees pixels down to row {} and column {})",
+                    win.pixels.bottom, win.pixels.right
+                ),
+                format!("{h}x{w} images"),
+            ));
         }
         Ok(winners)
     }
