@@ -61,6 +61,34 @@ pub fn floating(t: &Tensor, what: &str) -> Result<()> {
     }
 }
 
+/// Checks that every class index in `labels` (Int64) lies in `0..classes`.
+pub fn class_indices(labels: &Tensor, classes: i64, what: &str) -> Result<()> {
+    if labels.numel() == 0 {
+        return Ok(());
+    }
+    let (lo, hi) = (
+        labels.f_min()?.f_int64_value(&[])?,
+        labels.f_max()?.f_int64_value(&[])?,
+    );
+    if lo < 0 || hi >= classes {
+        let bad = if lo < 0 { lo } else { hi };
+        return Err(Error::invalid(format!(
+            "{what}: class {bad} is out of range: the model has {classes} classes (0..{classes})"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks that every value of `t` is finite (no NaN, no infinity).
+pub fn finite(t: &Tensor, what: &str) -> Result<()> {
+    if t.numel() > 0 && t.f_isfinite()?.f_all()?.f_int64_value(&[])? == 0 {
+        return Err(Error::invalid(format!(
+            "{what} holds NaN or infinite values"
+        )));
+    }
+    Ok(())
+}
+
 /// Checks that `t` holds f32 values, where it meets f32 weights or kernels.
 pub fn float32(t: &Tensor, what: &str) -> Result<()> {
     if t.kind() == Kind::Float {

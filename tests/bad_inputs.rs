@@ -553,6 +553,80 @@ fn cases(dir: &std::path::Path) -> Vec<Case> {
             }),
         ),
         (
+            "invariance: a label beyond the model's classes",
+            "labels: class 42 is out of range: the model has 10 classes",
+            Box::new(move || {
+                let m = lenet();
+                let labels = Tensor::from_slice(&[0i64, 42]);
+                let sweep = [deepscope::viz::Affine::Rotate(0.0)];
+                ok(deepscope::viz::invariance(
+                    &m,
+                    &zeros(&[2, 1, 28, 28]),
+                    &labels,
+                    &["relu1"],
+                    &sweep,
+                ))
+            }),
+        ),
+        (
+            "invariance: no images",
+            "invariance needs at least one image, layer and transform (got 0, 1 and 1)",
+            Box::new(move || {
+                let m = lenet();
+                let labels = Tensor::zeros([0], (Kind::Int64, Device::Cpu));
+                let sweep = [deepscope::viz::Affine::Rotate(0.0)];
+                ok(deepscope::viz::invariance(
+                    &m,
+                    &zeros(&[0, 1, 28, 28]),
+                    &labels,
+                    &["relu1"],
+                    &sweep,
+                ))
+            }),
+        ),
+        (
+            "top_k: no images",
+            "top_k needs at least one image, got none",
+            Box::new(move || {
+                ok(deepscope::viz::top_k(
+                    &lenet(),
+                    &zeros(&[0, 1, 28, 28]),
+                    "relu2",
+                    2,
+                    2,
+                ))
+            }),
+        ),
+        (
+            "Occlusion: a NaN image",
+            "the image holds NaN or infinite values",
+            Box::new(move || {
+                let m = lenet();
+                let image = zeros(&[1, 28, 28]);
+                let _ = image.get(0).get(3).fill_(f64::NAN);
+                ok(deepscope::viz::Occlusion::new(&m, 4, 4).and_then(|o| o.run(&image, 0)))
+            }),
+        ),
+        (
+            "correspondence: a NaN fill",
+            "the occluder's fill must be a finite value, got NaN",
+            Box::new(move || {
+                let b = deepscope::viz::PixelBox {
+                    top: 0,
+                    left: 0,
+                    bottom: 3,
+                    right: 3,
+                };
+                ok(deepscope::viz::correspondence(
+                    &lenet(),
+                    &zeros(&[2, 1, 28, 28]),
+                    "relu2",
+                    &[b, b],
+                    f64::NAN,
+                ))
+            }),
+        ),
+        (
             "pretrained: unknown name",
             "no pretrained model 'vgg-imagenet'",
             Box::new(|| ok(zoo::pretrained_on("vgg-imagenet", Device::Cpu))),

@@ -24,6 +24,11 @@ pub fn correspondence(
     fill: f64,
 ) -> Result<f64> {
     model.check_input(images)?;
+    if !fill.is_finite() {
+        return Err(Error::invalid(format!(
+            "the occluder's fill must be a finite value, got {fill}"
+        )));
+    }
     let size = images.size();
     let (n, h, w) = (size[0], size[2], size[3]);
     if n < 2 || regions.len() as i64 != n {

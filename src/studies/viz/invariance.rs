@@ -97,10 +97,13 @@ pub fn invariance(
 ) -> Result<InvarianceCurve> {
     model.check_input(images)?;
     crate::check::labels(labels, images.size()[0], "labels")?;
-    if transforms.is_empty() || layers.is_empty() {
-        return Err(Error::invalid(
-            "invariance needs at least one layer and one transform",
-        ));
+    if transforms.is_empty() || layers.is_empty() || images.size()[0] == 0 {
+        return Err(Error::invalid(format!(
+            "invariance needs at least one image, layer and transform (got {}, {} and {})",
+            images.size()[0],
+            layers.len(),
+            transforms.len()
+        )));
     }
     let _guard = tch::no_grad_guard();
     let device = model.device();
@@ -109,11 +112,17 @@ pub fn invariance(
     let mut wanted: Vec<&str> = layers.to_vec();
     wanted.push(model.output_layer());
     let flat = |t: &Tensor| t.reshape([t.size()[0], -1]);
-    let reference: Vec<Tensor> = model
-        .activations(&images, &wanted)?
-        .iter()
-        .map(flat)
-        .collect();
+    let reference = model.activations(&images, &wanted)?;
+    let logits = &reference[layers.len()];
+    if logits.dim() != 2 {
+        return Err(Error::shape(
+            "the model's output",
+            "class scores [N, classes] (invariance follows the true class's probability)",
+            crate::check::shape_str(&logits.size()),
+        ));
+    }
+    crate::check::class_indices(&labels, logits.size()[1], "labels")?;
+    let reference: Vec<Tensor> = reference.iter().map(flat).collect();
     let mut distance = vec![Vec::new(); layers.len()];
     let mut true_prob = Vec::new();
     for t in transforms {

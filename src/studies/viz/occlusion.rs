@@ -127,6 +127,7 @@ impl<'a> Occlusion<'a> {
                 self.window[0], self.window[1]
             )));
         }
+        check::finite(image, "the image")?;
         let image = image.to_kind(Kind::Float).to_device(self.model.device());
         self.model.check_input(&image.unsqueeze(0))?;
         let _guard = tch::no_grad_guard();

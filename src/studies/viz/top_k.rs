@@ -201,6 +201,9 @@ pub fn top_k(
     model.check_input(images)?;
     let size = images.size();
     let n = size[0];
+    if n == 0 {
+        return Err(Error::invalid("top_k needs at least one image, got none"));
+    }
     let _guard = tch::no_grad_guard();
     let mut maps: Vec<Vec<TopActivation>> = Vec::new();
     let mut first = 0;
