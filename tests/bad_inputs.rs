@@ -9,6 +9,7 @@ use deepscope::display::{ImageGrid, Overlay, Table};
 use deepscope::model::{dropout, local_response_norm, Conv, ModelBuilder};
 use deepscope::plot::{save, to_png, Heatmap, LinePlot};
 use deepscope::rng::seeded;
+use deepscope::surface::Weights;
 use deepscope::train::{self, FitConfig, Optimizer, OptimizerState, ProgressMode};
 use deepscope::transfer::Extractor;
 use deepscope::{weights, zoo, Error};
@@ -42,6 +43,7 @@ fn cases(dir: &std::path::Path) -> Vec<Case> {
         short_csv.clone(),
     );
     let d = dir.to_path_buf();
+    let grid_file = dir.join("empty-grid.json");
     let layout = CsvLayout {
         label: LabelColumn::Last,
         height: 2,
@@ -624,6 +626,51 @@ fn cases(dir: &std::path::Path) -> Vec<Case> {
                     &[b, b],
                     f64::NAN,
                 ))
+            }),
+        ),
+        (
+            "trajectory: checkpoints of another architecture",
+            "the two weight sets come from different architectures",
+            Box::new(|| {
+                let mlp = |w: i64| {
+                    zoo::mlp(&[1, 4, 4], &[w], 3, zoo::Activation::Relu)
+                        .build(Device::Cpu)
+                        .unwrap()
+                };
+                let (a, b) = (Weights::of(&mlp(4)), Weights::of(&mlp(5)));
+                ok(deepscope::surface::trajectory(&[a.clone(), b], &a))
+            }),
+        ),
+        (
+            "LossGrid::load: a grid with empty axes",
+            "the grid has an empty axis",
+            Box::new(move || {
+                let path = grid_file.clone();
+                std::fs::write(
+                    &path,
+                    r#"{"tag":"x","xs":[],"ys":[],"loss":[],"accuracy":[]}"#,
+                )
+                .unwrap();
+                ok(deepscope::surface::LossGrid::load(&path))
+            }),
+        ),
+        (
+            "bicubic: a size that does not fit in memory",
+            "the target size must be 1 to 16384 pixels a side, got 1099511627776x4",
+            Box::new(|| {
+                ok(deepscope::dip::degrade::bicubic(
+                    &zeros(&[1, 4, 4]),
+                    1 << 40,
+                    4,
+                ))
+            }),
+        ),
+        (
+            "Prior::input_code: a negative size",
+            "the input code is for an output of 1 to 8192 pixels a side, got -1x4",
+            Box::new(|| {
+                let prior = deepscope::dip::Prior::new(deepscope::dip::SkipConfig::cpu());
+                ok(prior.input_code(-1, 4))
             }),
         ),
         (

@@ -174,9 +174,9 @@ pub fn downscale(image: &Tensor, factor: i64) -> Result<Tensor> {
 /// interpolation: the baseline super-resolution is compared with.
 pub fn bicubic(image: &Tensor, height: i64, width: i64) -> Result<Tensor> {
     check_image(image, "image")?;
-    if height < 1 || width < 1 {
+    if !(1..=16384).contains(&height) || !(1..=16384).contains(&width) {
         return Err(Error::invalid(format!(
-            "the target size must be positive, got {height}x{width}"
+            "the target size must be 1 to 16384 pixels a side, got {height}x{width}"
         )));
     }
     resize(image, height, width, FilterType::CatmullRom)

@@ -232,9 +232,22 @@ impl Prior {
         Optimizer::adam(self.lr).validate()
     }
 
-    /// The fixed input code `[1, C, H, W]` for an output of `h x w`.
-    pub fn input_code(&self, h: i64, w: i64) -> Tensor {
-        match self.code {
+    /// The fixed input code `[1, C, H, W]` for an output of `h x w`
+    /// (1 to 8,192 pixels a side).
+    pub fn input_code(&self, h: i64, w: i64) -> Result<Tensor> {
+        if !(1..=8192).contains(&h) || !(1..=8192).contains(&w) {
+            return Err(Error::invalid(format!(
+                "the input code is for an output of 1 to 8192 pixels a side, got {h}x{w}"
+            )));
+        }
+        if let Code::Noise { channels, scale } = self.code {
+            if !(1..=4096).contains(&channels) || !scale.is_finite() {
+                return Err(Error::invalid(format!(
+                    "a noise code needs 1 to 4096 channels and a finite scale, got {channels} and {scale}"
+                )));
+            }
+        }
+        Ok(match self.code {
             Code::Noise { channels, scale } => with_torch_seed(self.seed ^ 0xC0DE, || {
                 Tensor::rand([1, channels, h, w], (Kind::Float, Device::Cpu)) * scale
             }),
@@ -245,7 +258,7 @@ impl Prior {
                 Tensor::stack(&grid, 0).unsqueeze(0)
             }
         }
-        .to_device(self.device)
+        .to_device(self.device))
     }
 
     /// Runs the optimisation on `task`. Interrupting the kernel (or Ctrl-C
@@ -255,7 +268,7 @@ impl Prior {
         let [c, h, w] = task.output_shape;
         let mut model = self.net.build(c, h, w, self.seed, self.device)?;
         model.set_train(true);
-        let code = self.input_code(h, w);
+        let code = self.input_code(h, w)?;
         let observation = task.observation.to_device(self.device).unsqueeze(0);
         let clean = task.clean.as_ref().map(|t| t.to_device(self.device));
         let mut opt = OptimizerState::new(Optimizer::adam(self.lr))?;

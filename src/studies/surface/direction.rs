@@ -91,7 +91,7 @@ impl Weights {
         }
     }
 
-    fn check_same(&self, other: &Weights) -> Result<()> {
+    pub(crate) fn check_same(&self, other: &Weights) -> Result<()> {
         let same = self.tensors.len() == other.tensors.len()
             && self
                 .tensors

@@ -226,6 +226,9 @@ impl LossGrid {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         let grid: LossGrid = serde_json::from_str(&text)
             .map_err(|e| Error::corrupt(path, format!("not a saved grid: {e}")))?;
+        if grid.xs.is_empty() || grid.ys.is_empty() {
+            return Err(Error::corrupt(path, "the grid has an empty axis"));
+        }
         if grid.loss.len() != grid.xs.len() * grid.ys.len()
             || grid.accuracy.len() != grid.loss.len()
         {

@@ -28,13 +28,12 @@ pub fn trajectory(checkpoints: &[Weights], last: &Weights) -> Result<Trajectory>
             "a trajectory needs at least two checkpoints",
         ));
     }
+    // Checked before subtracting, which panics on different sizes.
+    for w in checkpoints {
+        last.check_same(w)?;
+    }
     let end = last.flatten();
     let rows: Vec<_> = checkpoints.iter().map(|w| w.flatten() - &end).collect();
-    if rows.iter().any(|r| r.size() != end.size()) {
-        return Err(Error::invalid(
-            "the checkpoints and the final weights come from different architectures",
-        ));
-    }
     let m = tch::Tensor::stack(&rows, 0).to_kind(Kind::Double);
     let centered = &m - m.mean_dim(0, true, Kind::Double);
     let (_, s, v) = centered.svd(true, true);
