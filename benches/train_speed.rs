@@ -30,7 +30,7 @@ fn subset(ds: &Dataset, n: usize, side: Option<i64>) -> deepscope::Result<Datase
     }
     let train = Split::new(images, ds.train.labels().narrow(0, 0, n as i64))?;
     let [c, h, w] = train.image_shape();
-    Dataset::new(&ds.name, train, Split::empty(c, h, w), ds.classes.clone())
+    Dataset::new(&ds.name, train, Split::empty(c, h, w)?, ds.classes.clone())
 }
 
 /// Median steps per second of `repeats` one-epoch runs of `steps` batches.

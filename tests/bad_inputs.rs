@@ -292,7 +292,13 @@ fn cases(dir: &std::path::Path) -> Vec<Case> {
         (
             "evaluate: empty split",
             "empty split",
-            Box::new(move || ok(train::evaluate(&mut lenet(), &Split::empty(1, 28, 28), 8))),
+            Box::new(move || {
+                ok(train::evaluate(
+                    &mut lenet(),
+                    &Split::empty(1, 28, 28).unwrap(),
+                    8,
+                ))
+            }),
         ),
         (
             "evaluate: labels beyond the model's classes",
@@ -426,7 +432,7 @@ fn cases(dir: &std::path::Path) -> Vec<Case> {
                 let d = Dataset::new(
                     "t",
                     split(),
-                    Split::empty(1, 2, 2),
+                    Split::empty(1, 2, 2).unwrap(),
                     vec!["a".into(), "b".into()],
                 )
                 .unwrap();
@@ -671,6 +677,39 @@ fn cases(dir: &std::path::Path) -> Vec<Case> {
             Box::new(|| {
                 let prior = deepscope::dip::Prior::new(deepscope::dip::SkipConfig::cpu());
                 ok(prior.input_code(-1, 4))
+            }),
+        ),
+        (
+            "Split::new: a negative label",
+            "labels are class indices 0, 1, ...; got -1",
+            Box::new(|| {
+                ok(Split::new(
+                    zeros(&[1, 1, 2, 2]),
+                    Tensor::from_slice(&[-1i64]),
+                ))
+            }),
+        ),
+        (
+            "Split::empty: a negative size",
+            "an empty split still has an image shape [C, H, W] of positive sizes, got [-1, 2, 2]",
+            Box::new(|| ok(Split::empty(-1, 2, 2))),
+        ),
+        (
+            "Split::class_counts: a label beyond the classes",
+            "label 1 is beyond the 1 classes 0..1",
+            Box::new(move || ok(split().class_counts(1))),
+        ),
+        (
+            "Dataset::new: an empty split of another image shape",
+            "the train images' shape [3, 5, 5]",
+            Box::new(move || {
+                let empty = Split::empty(3, 5, 5).unwrap();
+                ok(Dataset::new(
+                    "t",
+                    empty,
+                    split(),
+                    vec!["a".into(), "b".into()],
+                ))
             }),
         ),
         (

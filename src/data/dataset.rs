@@ -49,6 +49,12 @@ impl Split {
         check::defined(&labels, "labels")?;
         let (n, ..) = check::images(&images, "images")?;
         check::labels(&labels, n, "labels")?;
+        if n > 0 && labels.f_min()?.f_int64_value(&[])? < 0 {
+            return Err(Error::invalid(format!(
+                "labels are class indices 0, 1, ...; got {}",
+                labels.f_min()?.f_int64_value(&[])?
+            )));
+        }
         if images.device() != labels.device() {
             return Err(Error::shape(
                 "labels",
@@ -74,12 +80,17 @@ impl Split {
         (self.images, self.labels)
     }
 
-    /// An empty split with images of shape `[0, C, H, W]`.
-    pub fn empty(channels: i64, height: i64, width: i64) -> Self {
-        Split {
+    /// An empty split with images of shape `[0, C, H, W]` (each at least 1).
+    pub fn empty(channels: i64, height: i64, width: i64) -> Result<Self> {
+        if channels < 1 || height < 1 || width < 1 {
+            return Err(Error::invalid(format!(
+                "an empty split still has an image shape [C, H, W] of positive sizes, got [{channels}, {height}, {width}]"
+            )));
+        }
+        Ok(Split {
             images: Tensor::zeros([0, channels, height, width], (Kind::Float, Device::Cpu)),
             labels: Tensor::zeros([0], (Kind::Int64, Device::Cpu)),
-        }
+        })
     }
 
     /// Number of examples.
@@ -102,6 +113,14 @@ impl Split {
     pub fn class_counts(&self, num_classes: i64) -> Result<Vec<i64>> {
         if num_classes <= 0 {
             return Err(Error::invalid("class count must be positive"));
+        }
+        if !self.is_empty() {
+            let hi = self.labels.f_max()?.f_int64_value(&[])?;
+            if hi >= num_classes {
+                return Err(Error::invalid(format!(
+                    "label {hi} is beyond the {num_classes} classes 0..{num_classes}"
+                )));
+            }
         }
         let counts = self
             .labels
@@ -282,7 +301,8 @@ impl Dataset {
         if classes.is_empty() {
             return Err(Error::invalid("a dataset needs at least one class name"));
         }
-        if !train.is_empty() && !test.is_empty() && train.image_shape() != test.image_shape() {
+        // An empty split has an image shape too, and `all()` joins the two.
+        if train.image_shape() != test.image_shape() {
             return Err(Error::shape(
                 "test images",
                 format!(
@@ -381,7 +401,7 @@ impl Dataset {
                 let probe = Tensor::zeros([1, c, h, w], (Kind::Float, split.images.device()));
                 let out = transform.apply(&probe, &mut rng)?;
                 let (_, c, h, w) = check::images(&out, "transformed images")?;
-                return Ok(Split::empty(c, h, w));
+                return Split::empty(c, h, w);
             }
             Split::new(
                 transform.apply(&split.images, &mut rng)?,
