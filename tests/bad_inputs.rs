@@ -713,6 +713,46 @@ fn cases(dir: &std::path::Path) -> Vec<Case> {
             }),
         ),
         (
+            "ModelBuilder: two layers with one parameter path",
+            "two layers store a tensor as 'p.weight': give each layer its own path",
+            Box::new(|| {
+                ok(ModelBuilder::new(&[1, 4, 4])
+                    .flatten("f")
+                    .linear("a", "p", 3)
+                    .linear("b", "p", 3)
+                    .build(Device::Cpu))
+            }),
+        ),
+        (
+            "ModelBuilder: a dropout probability of 2",
+            "layer 'd': dropout probability must be in [0, 1), got 2",
+            Box::new(|| {
+                ok(ModelBuilder::new(&[1, 4, 4])
+                    .dropout("d", 2.0)
+                    .build(Device::Cpu))
+            }),
+        ),
+        (
+            "cross_entropy: one label for two rows",
+            "labels [2] (one per image)",
+            Box::new(|| {
+                ok(train::cross_entropy(
+                    &zeros(&[2, 3]),
+                    &Tensor::from_slice(&[0i64]),
+                ))
+            }),
+        ),
+        (
+            "cross_entropy: logits of one example without a batch",
+            "[N, K] (one row of class scores per example)",
+            Box::new(|| {
+                ok(train::cross_entropy(
+                    &zeros(&[3]),
+                    &Tensor::from_slice(&[0i64]),
+                ))
+            }),
+        ),
+        (
             "pretrained: unknown name",
             "no pretrained model 'vgg-imagenet'",
             Box::new(|| ok(zoo::pretrained_on("vgg-imagenet", Device::Cpu))),

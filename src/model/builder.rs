@@ -382,6 +382,18 @@ impl ModelBuilder {
             layers.push(layer);
             shapes.push(out);
         }
+        // Two layers given one parameter path would share a file name in
+        // every checkpoint (the VarStore renames the second silently).
+        let mut paths = HashSet::new();
+        for layer in &layers {
+            for (name, _) in layer.named_tensors() {
+                if !paths.insert(name.clone()) {
+                    return Err(Error::invalid(format!(
+                        "two layers store a tensor as '{name}': give each layer its own path"
+                    )));
+                }
+            }
+        }
         Ok(Model::from_parts(vs, layers, self.input, shapes, seed))
     }
 }
@@ -489,6 +501,14 @@ fn make(
                 ],
                 init,
             }
+        }
+        Spec::Plain {
+            name,
+            op: Op::Dropout(p),
+        } if !(0.0..1.0).contains(p) => {
+            return Err(Error::invalid(format!(
+                "layer '{name}': dropout probability must be in [0, 1), got {p}"
+            )))
         }
         Spec::Plain { name, op } => Layer {
             name: name.clone(),

@@ -97,7 +97,17 @@ pub fn evaluate(model: &mut Model, split: &Split, batch_size: usize) -> Result<E
 /// as `torch.nn.functional.cross_entropy` (fallible: a label outside
 /// `0..K` is an error, not an abort).
 pub fn cross_entropy(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
-    check_labels(labels, logits.size().last().copied().unwrap_or(0))?;
+    crate::check::defined(logits, "logits")?;
+    crate::check::defined(labels, "labels")?;
+    if logits.dim() != 2 {
+        return Err(Error::shape(
+            "logits",
+            "[N, K] (one row of class scores per example)",
+            crate::check::shape_str(&logits.size()),
+        ));
+    }
+    crate::check::labels(labels, logits.size()[0], "labels")?;
+    check_labels(labels, logits.size()[1])?;
     mean_nll(logits, labels)
 }
 
