@@ -11,15 +11,21 @@ pub fn shape_str(size: &[i64]) -> String {
     format!("[{}]", dims.join(", "))
 }
 
-/// Checks that `t` is a batch of images `[N, C, H, W]` in a floating-point kind.
-/// `what` names the argument in the error.
+/// Checks that `t` is a batch of images `[N, C, H, W]` in a floating-point
+/// kind, each image at least one channel and one pixel (the batch may be
+/// empty). `what` names the argument in the error.
 pub fn images(t: &Tensor, what: &str) -> Result<(i64, i64, i64, i64)> {
     let size = t.size();
     match size[..] {
-        [n, c, h, w] => {
+        [n, c, h, w] if c > 0 && h > 0 && w > 0 => {
             floating(t, what)?;
             Ok((n, c, h, w))
         }
+        [_, _, _, _] => Err(Error::shape(
+            what,
+            "a batch of images [N, C, H, W] with C, H and W at least 1",
+            shape_str(&size),
+        )),
         _ => Err(Error::shape(
             what,
             "a batch of images [N, C, H, W]",
