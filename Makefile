@@ -113,6 +113,8 @@ bench: setup
 	  $(PY) bench/surface.py --worker target/bench-surface.jsonl >> target/bench-surface-python.jsonl || exit 1; \
 	done
 	$(PY) bench/surface.py --report target/bench-surface.jsonl target/bench-surface-python.jsonl
+	cargo bench --bench transfer --quiet -- --json > target/bench-transfer.json
+	$(PY) bench/transfer.py --rust target/bench-transfer.json
 	@$(MAKE) --no-print-directory bench-kernel
 
 # Stock evcxr_jupyter for comparison, built once into .venv (about 15 min).
