@@ -753,6 +753,69 @@ fn cases(dir: &std::path::Path) -> Vec<Case> {
             }),
         ),
         (
+            "distillation_loss: a temperature of 0",
+            "the temperature must be finite and > 0, got 0",
+            Box::new(|| {
+                let z = zeros(&[2, 3]);
+                ok(deepscope::distill::distillation_loss(
+                    &z, &z, None, 0.0, 1.0,
+                ))
+            }),
+        ),
+        (
+            "distillation_loss: alpha of 1.5",
+            "must be in [0, 1], got 1.5",
+            Box::new(|| {
+                let z = zeros(&[2, 3]);
+                ok(deepscope::distill::distillation_loss(
+                    &z, &z, None, 2.0, 1.5,
+                ))
+            }),
+        ),
+        (
+            "distillation_loss: soft targets of another shape",
+            "the student logits' shape [B, K] = [2, 3]",
+            Box::new(|| {
+                ok(deepscope::distill::distillation_loss(
+                    &zeros(&[2, 3]),
+                    &zeros(&[2, 4]),
+                    None,
+                    2.0,
+                    1.0,
+                ))
+            }),
+        ),
+        (
+            "Teacher: an ensemble of no models",
+            "a teacher needs at least one model, got none",
+            Box::new(|| ok(deepscope::distill::Teacher::new(vec![]))),
+        ),
+        (
+            "Distillation: a teacher with other classes than the student",
+            "the student's output: expected [10], the teacher's classes",
+            Box::new(move || {
+                let mlp = |k: i64| {
+                    zoo::mlp(&[1, 2, 2], &[4], k, zoo::Activation::Relu)
+                        .build(Device::Cpu)
+                        .unwrap()
+                };
+                let (mut teacher, mut student) = (mlp(10), mlp(2));
+                let data = digits_like();
+                let t = deepscope::distill::Teacher::new(vec![&mut teacher]).unwrap();
+                let mut d = deepscope::distill::Distillation::new(&mut student, t, &data, 4.0);
+                ok(train::fit_objective(
+                    &mut d,
+                    &FitConfig::new(1, 2, Optimizer::sgd(0.1)),
+                    &mut [],
+                ))
+            }),
+        ),
+        (
+            "shift_class_bias: a class the model does not have",
+            "class 12 does not exist: the model has 10 classes (0..10)",
+            Box::new(move || deepscope::distill::shift_class_bias(&mut lenet(), 12, 1.0)),
+        ),
+        (
             "pretrained: unknown name",
             "no pretrained model 'vgg-imagenet'",
             Box::new(|| ok(zoo::pretrained_on("vgg-imagenet", Device::Cpu))),

@@ -15,8 +15,10 @@
 //! - [`info_plane`]: the information plane of Shwartz-Ziv & Tishby.
 //! - [`transfer`]: features of a trained net at any layer and linear
 //!   probes on them (DeCAF, Zeiler & Fergus Table 7).
+//! - [`distill`]: knowledge distillation (Hinton, Vinyals & Dean).
 
 pub mod dip;
+pub mod distill;
 pub mod generalization;
 pub mod info_plane;
 pub mod surface;
