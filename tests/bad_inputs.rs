@@ -816,6 +816,33 @@ fn cases(dir: &std::path::Path) -> Vec<Case> {
             Box::new(move || deepscope::distill::shift_class_bias(&mut lenet(), 12, 1.0)),
         ),
         (
+            "confusable_groups: more groups than classes",
+            "4 groups of 3 classes: ask for 1 to 3",
+            Box::new(|| {
+                let p = Tensor::full([5, 3], 1.0 / 3.0, (Kind::Float, Device::Cpu));
+                ok(deepscope::distill::confusable_groups(&p, 4, 0))
+            }),
+        ),
+        (
+            "specialist_data: a class the dataset does not have",
+            "class 7 is out of range (0..2) or repeated in the group [7]",
+            Box::new(move || ok(deepscope::distill::specialist_data(&digits_like(), &[7], 0))),
+        ),
+        (
+            "combine: a specialist without its dustbin column",
+            "specialist 0's probabilities: expected [2, 3] (its classes, then the dustbin)",
+            Box::new(|| {
+                let g = Tensor::full([2, 3], 1.0 / 3.0, (Kind::Float, Device::Cpu));
+                let s = Tensor::full([2, 2], 0.5, (Kind::Float, Device::Cpu));
+                ok(deepscope::distill::combine(&g, &[(vec![0, 1], s)], 1))
+            }),
+        ),
+        (
+            "combine: generalist rows that are not distributions",
+            "must be probabilities",
+            Box::new(|| ok(deepscope::distill::combine(&zeros(&[2, 3]), &[], 1))),
+        ),
+        (
             "pretrained: unknown name",
             "no pretrained model 'vgg-imagenet'",
             Box::new(|| ok(zoo::pretrained_on("vgg-imagenet", Device::Cpu))),

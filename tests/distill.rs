@@ -207,3 +207,113 @@ fn a_missing_class_is_recovered_by_shifting_its_output_bias() {
         "share of 3s {natural:.3} before, {now:.3} after, 0.3 asked"
     );
 }
+
+#[test]
+fn confusable_groups_cluster_the_classes_a_generalist_predicts_together() {
+    use rand::Rng;
+    // Six classes; the generalist hesitates within {0, 1, 2} and within
+    // {3, 4}, and is sure of 5.
+    let truth: [&[i64]; 3] = [&[0, 1, 2], &[3, 4], &[5]];
+    let mut r = rng::seeded(9);
+    let mut rows = Vec::new();
+    for i in 0..600 {
+        let group = truth[i % 3];
+        let mut p = [0.02f64; 6];
+        let weights: Vec<f64> = group.iter().map(|_| r.gen_range(0.1..1.0)).collect();
+        let total: f64 = weights.iter().sum();
+        for (&c, w) in group.iter().zip(&weights) {
+            p[c as usize] += (1.0 - 0.02 * 6.0) * w / total;
+        }
+        rows.extend_from_slice(&p);
+    }
+    let probabilities = Tensor::from_slice(&rows).view([600, 6]);
+    let groups = deepscope::distill::confusable_groups(&probabilities, 3, 0).unwrap();
+    assert_eq!(groups, vec![vec![0, 1, 2], vec![3, 4], vec![5]]);
+}
+
+#[test]
+fn a_specialist_trains_on_its_group_and_as_many_others_in_a_dustbin() {
+    let ds = digits();
+    let group = [3i64, 5, 8];
+    let s = deepscope::distill::specialist_data(&ds, &group, 0).unwrap();
+    assert_eq!(s.classes, ["3", "5", "8", "dustbin"]);
+    let counts = s.train.class_counts(4).unwrap();
+    let original = ds.train.class_counts(10).unwrap();
+    assert_eq!(&counts[..3], &[original[3], original[5], original[8]]);
+    assert_eq!(counts[3], counts[..3].iter().sum::<i64>(), "half dustbin");
+    assert_eq!(s.test.len(), ds.test.len());
+    let test_counts = s.test.class_counts(4).unwrap();
+    let test_original = ds.test.class_counts(10).unwrap();
+    assert_eq!(test_counts[1], test_original[5]);
+    assert_eq!(
+        test_counts[3],
+        ds.test.len() as i64 - test_original[3] - test_original[5] - test_original[8]
+    );
+}
+
+/// `KL(p_g ‖ q) + Σ KL(p_m ‖ q_m)` for one example, in f64.
+fn agreement_cost(pg: &[f64], specialists: &[(Vec<usize>, Vec<f64>)], q: &[f64]) -> f64 {
+    let kl = |p: &[f64], q: &[f64]| -> f64 {
+        p.iter()
+            .zip(q)
+            .filter(|(&a, _)| a > 0.0)
+            .map(|(&a, &b)| a * (a / b).ln())
+            .sum()
+    };
+    let mut cost = kl(pg, q);
+    for (group, pm) in specialists {
+        let mut qm: Vec<f64> = group.iter().map(|&c| q[c]).collect();
+        qm.push(1.0 - qm.iter().sum::<f64>());
+        cost += kl(pm, &qm);
+    }
+    cost
+}
+
+#[test]
+fn combining_finds_the_distribution_that_agrees_best_with_the_active_specialists() {
+    use deepscope::distill::combine;
+    // Three examples over three classes: the generalist hesitates between
+    // 0 and 1 (twice) or is sure of 2; the specialist on {0, 1} is sure of
+    // 1 (dustbin last).
+    let generalist =
+        Tensor::from_slice(&[0.45f32, 0.45, 0.10, 0.30, 0.50, 0.20, 0.05, 0.05, 0.90]).view([3, 3]);
+    let specialist =
+        Tensor::from_slice(&[0.05f32, 0.90, 0.05, 0.20, 0.70, 0.10, 0.50, 0.40, 0.10]).view([3, 3]);
+    let q = combine(&generalist, &[(vec![0, 1], specialist.shallow_clone())], 1).unwrap();
+    let rows: Vec<Vec<f64>> = (0..3)
+        .map(|i| Vec::<f64>::try_from(q.get(i).to_kind(Kind::Double)).unwrap())
+        .collect();
+    assert!(rows[0][1] > 0.5 && rows[0][1] > rows[0][0], "{:?}", rows[0]);
+    // Example 2: the generalist's top class is 2, the specialist is idle.
+    assert!(
+        max_diff(&q.get(2), &generalist.get(2)) < 1e-4,
+        "{:?}",
+        rows[2]
+    );
+    // Examples 0 and 1 are at the minimum: no point of a 0.002 grid over
+    // the simplex does better.
+    for i in 0..2 {
+        let pg = Vec::<f64>::try_from(generalist.get(i).to_kind(Kind::Double)).unwrap();
+        let pm = Vec::<f64>::try_from(specialist.get(i).to_kind(Kind::Double)).unwrap();
+        let spec = [(vec![0usize, 1], pm)];
+        let ours = agreement_cost(&pg, &spec, &rows[i as usize]);
+        let mut best = f64::INFINITY;
+        for a in 1..500 {
+            for b in 1..(500 - a) {
+                let q = [
+                    a as f64 / 500.0,
+                    b as f64 / 500.0,
+                    (500 - a - b) as f64 / 500.0,
+                ];
+                best = best.min(agreement_cost(&pg, &spec, &q));
+            }
+        }
+        assert!(
+            ours <= best + 1e-6,
+            "example {i}: {ours} against the grid's {best}"
+        );
+    }
+    // Without specialists, the generalist's distribution.
+    let alone = combine(&generalist, &[], 2).unwrap();
+    assert!(max_diff(&alone, &generalist) < 1e-4);
+}

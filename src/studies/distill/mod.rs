@@ -14,6 +14,11 @@
 //! - [`shift_class_bias`] and [`bias_shift_for_share`]: the paper's
 //!   correction for a class missing from the transfer set, by a fixed
 //!   shift of its output bias or one estimated from held-out data.
+//! - Specialists (section 5): [`confusable_groups`] clusters the
+//!   covariance of a generalist's predictions, [`specialist_data`] gives a
+//!   group's training set with a dustbin class, and [`combine`] finds the
+//!   distribution that agrees best with the generalist and the active
+//!   specialists.
 //!
 //! ```no_run
 //! use deepscope::prelude::*;
@@ -31,9 +36,11 @@
 mod bias;
 mod loss;
 mod objective;
+mod specialists;
 mod teacher;
 
 pub use bias::{bias_shift_for_share, shift_class_bias};
 pub use loss::distillation_loss;
 pub use objective::Distillation;
+pub use specialists::{combine, confusable_groups, specialist_data};
 pub use teacher::Teacher;
