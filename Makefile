@@ -115,6 +115,8 @@ bench: setup
 	$(PY) bench/surface.py --report target/bench-surface.jsonl target/bench-surface-python.jsonl
 	cargo bench --bench transfer --quiet -- --json > target/bench-transfer.json
 	$(PY) bench/transfer.py --rust target/bench-transfer.json
+	cargo bench --bench distill --quiet -- --json > target/bench-distill.json
+	$(PY) bench/distill.py --rust target/bench-distill.json
 	@$(MAKE) --no-print-directory bench-kernel
 
 # Stock evcxr_jupyter for comparison, built once into .venv (about 15 min).

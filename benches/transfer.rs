@@ -1,0 +1,182 @@
+//! Transfer speed, our side (issue 15's benchmark); `bench/transfer.py`
+//! runs scikit-learn, openTSNE and a PyTorch forward-hook loop on the same
+//! inputs and prints the ratios.
+//!
+//! - Linear probes on Fashion-MNIST pixels, 10 classes: 20,000 training
+//!   images at 32x32 (1,024 features) and 5,000 at 64x64 (4,096), 2,000
+//!   test images each; logistic regression and the linear SVM at C = 1,
+//!   fitted by our L-BFGS with scikit-learn's stopping rule translated to
+//!   our unscaled objective (the largest gradient entry of the per-example
+//!   mean objective below 1e-4, a relative decrease below 64 machine
+//!   epsilons). Median of 3 runs.
+//! - t-SNE of the 10,000 Fashion-MNIST test images projected on their 50
+//!   leading principal components: perplexity 30, 1,000 iterations (250
+//!   with early exaggeration), learning rate N/12, Barnes-Hut at theta 0.5.
+//!   One run (it takes minutes); the embedding is written for the Python
+//!   side, which measures every embedding's KL divergence one way.
+//! - Features: the ZFNet-style net's `relu7` for 2,000 test images at 64x64
+//!   (random weights, seed 0), batches of 250. Median of 3 runs after a
+//!   warm-up.
+//!
+//! Inputs go to `target/bench-transfer/` as safetensors.
+
+#[path = "common/mod.rs"]
+mod common;
+
+use deepscope::data::{self, Dataset};
+use deepscope::train::Lbfgs;
+use deepscope::transfer::{Extractor, Features, LinearProbe, ProbeLoss, Solver, Tsne};
+use deepscope::{weights, zoo, Result};
+use std::path::PathBuf;
+use tch::{Device, Kind, Tensor};
+
+const REPEATS: usize = 3;
+const C: f64 = 1.0;
+/// scikit-learn's default `tol`, on the gradient of the mean objective.
+const TOL: f64 = 1e-4;
+
+fn folder() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-transfer")
+}
+
+/// Median seconds of `REPEATS` runs of `f`, and its last result.
+fn median<T>(mut f: impl FnMut() -> Result<T>) -> Result<(f64, T)> {
+    let mut times = Vec::new();
+    let mut last = None;
+    for _ in 0..REPEATS {
+        let (s, _, out) = common::time_and_peak(&mut f);
+        last = Some(out?);
+        times.push(s);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok((times[REPEATS / 2], last.expect("REPEATS > 0")))
+}
+
+/// `{"seconds", "accuracy", "objective"}` of a probe of `loss` on `features`.
+fn probe(features: &Dataset, loss: ProbeLoss) -> Result<String> {
+    let n = features.train.len() as f64;
+    // scikit-learn minimises our objective divided by C * N.
+    let solver = Lbfgs {
+        gradient_tolerance: TOL * C * n,
+        value_tolerance: 64.0 * f64::EPSILON,
+        max_iterations: 10_000,
+        max_evaluations: 50_000,
+        ..Lbfgs::default()
+    };
+    let probe = LinearProbe {
+        loss,
+        solver: Solver::Lbfgs(solver),
+        ..LinearProbe::logistic().c(C)
+    };
+    let (seconds, result) = median(|| probe.run(features))?;
+    Ok(format!(
+        "{{\"seconds\": {seconds}, \"accuracy\": {}, \"objective\": {}}}",
+        result.accuracy(),
+        result.objective.unwrap_or(f64::NAN)
+    ))
+}
+
+/// Fashion-MNIST pixels at `side`x`side`, `train` training and 2,000 test
+/// images (balanced), written as `<name>.safetensors`; the probes' JSON.
+fn probes(name: &str, side: i64, train: usize) -> Result<String> {
+    let fm = data::fashion_mnist()?.balanced_subset(train / 10, 200, 0)?;
+    let px = fm.resized(side, side)?;
+    let flat = |s: &data::Split| s.images().flatten(1, -1).to_kind(Kind::Double);
+    weights::write_safetensors(
+        &[
+            ("x_train".into(), flat(&px.train)),
+            ("y_train".into(), px.train.labels().shallow_clone()),
+            ("x_test".into(), flat(&px.test)),
+            ("y_test".into(), px.test.labels().shallow_clone()),
+        ],
+        folder().join(format!("{name}.safetensors")),
+    )?;
+    Ok(format!(
+        "{{\"train\": {}, \"features\": {}, \"logistic\": {}, \"svm\": {}}}",
+        px.train.len(),
+        side * side,
+        probe(&px, ProbeLoss::Logistic)?,
+        probe(&px, ProbeLoss::SquaredHinge)?
+    ))
+}
+
+/// The 10,000 test images on their 50 leading principal components.
+fn pca50() -> Result<Tensor> {
+    let x = data::fashion_mnist()?
+        .test
+        .images()
+        .flatten(1, -1)
+        .to_kind(Kind::Double);
+    let centred = &x - x.mean_dim(0, true, Kind::Double);
+    let (_, _, v) = centred.f_svd(true, true)?;
+    Ok(centred.matmul(&v.narrow(1, 0, 50)))
+}
+
+fn tsne() -> Result<String> {
+    let x = pca50()?;
+    let n = x.size()[0];
+    let settings = Tsne {
+        perplexity: 30.0,
+        epochs: 1000,
+        theta: 0.5,
+        learning_rate: n as f64 / 12.0,
+        seed: 0,
+    };
+    let (seconds, _, embedding) = common::time_and_peak(|| settings.run(&x));
+    let embedding = embedding?;
+    let points: Vec<f64> = embedding.points.iter().flat_map(|&(a, b)| [a, b]).collect();
+    weights::write_safetensors(
+        &[
+            ("x".into(), x.to_kind(Kind::Float)),
+            ("ours".into(), Tensor::from_slice(&points).view([n, 2])),
+        ],
+        folder().join("tsne.safetensors"),
+    )?;
+    Ok(format!(
+        "{{\"points\": {n}, \"perplexity\": {}, \"iterations\": {}, \"learning_rate\": {}, \"seconds\": {seconds}, \"kl\": {}}}",
+        settings.perplexity, settings.epochs, settings.learning_rate, embedding.kl_divergence
+    ))
+}
+
+fn features() -> Result<String> {
+    let images = data::fashion_mnist()?
+        .balanced_subset(1, 200, 0)?
+        .resized(64, 64)?
+        .test
+        .images()
+        .shallow_clone();
+    weights::write_safetensors(
+        &[("images".into(), images.shallow_clone())],
+        folder().join("features.safetensors"),
+    )?;
+    let mut zf = zoo::zfnet(&zoo::ZfNetConfig::default())
+        .seed(0)
+        .build(Device::Cpu)?;
+    let mut relu7 = Features::new(&mut zf, "relu7")?.batch_size(250);
+    let _warm_up = relu7.of_images(&images)?;
+    let (seconds, f) = median(|| relu7.of_images(&images))?;
+    Ok(format!(
+        "{{\"images\": {}, \"dimension\": {}, \"seconds\": {seconds}}}",
+        images.size()[0],
+        f.size()[1]
+    ))
+}
+
+fn main() -> Result<()> {
+    let json = std::env::args().any(|a| a == "--json");
+    let threads = common::set_threads();
+    std::fs::create_dir_all(folder()).map_err(|e| deepscope::Error::io(folder(), e))?;
+    let small = probes("probe-1024", 32, 20_000)?;
+    let wide = probes("probe-4096", 64, 5_000)?;
+    let tsne = tsne()?;
+    let features = features()?;
+    let out = format!(
+        "{{\"threads\": {threads}, \"probe_1024\": {small}, \"probe_4096\": {wide}, \"tsne\": {tsne}, \"features\": {features}}}"
+    );
+    if json {
+        println!("{out}");
+    } else {
+        println!("{out}\n(bench/transfer.py --rust FILE compares it with the Python tools)");
+    }
+    Ok(())
+}
