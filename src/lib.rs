@@ -28,7 +28,7 @@ pub mod studies;
 pub use error::{Error, Result};
 // The paths users write: `deepscope::viz::Occlusion`, `deepscope::device`, ...
 pub use runtime::{device, rng};
-pub use studies::{dip, distill, generalization, info_plane, surface, transfer, viz};
+pub use studies::{adapt, dip, distill, generalization, info_plane, surface, transfer, viz};
 
 /// What the deepscope kernel imports into every notebook.
 pub mod prelude {
@@ -48,7 +48,7 @@ pub mod prelude {
         self, evaluate, fit, fit_objective, FitConfig, Objective, Optimizer, Schedule,
     };
     pub use crate::transfer::Extractor;
-    pub use crate::{dip, distill, generalization, info_plane, surface, transfer, viz};
+    pub use crate::{adapt, dip, distill, generalization, info_plane, surface, transfer, viz};
     pub use crate::{quick_mode, weights, zoo};
     pub use tch::{self, Device, Kind, Tensor};
 }

@@ -843,6 +843,52 @@ fn cases(dir: &std::path::Path) -> Vec<Case> {
             Box::new(|| ok(deepscope::distill::combine(&zeros(&[2, 3]), &[], 1))),
         ),
         (
+            "gradient_reversal: a NaN lambda",
+            "lambda must be finite and >= 0, got NaN",
+            Box::new(|| {
+                ok(deepscope::adapt::gradient_reversal(
+                    &zeros(&[2, 3]),
+                    f64::NAN,
+                ))
+            }),
+        ),
+        (
+            "gradient_reversal: a negative lambda",
+            "lambda must be finite and >= 0, got -1",
+            Box::new(|| ok(deepscope::adapt::gradient_reversal(&zeros(&[2, 3]), -1.0))),
+        ),
+        (
+            "mk_mmd: one example of each domain",
+            "needs at least 2 examples of each domain, got 1 source and 1 target",
+            Box::new(|| {
+                use deepscope::adapt::{mk_mmd, Bandwidth, MmdEstimator};
+                let x = zeros(&[1, 3]);
+                ok(mk_mmd(
+                    &x,
+                    &x,
+                    5,
+                    2.0,
+                    Bandwidth::Median,
+                    MmdEstimator::Quadratic,
+                ))
+            }),
+        ),
+        (
+            "coral: features of dimension 0",
+            "[B, D] with the source's D (source [4, 0]), D >= 1",
+            Box::new(|| ok(deepscope::adapt::coral(&zeros(&[4, 0]), &zeros(&[4, 0])))),
+        ),
+        (
+            "linear_mmd: source and target of other widths",
+            "[B, D] with the source's D (source [4, 3]), D >= 1",
+            Box::new(|| {
+                ok(deepscope::adapt::linear_mmd(
+                    &zeros(&[4, 3]),
+                    &zeros(&[4, 5]),
+                ))
+            }),
+        ),
+        (
             "pretrained: unknown name",
             "no pretrained model 'vgg-imagenet'",
             Box::new(|| ok(zoo::pretrained_on("vgg-imagenet", Device::Cpu))),

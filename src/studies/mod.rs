@@ -16,7 +16,10 @@
 //! - [`transfer`]: features of a trained net at any layer and linear
 //!   probes on them (DeCAF, Zeiler & Fergus Table 7).
 //! - [`distill`]: knowledge distillation (Hinton, Vinyals & Dean).
+//! - [`adapt`]: deep domain adaptation (DDC, DAN, Deep CORAL, DANN, ADDA,
+//!   DSN): its losses and layers.
 
+pub mod adapt;
 pub mod dip;
 pub mod distill;
 pub mod generalization;

@@ -1,0 +1,35 @@
+//! Deep domain adaptation: training on a labelled source domain so that a
+//! network also works on an unlabelled target domain, by matching the two
+//! domains' feature distributions (DDC, DAN, Deep CORAL) or by making them
+//! indistinguishable to a discriminator (DANN, ADDA), or by separating
+//! what the domains share from what is private to each (DSN).
+//!
+//! - [`losses`]: gradient reversal and DANN's schedules, linear MMD (DDC),
+//!   multi-kernel MMD with the quadratic and the linear-time unbiased
+//!   estimators (DAN), the CORAL loss, DSN's difference and
+//!   scale-invariant reconstruction losses, ADDA's inverted-label loss;
+//!   each tested against an independent NumPy or PyTorch reference.
+//! - [`domain_discriminator`]: the small network that tells the domains
+//!   apart.
+//!
+//! Every loss takes feature batches `[B, D]` (rows are examples) and
+//! returns a scalar tensor that backpropagates; the objectives that use
+//! them run through [`fit_objective`](crate::train::fit_objective) with a
+//! source and a target stream.
+
+pub mod losses;
+
+pub use losses::{
+    adda_target_loss, coral, dann_lambda, dann_lr_factor, difference_loss, gradient_reversal,
+    linear_mmd, mk_mmd, scale_invariant_mse, Bandwidth, MmdEstimator,
+};
+
+use crate::model::ModelBuilder;
+use crate::zoo::{self, Activation};
+
+/// A domain discriminator on features of `features` values: `hidden`
+/// ReLU layers of `width` units, then 2 logits (source 0, target 1), as
+/// DANN's (1024-1024-2 in the paper's larger nets, 100-2 in its digit net).
+pub fn domain_discriminator(features: i64, width: i64, hidden: usize) -> ModelBuilder {
+    zoo::mlp(&[features, 1, 1], &vec![width; hidden], 2, Activation::Relu)
+}

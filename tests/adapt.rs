@@ -1,0 +1,136 @@
+//! Domain adaptation's losses against a NumPy reference written from the
+//! papers' formulas, the gradient reversal by autograd, DANN's schedules at
+//! given points.
+
+use deepscope::adapt::{
+    adda_target_loss, coral, dann_lambda, dann_lr_factor, difference_loss, domain_discriminator,
+    gradient_reversal, linear_mmd, mk_mmd, scale_invariant_mse, Bandwidth, MmdEstimator,
+};
+use deepscope::{rng, weights};
+use std::path::Path;
+use tch::{Device, Kind, Tensor};
+
+fn randn(shape: &[i64], seed: u64, scale: f64, shift: f64) -> Tensor {
+    rng::with_torch_seed(seed, || {
+        Tensor::randn(shape, (Kind::Float, Device::Cpu)) * scale + shift
+    })
+}
+
+#[test]
+fn the_losses_equal_a_numpy_reference_written_from_the_papers() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // Two domains of 12 examples with 5 features, the target shifted and
+    // stretched.
+    let (xs, xt) = (randn(&[12, 5], 1, 1.0, 0.0), randn(&[12, 5], 2, 1.5, 0.7));
+    let (shared, private) = (randn(&[12, 4], 3, 1.0, 0.0), randn(&[12, 3], 4, 1.0, 0.2));
+    let (images, recon) = (
+        randn(&[12, 1, 4, 4], 5, 1.0, 0.0),
+        randn(&[12, 1, 4, 4], 6, 1.0, 0.3),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    weights::write_safetensors(
+        &[
+            ("source".into(), xs.shallow_clone()),
+            ("target".into(), xt.shallow_clone()),
+            ("shared".into(), shared.shallow_clone()),
+            ("private".into(), private.shallow_clone()),
+            ("images".into(), images.shallow_clone()),
+            ("reconstructions".into(), recon.shallow_clone()),
+        ],
+        dir.path().join("inputs.safetensors"),
+    )
+    .unwrap();
+    let status = std::process::Command::new(root.join(".venv/bin/python"))
+        .arg(root.join("tests/python/adapt_reference.py"))
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("reference.json")).unwrap())
+            .unwrap();
+    let ours = [
+        ("linear_mmd", linear_mmd(&xs, &xt).unwrap()),
+        (
+            "mk_mmd_quadratic",
+            mk_mmd(&xs, &xt, 5, 2.0, Bandwidth::Median, MmdEstimator::Quadratic).unwrap(),
+        ),
+        (
+            "mk_mmd_linear",
+            mk_mmd(&xs, &xt, 5, 2.0, Bandwidth::Median, MmdEstimator::Linear).unwrap(),
+        ),
+        ("coral", coral(&xs, &xt).unwrap()),
+        ("difference", difference_loss(&shared, &private).unwrap()),
+        ("si_mse", scale_invariant_mse(&images, &recon).unwrap()),
+    ];
+    for (name, value) in ours {
+        let (got, want) = (value.double_value(&[]), r[name].as_f64().unwrap());
+        assert!(
+            (got - want).abs() <= 1e-5 * want.abs().max(1.0),
+            "{name}: {got} against NumPy's {want}"
+        );
+    }
+    // Two samples of one distribution give an MMD near 0, a shifted one
+    // clearly more.
+    let mmd = |a: &Tensor, b: &Tensor| {
+        mk_mmd(a, b, 5, 2.0, Bandwidth::Median, MmdEstimator::Quadratic)
+            .unwrap()
+            .double_value(&[])
+    };
+    let base = randn(&[200, 5], 7, 1.0, 0.0);
+    let same = mmd(&base, &randn(&[200, 5], 8, 1.0, 0.0));
+    let shifted = mmd(&base, &randn(&[200, 5], 8, 1.5, 0.7));
+    assert!(
+        shifted > 20.0 * same.abs(),
+        "same {same}, shifted {shifted}"
+    );
+    // A constant offset costs the scale-invariant error nothing.
+    let offset = scale_invariant_mse(&images, &(&images + 0.5)).unwrap();
+    assert!(offset.double_value(&[]).abs() < 1e-6);
+}
+
+#[test]
+fn gradient_reversal_is_the_identity_forward_and_negates_gradients_backward() {
+    let x = randn(&[3, 4], 9, 1.0, 0.0).set_requires_grad(true);
+    let w = randn(&[3, 4], 10, 1.0, 0.0);
+    let y = gradient_reversal(&x, 0.3).unwrap();
+    assert!((&y - &x).abs().max().double_value(&[]) < 1e-6);
+    (&y * &w).sum(Kind::Float).backward();
+    let expected = &w * -0.3;
+    assert!((x.grad() - expected).abs().max().double_value(&[]) < 1e-6);
+    // At lambda 0 (DANN's start) the features get no gradient from it.
+    let x2 = randn(&[3, 4], 9, 1.0, 0.0).set_requires_grad(true);
+    (&gradient_reversal(&x2, 0.0).unwrap() * &w)
+        .sum(Kind::Float)
+        .backward();
+    assert_eq!(x2.grad().abs().max().double_value(&[]), 0.0);
+}
+
+#[test]
+fn danns_schedules_at_given_progress() {
+    assert_eq!(dann_lambda(0.0).unwrap(), 0.0);
+    assert!((dann_lambda(0.5).unwrap() - (2.0 / (1.0 + (-5.0f64).exp()) - 1.0)).abs() < 1e-15);
+    assert!((dann_lambda(1.0).unwrap() - 0.999_909_204_262_595).abs() < 1e-12);
+    assert_eq!(dann_lr_factor(0.0).unwrap(), 1.0);
+    assert!((dann_lr_factor(1.0).unwrap() - 11f64.powf(-0.75)).abs() < 1e-15);
+    assert!((dann_lr_factor(0.1).unwrap() - 2f64.powf(-0.75)).abs() < 1e-15);
+    assert!(dann_lambda(1.5).is_err() && dann_lr_factor(-0.1).is_err());
+}
+
+#[test]
+fn adda_labels_target_features_as_source_and_the_discriminator_has_two_outputs() {
+    // Logits that call every target example "target" cost the encoder a lot.
+    let sure_target = Tensor::from_slice(&[-5.0f32, 5.0, -4.0, 4.0]).view([2, 2]);
+    let sure_source = Tensor::from_slice(&[5.0f32, -5.0, 4.0, -4.0]).view([2, 2]);
+    let (high, low) = (
+        adda_target_loss(&sure_target).unwrap().double_value(&[]),
+        adda_target_loss(&sure_source).unwrap().double_value(&[]),
+    );
+    assert!(high > 8.0 && low < 0.001, "{high} {low}");
+    let d = domain_discriminator(16, 32, 2)
+        .seed(0)
+        .build(Device::Cpu)
+        .unwrap();
+    assert_eq!(d.output_shape(), [2]);
+    assert_eq!(d.input_shape(), [16, 1, 1]);
+}
