@@ -134,3 +134,57 @@ fn adda_labels_target_features_as_source_and_the_discriminator_has_two_outputs()
     assert_eq!(d.output_shape(), [2]);
     assert_eq!(d.input_shape(), [16, 1, 1]);
 }
+
+#[test]
+fn mnist_m_blends_each_digit_with_a_colour_photo_crop() {
+    use deepscope::adapt::domains::{blend, mnist_m, photo_crops, usps_like, NATURAL_PHOTOS};
+    // The blend itself: the background keeps the photo, a full stroke
+    // inverts it.
+    let crop = Tensor::from_slice(&[0.2f32, 0.5, 0.9]).view([1, 3, 1, 1]);
+    let background = blend(
+        &Tensor::zeros([1, 1, 1, 1], (Kind::Float, Device::Cpu)),
+        &crop,
+    )
+    .unwrap();
+    let stroke = blend(
+        &Tensor::ones([1, 1, 1, 1], (Kind::Float, Device::Cpu)),
+        &crop,
+    )
+    .unwrap();
+    assert!(background.equal(&crop));
+    let inverted = crop.neg() + 1.0;
+    assert!((stroke - inverted).abs().max().double_value(&[]) < 1e-7);
+
+    let digits = deepscope::data::mnist_subset().unwrap();
+    let m = mnist_m(0).unwrap();
+    let n = digits.train.len();
+    assert_eq!(m.train.images().size(), [n as i64, 3, 28, 28]);
+    assert!(m.train.labels().equal(digits.train.labels()));
+    assert_eq!(m.test.len(), digits.test.len());
+    let crops = photo_crops(&NATURAL_PHOTOS, n, 28, 0).unwrap();
+    assert!(m
+        .train
+        .images()
+        .equal(&blend(digits.train.images(), &crops).unwrap()));
+    let (lo, hi) = (
+        m.train.images().min().double_value(&[]),
+        m.train.images().max().double_value(&[]),
+    );
+    assert!(lo >= 0.0 && hi <= 1.0);
+    // Colour: the channels differ, unlike the gray source.
+    let spread = (m.train.images().select(1, 0) - m.train.images().select(1, 2))
+        .abs()
+        .mean(Kind::Float)
+        .double_value(&[]);
+    assert!(spread > 0.02, "channels differ by {spread} on average");
+    assert!(mnist_m(0).unwrap().train.images().equal(m.train.images()));
+    assert!(!mnist_m(1).unwrap().train.images().equal(m.train.images()));
+
+    let usps = usps_like().unwrap();
+    let small = deepscope::data::digits().unwrap();
+    assert_eq!(
+        usps.train.images().size(),
+        [small.train.len() as i64, 1, 28, 28]
+    );
+    assert!(usps.train.labels().equal(small.train.labels()));
+}

@@ -889,6 +889,30 @@ fn cases(dir: &std::path::Path) -> Vec<Case> {
             }),
         ),
         (
+            "photo_crops: a crop larger than the photo",
+            "photo 'astronaut': expected an RGB photo of at least 10000x10000 pixels",
+            Box::new(|| {
+                ok(deepscope::adapt::domains::photo_crops(
+                    &["astronaut"],
+                    1,
+                    10000,
+                    0,
+                ))
+            }),
+        ),
+        (
+            "photo_crops: a gray photo",
+            "photo 'camera': expected an RGB photo of at least 28x28 pixels",
+            Box::new(|| {
+                ok(deepscope::adapt::domains::photo_crops(
+                    &["camera"],
+                    1,
+                    28,
+                    0,
+                ))
+            }),
+        ),
+        (
             "pretrained: unknown name",
             "no pretrained model 'vgg-imagenet'",
             Box::new(|| ok(zoo::pretrained_on("vgg-imagenet", Device::Cpu))),

@@ -11,12 +11,15 @@
 //!   each tested against an independent NumPy or PyTorch reference.
 //! - [`domain_discriminator`]: the small network that tells the domains
 //!   apart.
+//! - [`domains`]: MNIST-M, Fashion-M and a USPS-like target, built from
+//!   the catalog's data and photos.
 //!
 //! Every loss takes feature batches `[B, D]` (rows are examples) and
 //! returns a scalar tensor that backpropagates; the objectives that use
 //! them run through [`fit_objective`](crate::train::fit_objective) with a
 //! source and a target stream.
 
+pub mod domains;
 pub mod losses;
 
 pub use losses::{
