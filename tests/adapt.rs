@@ -188,3 +188,48 @@ fn mnist_m_blends_each_digit_with_a_colour_photo_crop() {
     );
     assert!(usps.train.labels().equal(small.train.labels()));
 }
+
+#[test]
+fn importance_weights_and_deep_embedded_validation_estimate_the_target_risk() {
+    use deepscope::adapt::{deep_embedded_validation, importance_weights, proxy_a_distance};
+    // Source N(0, 1), target N(1, 1): p_t / p_s = exp(x - 1/2).
+    let source = randn(&[2000, 1], 11, 1.0, 0.0);
+    let target = randn(&[2000, 1], 12, 1.0, 1.0);
+    let points = Tensor::from_slice(&[-1.0f32, 0.0, 1.0, 2.0]).view([4, 1]);
+    let w = importance_weights(&source, &target, &points).unwrap();
+    for (x, got) in [-1.0f64, 0.0, 1.0, 2.0].iter().zip(&w) {
+        let want = (x - 0.5).exp();
+        assert!(
+            (got / want - 1.0).abs() < 0.15,
+            "at {x}: weight {got}, true ratio {want}"
+        );
+    }
+    // With the true weights, DEV's estimate of the target risk of the loss
+    // x^2 (E_t[x^2] = 2) from source samples alone.
+    let xs = Vec::<f64>::try_from(randn(&[20000], 13, 1.0, 0.0).to_kind(Kind::Double)).unwrap();
+    let losses: Vec<f64> = xs.iter().map(|x| x * x).collect();
+    let weights: Vec<f64> = xs.iter().map(|x| (x - 0.5).exp()).collect();
+    let risk = deep_embedded_validation(&losses, &weights).unwrap();
+    let source_risk = losses.iter().sum::<f64>() / losses.len() as f64;
+    assert!(
+        (risk - 2.0).abs() < 0.1,
+        "DEV {risk}, target risk 2, source risk {source_risk}"
+    );
+    // A constant loss is estimated exactly whatever the weights; equal
+    // weights give the plain mean.
+    assert!(
+        (deep_embedded_validation(&[0.7; 5], &[0.1, 2.0, 0.5, 3.0, 1.0]).unwrap() - 0.7).abs()
+            < 1e-12
+    );
+    assert!((deep_embedded_validation(&[1.0, 2.0, 6.0], &[1.0; 3]).unwrap() - 3.0).abs() < 1e-12);
+
+    // The proxy A-distance: near 0 for one distribution, near 2 for
+    // separable ones.
+    let a = randn(&[400, 3], 14, 1.0, 0.0);
+    let same = proxy_a_distance(&a, &randn(&[400, 3], 15, 1.0, 0.0)).unwrap();
+    let apart = proxy_a_distance(&a, &randn(&[400, 3], 16, 1.0, 10.0)).unwrap();
+    assert!(
+        same.abs() < 0.3 && apart > 1.9,
+        "same {same}, apart {apart}"
+    );
+}

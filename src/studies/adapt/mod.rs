@@ -13,6 +13,8 @@
 //!   apart.
 //! - [`domains`]: MNIST-M, Fashion-M and a USPS-like target, built from
 //!   the catalog's data and photos.
+//! - [`selection`]: choosing a model without target labels (importance
+//!   weights and deep embedded validation) and the proxy A-distance.
 //!
 //! Every loss takes feature batches `[B, D]` (rows are examples) and
 //! returns a scalar tensor that backpropagates; the objectives that use
@@ -21,11 +23,13 @@
 
 pub mod domains;
 pub mod losses;
+pub mod selection;
 
 pub use losses::{
     adda_target_loss, coral, dann_lambda, dann_lr_factor, difference_loss, gradient_reversal,
     linear_mmd, mk_mmd, scale_invariant_mse, Bandwidth, MmdEstimator,
 };
+pub use selection::{deep_embedded_validation, importance_weights, proxy_a_distance};
 
 use crate::model::ModelBuilder;
 use crate::zoo::{self, Activation};
