@@ -132,7 +132,7 @@ fn adda_labels_target_features_as_source_and_the_discriminator_has_two_outputs()
         .build(Device::Cpu)
         .unwrap();
     assert_eq!(d.output_shape(), [2]);
-    assert_eq!(d.input_shape(), [16, 1, 1]);
+    assert_eq!(d.input_shape(), [16]);
 }
 
 #[test]
@@ -232,4 +232,133 @@ fn importance_weights_and_deep_embedded_validation_estimate_the_target_risk() {
         same.abs() < 0.3 && apart > 1.9,
         "same {same}, apart {apart}"
     );
+}
+
+mod objectives {
+    use deepscope::adapt::{dann_schedule, domain_discriminator, linear_mmd, Adaptation, Method};
+    use deepscope::data::{self, Dataset, Split};
+    use deepscope::model::Model;
+    use deepscope::train::{self, FitConfig, Optimizer, ProgressMode};
+    use deepscope::zoo;
+    use tch::{Device, Kind, Tensor};
+
+    /// The 8x8 digits (source) and the same digits with inverted contrast
+    /// (target).
+    fn domains(target_labels: Option<i64>) -> (Dataset, Dataset) {
+        let source = data::digits().unwrap();
+        let invert = |s: &Split| {
+            let labels = match target_labels {
+                Some(l) => Tensor::full([s.len() as i64], l, (Kind::Int64, Device::Cpu)),
+                None => s.labels().shallow_clone(),
+            };
+            Split::new(s.images().neg() + 1.0, labels).unwrap()
+        };
+        let target = Dataset::new(
+            "inverted digits",
+            invert(&source.train),
+            invert(&source.test),
+            source.classes.clone(),
+        )
+        .unwrap();
+        (source, target)
+    }
+
+    fn nets(seed: u64) -> (Model, Model, Model) {
+        let features = zoo::mlp(&[1, 8, 8], &[32], 16, zoo::Activation::Relu)
+            .seed(seed)
+            .build(Device::Cpu)
+            .unwrap();
+        let classifier = zoo::mlp(&[16], &[], 10, zoo::Activation::Relu)
+            .seed(seed + 1)
+            .build(Device::Cpu)
+            .unwrap();
+        let disc = domain_discriminator(16, 32, 1)
+            .seed(seed + 2)
+            .build(Device::Cpu)
+            .unwrap();
+        (features, classifier, disc)
+    }
+
+    fn config(epochs: usize) -> FitConfig {
+        let mut c = FitConfig::new(epochs, 64, Optimizer::adam(3e-3));
+        c.progress = ProgressMode::Silent;
+        c.seed = 0;
+        c
+    }
+
+    /// Trains by `method` and returns the final linear MMD between the
+    /// domains' training features, the run, and the nets.
+    fn adapt(method: Method, target_labels: Option<i64>) -> (f64, train::FitResult, Model, Model) {
+        let (source, target) = domains(target_labels);
+        let (mut f, mut c, mut d) = nets(0);
+        let run = {
+            let mut a = Adaptation::new(&mut f, &mut c, &source, &target, method);
+            if method == Method::Dann {
+                a = a.discriminator(&mut d);
+            }
+            let mut cfg = config(6);
+            if method == Method::Dann {
+                cfg.schedule = dann_schedule();
+            }
+            train::fit_objective(&mut a, &cfg, &mut []).unwrap()
+        };
+        f.set_train(false);
+        let gap = tch::no_grad(|| {
+            linear_mmd(
+                &f.forward(source.train.images()).unwrap(),
+                &f.forward(target.train.images()).unwrap(),
+            )
+            .unwrap()
+            .double_value(&[])
+        });
+        (gap, run, f, c)
+    }
+
+    #[test]
+    fn the_adaptation_terms_pull_the_target_features_to_the_source_without_its_labels() {
+        let (plain, run, ..) = adapt(Method::SourceOnly, None);
+        let (ddc, ..) = adapt(Method::Ddc { weight: 10.0 }, None);
+        let (coral_gap, ..) = adapt(Method::Coral { weight: 10.0 }, None);
+        assert!(
+            ddc < plain / 5.0 && coral_gap < plain,
+            "feature gap: source only {plain:.3}, DDC {ddc:.3}, CORAL {coral_gap:.3}"
+        );
+        // The epoch records carry the source validation and, apart, the
+        // target's accuracy.
+        let last = run.history.last_epoch().unwrap();
+        assert!(last.test_accuracy.unwrap() > 0.8);
+        assert!(last.metric("test target accuracy").is_some());
+
+        // The target's labels are never read: garbage labels train the same.
+        let (_, _, f1, c1) = adapt(Method::Ddc { weight: 10.0 }, None);
+        let (_, _, f2, c2) = adapt(Method::Ddc { weight: 10.0 }, Some(0));
+        assert_eq!(super::max_param_diff(&f1, &f2), 0.0);
+        assert_eq!(super::max_param_diff(&c1, &c2), 0.0);
+    }
+
+    #[test]
+    fn dann_reverses_the_discriminators_gradient_on_a_rising_schedule() {
+        let (_, run, ..) = adapt(Method::Dann, None);
+        let lambdas: Vec<f64> = run
+            .history
+            .steps
+            .iter()
+            .map(|s| s.metric("lambda").unwrap())
+            .collect();
+        assert!(lambdas[0] < 0.05 && *lambdas.last().unwrap() > 0.99);
+        assert!(lambdas.windows(2).all(|w| w[1] >= w[0]));
+        assert!(run
+            .history
+            .steps
+            .iter()
+            .all(|s| s.metric("domain loss").is_some()));
+    }
+}
+
+fn max_param_diff(a: &deepscope::model::Model, b: &deepscope::model::Model) -> f64 {
+    a.named_parameters()
+        .iter()
+        .zip(b.named_parameters())
+        .map(|((_, x), (_, y))| (x - y).abs().max().double_value(&[]))
+        .fold(0.0, f64::max)
 }

@@ -913,6 +913,83 @@ fn cases(dir: &std::path::Path) -> Vec<Case> {
             }),
         ),
         (
+            "Adaptation: source and target images of different shapes",
+            "target images: expected the source images' shape [1, 2, 2], got [1, 3, 3]",
+            Box::new(move || {
+                use deepscope::adapt::{Adaptation, Method};
+                let source = digits_like();
+                let s3 =
+                    Split::new(zeros(&[4, 1, 3, 3]), Tensor::from_slice(&[0i64, 1, 0, 1])).unwrap();
+                let target =
+                    Dataset::new("t3", s3.clone(), s3, vec!["a".into(), "b".into()]).unwrap();
+                let mut f = zoo::mlp(&[1, 2, 2], &[], 3, zoo::Activation::Relu)
+                    .build(Device::Cpu)
+                    .unwrap();
+                let mut c = zoo::mlp(&[3], &[], 2, zoo::Activation::Relu)
+                    .build(Device::Cpu)
+                    .unwrap();
+                let mut a = Adaptation::new(&mut f, &mut c, &source, &target, Method::SourceOnly);
+                ok(train::fit_objective(
+                    &mut a,
+                    &FitConfig::new(1, 2, Optimizer::sgd(0.1)),
+                    &mut [],
+                ))
+            }),
+        ),
+        (
+            "Adaptation: a target stream with fewer images than one batch",
+            "data stream 1 has 4 examples, fewer than one batch of 8",
+            Box::new(move || {
+                use deepscope::adapt::{Adaptation, Method};
+                let big = Split::new(
+                    zeros(&[16, 1, 2, 2]),
+                    Tensor::from_slice(&[0i64, 1].repeat(8)),
+                )
+                .unwrap();
+                let source =
+                    Dataset::new("s", big.clone(), big, vec!["a".into(), "b".into()]).unwrap();
+                let target = digits_like();
+                let mut f = zoo::mlp(&[1, 2, 2], &[], 3, zoo::Activation::Relu)
+                    .build(Device::Cpu)
+                    .unwrap();
+                let mut c = zoo::mlp(&[3], &[], 2, zoo::Activation::Relu)
+                    .build(Device::Cpu)
+                    .unwrap();
+                let mut a = Adaptation::new(
+                    &mut f,
+                    &mut c,
+                    &source,
+                    &target,
+                    Method::Coral { weight: 1.0 },
+                );
+                ok(train::fit_objective(
+                    &mut a,
+                    &FitConfig::new(1, 8, Optimizer::sgd(0.1)),
+                    &mut [],
+                ))
+            }),
+        ),
+        (
+            "deep_embedded_validation: a weight per loss missing",
+            "needs one weight per loss and at least 2 of each, got 3 losses and 2 weights",
+            Box::new(|| {
+                ok(deepscope::adapt::deep_embedded_validation(
+                    &[1.0, 2.0, 3.0],
+                    &[1.0, 1.0],
+                ))
+            }),
+        ),
+        (
+            "proxy_a_distance: too few examples",
+            "[N, D] with at least 4 rows and 1 feature",
+            Box::new(|| {
+                ok(deepscope::adapt::proxy_a_distance(
+                    &zeros(&[2, 3]),
+                    &zeros(&[8, 3]),
+                ))
+            }),
+        ),
+        (
             "pretrained: unknown name",
             "no pretrained model 'vgg-imagenet'",
             Box::new(|| ok(zoo::pretrained_on("vgg-imagenet", Device::Cpu))),

@@ -39,6 +39,21 @@ impl Streams {
                 "data stream {i} of the objective has no examples"
             )));
         }
+        // A stream drawn alongside fills each batch from its own shuffle;
+        // with fewer examples than a batch, a batch would hold some twice.
+        if let Some((i, s)) = self
+            .splits
+            .iter()
+            .enumerate()
+            .skip(1)
+            .find(|(_, s)| s.len() < self.batch_size)
+        {
+            return Err(Error::invalid(format!(
+                "data stream {i} has {} examples, fewer than one batch of {}: a batch would repeat examples (use a smaller batch)",
+                s.len(),
+                self.batch_size
+            )));
+        }
         if self.per_epoch() == 0 {
             return Err(Error::invalid(
                 "drop_last leaves no batch: the batch is larger than the training split",

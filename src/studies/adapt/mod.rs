@@ -13,6 +13,9 @@
 //!   apart.
 //! - [`domains`]: MNIST-M, Fashion-M and a USPS-like target, built from
 //!   the catalog's data and photos.
+//! - [`Adaptation`]: the objective that trains a feature extractor and a
+//!   classifier on the source with one [`Method`]'s term on the target
+//!   (source only, DDC, DAN, Deep CORAL, DANN), through `fit_objective`.
 //! - [`selection`]: choosing a model without target labels (importance
 //!   weights and deep embedded validation) and the proxy A-distance.
 //!
@@ -23,20 +26,23 @@
 
 pub mod domains;
 pub mod losses;
+mod objective;
 pub mod selection;
 
 pub use losses::{
     adda_target_loss, coral, dann_lambda, dann_lr_factor, difference_loss, gradient_reversal,
     linear_mmd, mk_mmd, scale_invariant_mse, Bandwidth, MmdEstimator,
 };
+pub use objective::{dann_schedule, Adaptation, Method};
 pub use selection::{deep_embedded_validation, importance_weights, proxy_a_distance};
 
 use crate::model::ModelBuilder;
 use crate::zoo::{self, Activation};
 
-/// A domain discriminator on features of `features` values: `hidden`
-/// ReLU layers of `width` units, then 2 logits (source 0, target 1), as
-/// DANN's (1024-1024-2 in the paper's larger nets, 100-2 in its digit net).
+/// A domain discriminator on feature vectors `[D]` (`features` = D):
+/// `hidden` ReLU layers of `width` units, then 2 logits (source 0, target
+/// 1), as DANN's (1024-1024-2 in the paper's larger nets, 100-2 in its
+/// digit net).
 pub fn domain_discriminator(features: i64, width: i64, hidden: usize) -> ModelBuilder {
-    zoo::mlp(&[features, 1, 1], &vec![width; hidden], 2, Activation::Relu)
+    zoo::mlp(&[features], &vec![width; hidden], 2, Activation::Relu)
 }
