@@ -38,6 +38,7 @@ pub use crate::display::ProgressMode;
 /// The interrupt flag (at home in [`runtime`](crate::runtime)).
 pub use crate::runtime::interrupt;
 pub use checkpoint::CheckpointMeta;
+pub(crate) use classify::accuracy;
 pub use classify::Classification;
 pub use evaluate::{cross_entropy, evaluate, Evaluation};
 pub use fit::{

@@ -10,7 +10,7 @@ use super::losses::{
 use crate::data::{Dataset, Split};
 use crate::error::{Error, Result};
 use crate::model::Model;
-use crate::train::{cross_entropy, Batch, Metrics, Objective, Schedule, Step};
+use crate::train::{accuracy, cross_entropy, Batch, Metrics, Objective, Schedule, Step};
 use std::sync::Arc;
 use tch::{Kind, Tensor};
 
@@ -234,13 +234,7 @@ impl Objective for Adaptation<'_> {
         let fs = self.features.forward(&s.images)?;
         let logits = self.classifier.forward(&fs)?;
         let class_loss = cross_entropy(&logits, &s.labels)?;
-        let accuracy = logits
-            .f_argmax(1, false)?
-            .f_eq_tensor(&s.labels)?
-            .f_to_kind(Kind::Float)?
-            .f_mean(Kind::Float)?
-            .f_double_value(&[])?;
-        let mut metrics = Metrics::default().accuracy(accuracy);
+        let mut metrics = Metrics::default().accuracy(accuracy(&logits, &s.labels)?);
         let extra = match self.method {
             Method::SourceOnly => None,
             Method::Ddc { weight } => {

@@ -5,8 +5,8 @@ use super::teacher::{soft_targets, Teacher};
 use crate::data::{Dataset, Split};
 use crate::error::{Error, Result};
 use crate::model::Model;
-use crate::train::{evaluate, Batch, Metrics, Objective, Step};
-use tch::{Kind, Tensor};
+use crate::train::{accuracy, evaluate, Batch, Metrics, Objective, Step};
+use tch::Tensor;
 
 /// A student trained on a teacher's soft targets over the training split
 /// of `data` (the transfer set), mixed with the labels' cross-entropy
@@ -151,21 +151,10 @@ impl Objective for Distillation<'_> {
         let labels = (self.alpha < 1.0).then_some(&b.labels);
         let loss = distillation_loss(&z, &p, labels, self.temperature, self.alpha)?;
         step.minimize(&loss)?;
-        let agreement = z
-            .f_argmax(1, false)?
-            .f_eq_tensor(&p.f_argmax(1, false)?)?
-            .f_to_kind(Kind::Float)?
-            .f_mean(Kind::Float)?
-            .f_double_value(&[])?;
+        let agreement = accuracy(&z, &p.f_argmax(1, false)?)?;
         let mut metrics = Metrics::loss(loss.f_double_value(&[])?).with("agreement", agreement);
         if self.alpha < 1.0 {
-            let correct = z
-                .f_argmax(1, false)?
-                .f_eq_tensor(&b.labels)?
-                .f_to_kind(Kind::Float)?
-                .f_mean(Kind::Float)?
-                .f_double_value(&[])?;
-            metrics = metrics.accuracy(correct);
+            metrics = metrics.accuracy(accuracy(&z, &b.labels)?);
         }
         Ok(metrics)
     }
