@@ -336,6 +336,66 @@ mod objectives {
         assert_eq!(super::max_param_diff(&c1, &c2), 0.0);
     }
 
+    /// ADDA from a source-trained encoder; the target encoder, the source
+    /// nets after, and the run.
+    fn adda(target_labels: Option<i64>) -> (Model, Model, Model, Model, Model, train::FitResult) {
+        use deepscope::adapt::Adda;
+        let (source, target) = domains(target_labels);
+        let (mut f, mut c, _) = nets(0);
+        {
+            let mut a = Adaptation::new(&mut f, &mut c, &source, &target, Method::SourceOnly);
+            train::fit_objective(&mut a, &config(4), &mut []).unwrap();
+        }
+        let (before_f, before_c) = (copy(&f), copy(&c));
+        let (mut t, _, mut d) = nets(7);
+        let run = {
+            let mut a = Adda::new(&mut f, &mut t, &mut c, &mut d, &source, &target).unwrap();
+            train::fit_objective(&mut a, &config(4), &mut []).unwrap()
+        };
+        (f, c, t, before_f, before_c, run)
+    }
+
+    /// A copy of one of [`nets`] feature extractor or classifier.
+    fn copy(m: &Model) -> Model {
+        let mut same = if m.input_shape() == [1, 8, 8] {
+            nets(99).0
+        } else {
+            nets(99).1
+        };
+        same.copy_layers_from(m, m.output_layer()).unwrap();
+        same
+    }
+
+    #[test]
+    fn adda_trains_a_copy_of_the_source_encoder_against_the_discriminator() {
+        let (f, c, t, before_f, before_c, run) = adda(None);
+        assert_eq!(
+            super::max_param_diff(&f, &before_f),
+            0.0,
+            "the source encoder is fixed"
+        );
+        assert_eq!(
+            super::max_param_diff(&c, &before_c),
+            0.0,
+            "the classifier is fixed"
+        );
+        assert!(
+            super::max_param_diff(&t, &f) > 1e-3,
+            "the target encoder moved"
+        );
+        let d_acc: Vec<f64> = run
+            .history
+            .steps
+            .iter()
+            .map(|s| s.metric("discriminator accuracy").unwrap())
+            .collect();
+        assert!(d_acc.iter().all(|a| (0.0..=1.0).contains(a)));
+        assert!(run.history.last_epoch().unwrap().test_accuracy.is_some());
+        // The target's training labels are never read.
+        let (_, _, t2, ..) = adda(Some(0));
+        assert_eq!(super::max_param_diff(&t, &t2), 0.0);
+    }
+
     #[test]
     fn dann_reverses_the_discriminators_gradient_on_a_rising_schedule() {
         let (_, run, ..) = adapt(Method::Dann, None);

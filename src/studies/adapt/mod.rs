@@ -15,7 +15,8 @@
 //!   the catalog's data and photos.
 //! - [`Adaptation`]: the objective that trains a feature extractor and a
 //!   classifier on the source with one [`Method`]'s term on the target
-//!   (source only, DDC, DAN, Deep CORAL, DANN), through `fit_objective`.
+//!   (source only, DDC, DAN, Deep CORAL, DANN), through `fit_objective`;
+//!   [`Adda`], ADDA's adversarial phase with its two optimisers.
 //! - [`selection`]: choosing a model without target labels (importance
 //!   weights and deep embedded validation) and the proxy A-distance.
 //!
@@ -24,11 +25,13 @@
 //! them run through [`fit_objective`](crate::train::fit_objective) with a
 //! source and a target stream.
 
+mod adda;
 pub mod domains;
 pub mod losses;
 mod objective;
 pub mod selection;
 
+pub use adda::Adda;
 pub use losses::{
     adda_target_loss, coral, dann_lambda, dann_lr_factor, difference_loss, gradient_reversal,
     linear_mmd, mk_mmd, scale_invariant_mse, Bandwidth, MmdEstimator,
