@@ -61,6 +61,10 @@ fn the_losses_equal_a_numpy_reference_written_from_the_papers() {
         ),
         ("coral", coral(&xs, &xt).unwrap()),
         ("difference", difference_loss(&shared, &private).unwrap()),
+        (
+            "difference_normalized",
+            deepscope::adapt::difference_loss_normalized(&shared, &private).unwrap(),
+        ),
         ("si_mse", scale_invariant_mse(&images, &recon).unwrap()),
     ];
     for (name, value) in ours {
@@ -394,6 +398,63 @@ mod objectives {
         // The target's training labels are never read.
         let (_, _, t2, ..) = adda(Some(0));
         assert_eq!(super::max_param_diff(&t, &t2), 0.0);
+    }
+
+    #[test]
+    fn dsn_trains_six_networks_on_four_losses_without_the_target_labels() {
+        use deepscope::adapt::{Dsn, DsnNets, DsnWeights};
+        let run = |labels: Option<i64>| {
+            let (source, target) = domains(labels);
+            let encoder = |seed| {
+                zoo::mlp(&[1, 8, 8], &[32], 16, zoo::Activation::Relu)
+                    .seed(seed)
+                    .build(Device::Cpu)
+                    .unwrap()
+            };
+            let (mut shared, mut sp, mut tp) = (encoder(1), encoder(2), encoder(3));
+            let mut decoder = zoo::mlp(&[16], &[32], 64, zoo::Activation::Relu)
+                .seed(4)
+                .build(Device::Cpu)
+                .unwrap();
+            let mut classifier = zoo::mlp(&[16], &[], 10, zoo::Activation::Relu)
+                .seed(5)
+                .build(Device::Cpu)
+                .unwrap();
+            let mut disc = domain_discriminator(16, 32, 1)
+                .seed(6)
+                .build(Device::Cpu)
+                .unwrap();
+            let nets = DsnNets {
+                shared: &mut shared,
+                source_private: &mut sp,
+                target_private: &mut tp,
+                decoder: &mut decoder,
+                classifier: &mut classifier,
+                discriminator: &mut disc,
+            };
+            let mut dsn = Dsn::new(nets, DsnWeights::default(), &source, &target);
+            let history = train::fit_objective(&mut dsn, &config(4), &mut [])
+                .unwrap()
+                .history;
+            (history, shared, tp)
+        };
+        let (history, shared, tp) = run(None);
+        let first = &history.epochs[0];
+        let last = history.last_epoch().unwrap();
+        for part in ["task", "reconstruction", "difference"] {
+            assert!(
+                last.metric(part).unwrap() < first.metric(part).unwrap(),
+                "{part}: {} then {}",
+                first.metric(part).unwrap(),
+                last.metric(part).unwrap()
+            );
+        }
+        // The task learns beside three other losses (0.79 after 4 epochs).
+        assert!(last.test_accuracy.unwrap() > 0.6);
+        assert!(last.metric("test target accuracy").is_some());
+        let (_, shared2, tp2) = run(Some(0));
+        assert_eq!(super::max_param_diff(&shared, &shared2), 0.0);
+        assert_eq!(super::max_param_diff(&tp, &tp2), 0.0);
     }
 
     #[test]

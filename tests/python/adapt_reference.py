@@ -11,6 +11,8 @@ folder given and writes reference.json:
   mk_mmd_linear    Gretton et al.'s linear-time estimator          (DAN)
   coral            ||C_S - C_T||_F^2 / (4 d^2), covariances over n - 1
   difference       ||H_c^T H_p||_F^2                               (DSN)
+  difference_normalized  mean((U_c^T U_p)^2), rows centred over the batch
+                   and scaled to unit length (the DSN authors' code)
   si_mse           mean over examples of ||e||^2 / k - (sum e)^2 / k^2
 with the kernels' squared bandwidths the median squared distance between
 distinct pooled rows times 2^(j - 2), j = 0..4.
@@ -58,12 +60,18 @@ def main(folder):
 
     difference = float(((t["shared"].T @ t["private"]) ** 2).sum())
 
+    def unit(h):
+        h = h - h.mean(axis=0)
+        return h / np.maximum(np.linalg.norm(h, axis=1, keepdims=True), 1e-12)
+    difference_normalized = float(np.mean((unit(t["shared"]).T @ unit(t["private"])) ** 2))
+
     e = (t["images"] - t["reconstructions"]).reshape(len(t["images"]), -1)
     k = e.shape[1]
     si_mse = float(np.mean((e ** 2).sum(axis=1) / k - e.sum(axis=1) ** 2 / k ** 2))
 
     out = {"linear_mmd": float(((xs.mean(0) - xt.mean(0)) ** 2).sum()), "mk_mmd_quadratic": quadratic,
-           "mk_mmd_linear": linear, "coral": coral, "difference": difference, "si_mse": si_mse}
+           "mk_mmd_linear": linear, "coral": coral, "difference": difference,
+           "difference_normalized": difference_normalized, "si_mse": si_mse}
     (folder / "reference.json").write_text(json.dumps(out))
 
 

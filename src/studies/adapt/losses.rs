@@ -265,6 +265,32 @@ pub fn difference_loss(shared: &Tensor, private: &Tensor) -> Result<Tensor> {
         .f_sum(Kind::Float)?)
 }
 
+/// DSN's difference loss as the authors' code computes it: each code
+/// centred over the batch and scaled to unit length per example, then the
+/// mean of the squared entries of `Ĥ_cᵀ Ĥ_p` (squared correlations, 0 to
+/// 1). Unlike the paper's raw formula ([`difference_loss`]) it does not
+/// grow with the batch size, the code width or the codes' scale, so one
+/// weight suits any network.
+pub fn difference_loss_normalized(shared: &Tensor, private: &Tensor) -> Result<Tensor> {
+    // Checks the shapes and kinds.
+    let _ = difference_loss(shared, private)?;
+    let unit = |x: &Tensor| -> Result<Tensor> {
+        let x = x.f_to_kind(Kind::Float)?;
+        let centred = x.f_sub(&x.f_mean_dim([0i64].as_slice(), true, Kind::Float)?)?;
+        let norms = centred
+            .f_square()?
+            .f_sum_dim_intlist([1i64].as_slice(), true, Kind::Float)?
+            .f_sqrt()?
+            .f_clamp_min(1e-12)?;
+        Ok(centred.f_div(&norms)?)
+    };
+    Ok(unit(shared)?
+        .f_tr()?
+        .f_matmul(&unit(private)?)?
+        .f_square()?
+        .f_mean(Kind::Float)?)
+}
+
 /// DSN's scale-invariant mean squared error (Eigen et al. 2014) between
 /// images and their reconstructions `[B, ...]`: for each example, with
 /// `d = x - x̂` over its `k` values, `‖d‖²/k - (Σd)²/k²`, averaged over the

@@ -16,7 +16,8 @@
 //! - [`Adaptation`]: the objective that trains a feature extractor and a
 //!   classifier on the source with one [`Method`]'s term on the target
 //!   (source only, DDC, DAN, Deep CORAL, DANN), through `fit_objective`;
-//!   [`Adda`], ADDA's adversarial phase with its two optimisers.
+//!   [`Adda`], ADDA's adversarial phase with its two optimisers; [`Dsn`],
+//!   domain separation networks' six networks and four losses.
 //! - [`selection`]: choosing a model without target labels (importance
 //!   weights and deep embedded validation) and the proxy A-distance.
 //!
@@ -27,14 +28,17 @@
 
 mod adda;
 pub mod domains;
+mod dsn;
 pub mod losses;
 mod objective;
 pub mod selection;
 
 pub use adda::Adda;
+pub use dsn::{Dsn, DsnNets, DsnWeights};
 pub use losses::{
-    adda_target_loss, coral, dann_lambda, dann_lr_factor, difference_loss, gradient_reversal,
-    linear_mmd, mk_mmd, scale_invariant_mse, Bandwidth, MmdEstimator,
+    adda_target_loss, coral, dann_lambda, dann_lr_factor, difference_loss,
+    difference_loss_normalized, gradient_reversal, linear_mmd, mk_mmd, scale_invariant_mse,
+    Bandwidth, MmdEstimator,
 };
 pub use objective::{dann_schedule, Adaptation, Method};
 pub use selection::{deep_embedded_validation, importance_weights, proxy_a_distance};
