@@ -44,6 +44,7 @@ fn cases(dir: &std::path::Path) -> Vec<Case> {
     );
     let d = dir.to_path_buf();
     let grid_file = dir.join("empty-grid.json");
+    let (d2, d3) = (dir.to_path_buf(), dir.to_path_buf());
     let layout = CsvLayout {
         label: LabelColumn::Last,
         height: 2,
@@ -987,6 +988,132 @@ fn cases(dir: &std::path::Path) -> Vec<Case> {
                     &zeros(&[2, 3]),
                     &zeros(&[8, 3]),
                 ))
+            }),
+        ),
+        (
+            "Randomization: a corruption probability of 1.5",
+            "the corruption probability must be in [0, 1], got 1.5",
+            Box::new(move || {
+                ok(deepscope::generalization::Randomization::CorruptLabels(1.5)
+                    .apply(&digits_like(), 0))
+            }),
+        ),
+        (
+            "changed_fraction: labels of different lengths",
+            "labels: expected the original's shape [1], got [2]",
+            Box::new(|| {
+                ok(deepscope::generalization::changed_fraction(
+                    &Tensor::from_slice(&[0i64, 1]),
+                    &Tensor::from_slice(&[0i64]),
+                ))
+            }),
+        ),
+        (
+            "mutual_information: one label for four rows",
+            "labels: expected [4], got [1]",
+            Box::new(|| {
+                use deepscope::info_plane::{mutual_information, Binning};
+                let bins = Binning::Fixed {
+                    lo: -1.0,
+                    hi: 1.0,
+                    bins: 30,
+                };
+                ok(mutual_information(
+                    &zeros(&[4, 2]),
+                    &Tensor::from_slice(&[0i64]),
+                    bins,
+                ))
+            }),
+        ),
+        (
+            "mutual_information: no bins",
+            "binning needs 1 to 2^20 bins, got 0",
+            Box::new(|| {
+                use deepscope::info_plane::{mutual_information, Binning};
+                let bins = Binning::Fixed {
+                    lo: -1.0,
+                    hi: 1.0,
+                    bins: 0,
+                };
+                ok(mutual_information(
+                    &zeros(&[4, 2]),
+                    &Tensor::from_slice(&[0i64, 1, 0, 1]),
+                    bins,
+                ))
+            }),
+        ),
+        (
+            "mutual_information: bins whose edges are reversed",
+            "bins need finite edges with hi > lo, got [1, -1]",
+            Box::new(|| {
+                use deepscope::info_plane::{mutual_information, Binning};
+                let bins = Binning::Fixed {
+                    lo: 1.0,
+                    hi: -1.0,
+                    bins: 3,
+                };
+                ok(mutual_information(
+                    &zeros(&[4, 2]),
+                    &Tensor::from_slice(&[0i64, 1, 0, 1]),
+                    bins,
+                ))
+            }),
+        ),
+        (
+            "mutual_information: NaN activations",
+            "activations contain NaN or infinite values",
+            Box::new(|| {
+                use deepscope::info_plane::{mutual_information, Binning};
+                let a = zeros(&[4, 2]);
+                let _ = a.get(0).fill_(f64::NAN);
+                let bins = Binning::Fixed {
+                    lo: -1.0,
+                    hi: 1.0,
+                    bins: 3,
+                };
+                ok(mutual_information(
+                    &a,
+                    &Tensor::from_slice(&[0i64, 1, 0, 1]),
+                    bins,
+                ))
+            }),
+        ),
+        (
+            "info_plane::dataset: a test fraction of 2",
+            "test fraction must be in [0, 1), got 2",
+            Box::new(|| ok(deepscope::info_plane::dataset(2.0, 0))),
+        ),
+        (
+            "InfoPlane::mean: no runs",
+            "no runs to average",
+            Box::new(|| ok(deepscope::info_plane::InfoPlane::mean(&[]))),
+        ),
+        (
+            "zoo::mlp: a hidden layer of width 0",
+            "layer 'fc1': sizes must be positive, got 0",
+            Box::new(|| {
+                ok(zoo::mlp(&[1, 8, 8], &[0], 10, zoo::Activation::Relu).build(Device::Cpu))
+            }),
+        ),
+        (
+            "weights::save: a file name without .safetensors",
+            "weights are saved as .safetensors",
+            Box::new(move || {
+                let m = zoo::lenet5(10).build(Device::Cpu).unwrap();
+                weights::save(&m, d2.join("weights.bin"))
+            }),
+        ),
+        (
+            "weights::load: a file of another architecture",
+            "weights do not fit the model: missing from the file: layers.0.weight",
+            Box::new(move || {
+                let m = zoo::lenet5(10).build(Device::Cpu).unwrap();
+                let path = d3.join("lenet.safetensors");
+                weights::save(&m, &path).unwrap();
+                let mut other = zoo::mlp(&[1, 28, 28], &[4], 10, zoo::Activation::Relu)
+                    .build(Device::Cpu)
+                    .unwrap();
+                weights::load(&mut other, &path)
             }),
         ),
         (
