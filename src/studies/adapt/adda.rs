@@ -57,35 +57,6 @@ impl<'a> Adda<'a> {
             target,
         })
     }
-
-    /// Cross-entropy and accuracy of the target encoder and the classifier
-    /// on `split`, in evaluation mode.
-    fn measure(&mut self, split: &Split, batch_size: usize) -> Result<(f64, f64)> {
-        let was = self.target_encoder.is_training();
-        self.target_encoder.set_train(false);
-        let result = tch::no_grad(|| -> Result<(f64, f64)> {
-            let n = split.len() as i64;
-            let (mut loss, mut correct) = (0.0, 0.0);
-            for start in (0..n).step_by(batch_size.max(1)) {
-                let len = (batch_size as i64).min(n - start);
-                let device = self.target_encoder.device();
-                let x = split
-                    .images()
-                    .f_narrow(0, start, len)?
-                    .f_to_device(device)?;
-                let y = split
-                    .labels()
-                    .f_narrow(0, start, len)?
-                    .f_to_device(device)?;
-                let z = self.classifier.forward(&self.target_encoder.forward(&x)?)?;
-                loss += cross_entropy(&z, &y)?.f_double_value(&[])? * len as f64;
-                correct += accuracy(&z, &y)? * len as f64;
-            }
-            Ok((loss / n.max(1) as f64, correct / n.max(1) as f64))
-        });
-        self.target_encoder.set_train(was);
-        result
-    }
 }
 
 impl Objective for Adda<'_> {
@@ -182,8 +153,12 @@ impl Objective for Adda<'_> {
         if self.target.test.is_empty() {
             return Ok(None);
         }
-        let target = self.target.test.clone();
-        let (loss, acc) = self.measure(&target, batch_size)?;
+        let (loss, acc) = super::measure(
+            self.target_encoder,
+            self.classifier,
+            &self.target.test,
+            batch_size,
+        )?;
         Ok(Some(Metrics::loss(loss).accuracy(acc)))
     }
 

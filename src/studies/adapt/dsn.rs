@@ -81,43 +81,6 @@ impl<'a> Dsn<'a> {
             target,
         }
     }
-
-    /// Loss and accuracy of the shared encoder and the classifier on
-    /// `split`, in evaluation mode.
-    fn measure(&mut self, split: &Split, batch_size: usize) -> Result<(f64, f64)> {
-        let was = (
-            self.nets.shared.is_training(),
-            self.nets.classifier.is_training(),
-        );
-        self.nets.shared.set_train(false);
-        self.nets.classifier.set_train(false);
-        let result = tch::no_grad(|| -> Result<(f64, f64)> {
-            let n = split.len() as i64;
-            let (mut loss, mut correct) = (0.0, 0.0);
-            for start in (0..n).step_by(batch_size.max(1)) {
-                let len = (batch_size as i64).min(n - start);
-                let device = self.nets.shared.device();
-                let x = split
-                    .images()
-                    .f_narrow(0, start, len)?
-                    .f_to_device(device)?;
-                let y = split
-                    .labels()
-                    .f_narrow(0, start, len)?
-                    .f_to_device(device)?;
-                let z = self
-                    .nets
-                    .classifier
-                    .forward(&self.nets.shared.forward(&x)?)?;
-                loss += cross_entropy(&z, &y)?.f_double_value(&[])? * len as f64;
-                correct += accuracy(&z, &y)? * len as f64;
-            }
-            Ok((loss / n.max(1) as f64, correct / n.max(1) as f64))
-        });
-        self.nets.shared.set_train(was.0);
-        self.nets.classifier.set_train(was.1);
-        result
-    }
 }
 
 impl Objective for Dsn<'_> {
@@ -253,12 +216,12 @@ impl Objective for Dsn<'_> {
         if self.source.test.is_empty() {
             return Ok(None);
         }
-        let source = self.source.test.clone();
-        let (loss, acc) = self.measure(&source, batch_size)?;
+        let n = &mut self.nets;
+        let (loss, acc) = super::measure(n.shared, n.classifier, &self.source.test, batch_size)?;
         let mut m = Metrics::loss(loss).accuracy(acc);
         if !self.target.test.is_empty() {
-            let target = self.target.test.clone();
-            let (target_loss, target_acc) = self.measure(&target, batch_size)?;
+            let (target_loss, target_acc) =
+                super::measure(n.shared, n.classifier, &self.target.test, batch_size)?;
             m = m
                 .with("target loss", target_loss)
                 .with("target accuracy", target_acc);

@@ -43,7 +43,10 @@ pub use losses::{
 pub use objective::{dann_schedule, Adaptation, Method};
 pub use selection::{deep_embedded_validation, importance_weights, proxy_a_distance};
 
-use crate::model::ModelBuilder;
+use crate::data::Split;
+use crate::error::Result;
+use crate::model::{Model, ModelBuilder};
+use crate::train::{accuracy, cross_entropy};
 use crate::zoo::{self, Activation};
 
 /// A domain discriminator on feature vectors `[D]` (`features` = D):
@@ -52,4 +55,43 @@ use crate::zoo::{self, Activation};
 /// digit net).
 pub fn domain_discriminator(features: i64, width: i64, hidden: usize) -> ModelBuilder {
     zoo::mlp(&[features], &vec![width; hidden], 2, Activation::Relu)
+}
+
+/// Mean cross-entropy and accuracy of `classifier(encoder(x))` over
+/// `split`, in evaluation mode, in batches of `batch_size`, without
+/// gradients; both networks get their mode back. The held-out measure of
+/// every adaptation objective.
+pub(crate) fn measure(
+    encoder: &mut Model,
+    classifier: &mut Model,
+    split: &Split,
+    batch_size: usize,
+) -> Result<(f64, f64)> {
+    let modes = (encoder.is_training(), classifier.is_training());
+    encoder.set_train(false);
+    classifier.set_train(false);
+    let (encoder_ref, classifier_ref) = (&*encoder, &*classifier);
+    let result = tch::no_grad(|| -> Result<(f64, f64)> {
+        let n = split.len() as i64;
+        let (mut loss, mut correct) = (0.0, 0.0);
+        for start in (0..n).step_by(batch_size.max(1)) {
+            let len = (batch_size.max(1) as i64).min(n - start);
+            let device = encoder_ref.device();
+            let x = split
+                .images()
+                .f_narrow(0, start, len)?
+                .f_to_device(device)?;
+            let y = split
+                .labels()
+                .f_narrow(0, start, len)?
+                .f_to_device(device)?;
+            let z = classifier_ref.forward(&encoder_ref.forward(&x)?)?;
+            loss += cross_entropy(&z, &y)?.f_double_value(&[])? * len as f64;
+            correct += accuracy(&z, &y)? * len as f64;
+        }
+        Ok((loss / n.max(1) as f64, correct / n.max(1) as f64))
+    });
+    encoder.set_train(modes.0);
+    classifier.set_train(modes.1);
+    result
 }

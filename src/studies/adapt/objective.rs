@@ -86,45 +86,6 @@ impl<'a> Adaptation<'a> {
         self.discriminator = Some(discriminator);
         self
     }
-
-    fn logits(&self, images: &Tensor) -> Result<Tensor> {
-        self.classifier.forward(&self.features.forward(images)?)
-    }
-
-    /// Loss and accuracy of features + classifier on `split`, in
-    /// evaluation mode, in batches.
-    fn measure(&mut self, split: &Split, batch_size: usize) -> Result<(f64, f64)> {
-        let (was_f, was_c) = (self.features.is_training(), self.classifier.is_training());
-        self.features.set_train(false);
-        self.classifier.set_train(false);
-        let result = tch::no_grad(|| -> Result<(f64, f64)> {
-            let n = split.len() as i64;
-            let (mut loss, mut correct) = (0.0, 0.0);
-            for start in (0..n).step_by(batch_size.max(1)) {
-                let len = (batch_size as i64).min(n - start);
-                let x = split
-                    .images()
-                    .f_narrow(0, start, len)?
-                    .f_to_device(self.features.device())?;
-                let y = split
-                    .labels()
-                    .f_narrow(0, start, len)?
-                    .f_to_device(self.features.device())?;
-                let z = self.logits(&x)?;
-                loss += cross_entropy(&z, &y)?.f_double_value(&[])? * len as f64;
-                correct += z
-                    .f_argmax(1, false)?
-                    .f_eq_tensor(&y)?
-                    .f_to_kind(Kind::Float)?
-                    .f_sum(Kind::Float)?
-                    .f_double_value(&[])?;
-            }
-            Ok((loss / n.max(1) as f64, correct / n.max(1) as f64))
-        });
-        self.features.set_train(was_f);
-        self.classifier.set_train(was_c);
-        result
-    }
 }
 
 /// DANN's learning-rate schedule `1 / (1 + 10 p)^0.75` over the run, for
@@ -292,11 +253,20 @@ impl Objective for Adaptation<'_> {
         if self.source.test.is_empty() {
             return Ok(None);
         }
-        let (loss, accuracy) = self.measure(&self.source.test.clone(), batch_size)?;
+        let (loss, accuracy) = super::measure(
+            self.features,
+            self.classifier,
+            &self.source.test,
+            batch_size,
+        )?;
         let mut m = Metrics::loss(loss).accuracy(accuracy);
         if !self.target.test.is_empty() {
-            let (target_loss, target_accuracy) =
-                self.measure(&self.target.test.clone(), batch_size)?;
+            let (target_loss, target_accuracy) = super::measure(
+                self.features,
+                self.classifier,
+                &self.target.test,
+                batch_size,
+            )?;
             m = m
                 .with("target loss", target_loss)
                 .with("target accuracy", target_accuracy);
