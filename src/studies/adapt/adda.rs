@@ -4,12 +4,12 @@
 //! inverted labels until the discriminator cannot tell its target features
 //! from the (fixed) source encoder's source features.
 
-use super::losses::adda_target_loss;
+use super::losses::{adda_target_loss, domain_labels};
 use crate::data::{Dataset, Split};
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::train::{accuracy, cross_entropy, Batch, Metrics, Objective, OptimizerSpec, Step};
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 /// ADDA's adversarial phase as an objective: two optimisers,
 /// `"discriminator"` (its update first, on source features labelled 0 and
@@ -125,13 +125,7 @@ impl Objective for Adda<'_> {
         let fs = tch::no_grad(|| self.source_encoder.forward(&s.images))?;
         let ft = self.target_encoder.forward(&t.images)?;
         let (ns, nt) = (fs.size()[0], ft.size()[0]);
-        let domains = Tensor::f_cat(
-            &[
-                Tensor::f_zeros([ns], (Kind::Int64, fs.device()))?,
-                Tensor::f_ones([nt], (Kind::Int64, fs.device()))?,
-            ],
-            0,
-        )?;
+        let domains = domain_labels(ns, nt, fs.device())?;
         let d_logits = self
             .discriminator
             .forward(&Tensor::f_cat(&[&fs, &ft.f_detach()?], 0)?)?;

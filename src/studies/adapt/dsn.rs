@@ -5,13 +5,13 @@
 //! code alone.
 
 use super::losses::{
-    dann_lambda, difference_loss_normalized, gradient_reversal, scale_invariant_mse,
+    dann_lambda, difference_loss_normalized, domain_labels, gradient_reversal, scale_invariant_mse,
 };
 use crate::data::{Dataset, Split};
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::train::{accuracy, cross_entropy, Batch, Metrics, Objective, Step};
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 /// The networks of a DSN. The encoders map images to codes `[D]`; the
 /// decoder maps a code `[D]` back to an image (its output may be the
@@ -190,13 +190,7 @@ impl Objective for Dsn<'_> {
             .f_add(&difference_loss_normalized(&ht_c, &ht_p)?)?;
         let lambda = dann_lambda(step.progress().clamp(0.0, 1.0))?;
         let both = gradient_reversal(&Tensor::f_cat(&[&hs_c, &ht_c], 0)?, lambda)?;
-        let domains = Tensor::f_cat(
-            &[
-                Tensor::f_zeros([hs_c.size()[0]], (Kind::Int64, both.device()))?,
-                Tensor::f_ones([ht_c.size()[0]], (Kind::Int64, both.device()))?,
-            ],
-            0,
-        )?;
+        let domains = domain_labels(hs_c.size()[0], ht_c.size()[0], both.device())?;
         let similarity = cross_entropy(&n.discriminator.forward(&both)?, &domains)?;
         let w = self.weights;
         let loss = task

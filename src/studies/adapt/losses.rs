@@ -344,3 +344,16 @@ pub fn adda_target_loss(logits: &Tensor) -> Result<Tensor> {
     let source = Tensor::f_zeros([size[0]], (Kind::Int64, logits.device()))?;
     cross_entropy(logits, &source)
 }
+
+/// Domain labels for a discriminator: `source` zeros then `target` ones,
+/// `[source + target]` (i64) on `device`, the order in which the
+/// objectives stack their source and target features.
+pub(crate) fn domain_labels(source: i64, target: i64, device: tch::Device) -> Result<Tensor> {
+    Ok(Tensor::f_cat(
+        &[
+            Tensor::f_zeros([source], (Kind::Int64, device))?,
+            Tensor::f_ones([target], (Kind::Int64, device))?,
+        ],
+        0,
+    )?)
+}

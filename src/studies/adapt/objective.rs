@@ -4,15 +4,15 @@
 //! one method's term.
 
 use super::losses::{
-    coral, dann_lambda, dann_lr_factor, gradient_reversal, linear_mmd, mk_mmd, Bandwidth,
-    MmdEstimator,
+    coral, dann_lambda, dann_lr_factor, domain_labels, gradient_reversal, linear_mmd, mk_mmd,
+    Bandwidth, MmdEstimator,
 };
 use crate::data::{Dataset, Split};
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::train::{accuracy, cross_entropy, Batch, Metrics, Objective, Schedule, Step};
 use std::sync::Arc;
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 /// How the target batch enters the loss.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -226,13 +226,7 @@ impl Objective for Adaptation<'_> {
                     .as_deref()
                     .ok_or_else(|| Error::invalid("DANN needs a domain discriminator"))?;
                 let d = disc.forward(&reversed)?;
-                let domains = Tensor::f_cat(
-                    &[
-                        Tensor::f_zeros([fs.size()[0]], (Kind::Int64, d.device()))?,
-                        Tensor::f_ones([ft.size()[0]], (Kind::Int64, d.device()))?,
-                    ],
-                    0,
-                )?;
+                let domains = domain_labels(fs.size()[0], ft.size()[0], d.device())?;
                 metrics = metrics.with("lambda", lambda);
                 Some(("domain loss", cross_entropy(&d, &domains)?, 1.0))
             }
