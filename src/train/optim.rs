@@ -140,6 +140,11 @@ pub struct OptimizerState {
     kind: Optimizer,
     buffers: BTreeMap<String, Tensor>,
     steps: BTreeMap<String, i64>,
+    /// Working memory for Adam's intermediate terms, flat and as large as
+    /// the largest parameter seen: reused by every update instead of
+    /// allocating (and page-faulting) eight parameter-sized temporaries per
+    /// parameter per step. Not part of the state a checkpoint holds.
+    scratch: Option<Tensor>,
 }
 
 impl OptimizerState {
@@ -150,6 +155,7 @@ impl OptimizerState {
             kind,
             buffers: BTreeMap::new(),
             steps: BTreeMap::new(),
+            scratch: None,
         })
     }
 
@@ -164,7 +170,26 @@ impl OptimizerState {
                 .map(|(k, t)| (k.clone(), t.copy()))
                 .collect(),
             steps: self.steps.clone(),
+            scratch: None,
         }
+    }
+
+    /// A tensor of `p`'s shape, kind and device with undefined contents,
+    /// a view of [`scratch`](Self::scratch) (grown when `p` is larger).
+    fn scratch_like(&mut self, p: &Tensor) -> Result<Tensor> {
+        let numel = p.numel() as i64;
+        let fits = self.scratch.as_ref().is_some_and(|s| {
+            s.size()[0] >= numel && s.kind() == p.kind() && s.device() == p.device()
+        });
+        let flat = match &self.scratch {
+            Some(s) if fits => s.shallow_clone(),
+            _ => {
+                let s = Tensor::f_empty([numel], (p.kind(), p.device()))?;
+                self.scratch = Some(s.shallow_clone());
+                s
+            }
+        };
+        Ok(flat.f_narrow(0, 0, numel)?.f_view(p.size().as_slice())?)
     }
 
     /// One update of every parameter that has a gradient, with learning rate
@@ -253,14 +278,24 @@ impl OptimizerState {
                     .entry(v_key)
                     .or_insert_with(|| p.zeros_like())
                     .shallow_clone();
-                let _ = m.f_mul_scalar_(beta1)?.f_add_(&(&d * (1.0 - beta1)))?;
-                let _ = v
-                    .f_mul_scalar_(beta2)?
-                    .f_add_(&(d.square() * (1.0 - beta2)))?;
+                // The same operations, in the same order, as
+                // m = b1 m + (1 - b1) d; v = b2 v + (1 - b2) d²;
+                // p -= (lr / bias1) m / (sqrt(v) / sqrt(bias2) + eps),
+                // written into one reused buffer: the results are bit for
+                // bit those of the allocating form (tests/train_golden.rs).
+                let mut s = self.scratch_like(&p)?;
                 let bias1 = 1.0 - beta1.powi(t as i32);
                 let bias2_sqrt = (1.0 - beta2.powi(t as i32)).sqrt();
-                let denom = v.sqrt() / bias2_sqrt + eps;
-                let _ = p.f_sub_(&(m / denom * (lr / bias1)))?;
+                let _ = d.f_mul_scalar_out(&s, 1.0 - beta1)?;
+                let _ = m.f_mul_scalar_(beta1)?.f_add_(&s)?;
+                let _ = d.f_mul_out(&s, &d)?;
+                let _ = s.f_mul_scalar_(1.0 - beta2)?;
+                let _ = v.f_mul_scalar_(beta2)?.f_add_(&s)?;
+                let _ = v.f_sqrt_out(&s)?;
+                let _ = s.f_div_scalar_(bias2_sqrt)?.f_add_scalar_(eps)?;
+                let _ = m.f_div_out(&s, &s)?;
+                let _ = s.f_mul_scalar_(lr / bias1)?;
+                let _ = p.f_sub_(&s)?;
             }
         }
         Ok(())
