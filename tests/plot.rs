@@ -406,3 +406,89 @@ fn scatter_coloured_by_value_draws_a_colour_bar_and_checks_lengths() {
         .to_string()
         .contains("1 colour values for 3 points"));
 }
+
+/// The bounding box `(x0, x1, y0, y1)` of the legend's border: the
+/// horizontal runs of at least 40 pixels in its colour, RGB(200, 200, 200)
+/// (antialiased text may hit that grey in single pixels, never in runs).
+fn legend_box(img: &image::RgbImage) -> Option<(u32, u32, u32, u32)> {
+    let mut runs = Vec::new();
+    for y in 0..img.height() {
+        let mut start = None;
+        for x in 0..=img.width() {
+            let on = x < img.width() && img.get_pixel(x, y).0 == [200, 200, 200];
+            match (on, start) {
+                (true, None) => start = Some(x),
+                (false, Some(s)) => {
+                    if x - s >= 40 {
+                        runs.push((s, x - 1, y));
+                    }
+                    start = None;
+                }
+                _ => {}
+            }
+        }
+    }
+    let x0 = runs.iter().map(|r| r.0).min()?;
+    let x1 = runs.iter().map(|r| r.1).max()?;
+    let y0 = runs.iter().map(|r| r.2).min()?;
+    let y1 = runs.iter().map(|r| r.2).max()?;
+    Some((x0, x1, y0, y1))
+}
+
+/// Coloured (not grey) pixels inside the legend box, right of its swatch
+/// column: a curve or bar under the legend shows through its 85% white.
+fn colour_under_legend(img: &image::RgbImage) -> usize {
+    let (x0, x1, y0, y1) = legend_box(img).expect("a legend is drawn");
+    let mut n = 0;
+    for y in y0 + 1..y1 {
+        for x in x0 + 34..x1 {
+            let [r, g, b] = img.get_pixel(x, y).0;
+            let spread = r.max(g).max(b) - r.min(g).min(b);
+            if spread > 12 {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+#[test]
+fn legends_go_where_the_data_is_not() {
+    // A rising curve fills the upper right corner, where legends used to
+    // go: the legend moves to a free corner.
+    let rising: Vec<f64> = (0..50).map(|i| i as f64).collect();
+    let fig = LinePlot::new()
+        .title("rising")
+        .values("a curve with a long name", &rising)
+        .values(
+            "another",
+            &rising.iter().map(|v| v * 0.9).collect::<Vec<_>>(),
+        );
+    let img = pixels(&fig);
+    let (x0, _, y0, _) = legend_box(&img).unwrap();
+    assert!(x0 < 200 && y0 < 100, "upper left, got ({x0}, {y0})");
+    assert_eq!(colour_under_legend(&img), 0);
+
+    // A zigzag through every corner: room is made above the data.
+    let zigzag: Vec<f64> = (0..40)
+        .map(|i| if i % 2 == 0 { 0.0 } else { 10.0 })
+        .collect();
+    let img = pixels(&LinePlot::new().values("zigzag", &zigzag));
+    assert_eq!(colour_under_legend(&img), 0);
+
+    // Bars as tall as the chart in every category: the same.
+    let bars = BarChart::new(&["a", "b", "c", "d"])
+        .series("first", &[10.0, 9.0, 10.0, 9.5])
+        .series("second", &[9.0, 10.0, 9.5, 10.0]);
+    assert_eq!(colour_under_legend(&pixels(&bars)), 0);
+
+    // Histograms with the mass on the right: the legend goes left.
+    let right: Vec<f64> = (0..500).map(|i| 5.0 + (i % 50) as f64 / 10.0).collect();
+    let hist = Histogram::new()
+        .data("right-heavy", &right)
+        .data("also", &right)
+        .range(0.0, 10.0)
+        .bins(20);
+    let img = pixels(&hist);
+    assert_eq!(colour_under_legend(&img), 0);
+}

@@ -2,6 +2,7 @@
 
 use super::colormap::{series_color, Colormap};
 use super::frame::{draw_legend, frame_setters, range_of, to_axis, Frame};
+use super::legend::{self, Mark};
 use super::render::{drawing, Render, FONT};
 use crate::error::{Error, Result};
 use plotters::coord::Shift;
@@ -112,6 +113,33 @@ impl Render for LinePlot {
                 .flat_map(|s| s.points.iter().map(|p| p.1)),
             yl,
         )?;
+        let labels: Vec<&str> = self
+            .series
+            .iter()
+            .filter(|s| !s.name.is_empty())
+            .map(|s| s.name.as_str())
+            .collect();
+        let (corner, yr) = if labels.is_empty() {
+            (SeriesLabelPosition::UpperRight, yr)
+        } else {
+            let axis = |&(x, y): &(f64, f64)| Some((to_axis(x, xl)?, to_axis(y, yl)?));
+            let mut marks = Vec::new();
+            for s in &self.series {
+                let pts: Vec<Option<(f64, f64)>> = s.points.iter().map(axis).collect();
+                marks.extend(pts.iter().flatten().map(|&(x, y)| Mark::Point(x, y)));
+                marks.extend(
+                    pts.windows(2)
+                        .filter_map(|w| Some(Mark::Segment(w[0]?, w[1]?))),
+                );
+            }
+            legend::place(
+                &marks,
+                &xr,
+                yr,
+                self.frame.plot_area(0),
+                legend::legend_size(&labels),
+            )
+        };
         let mut chart = self.frame.chart(root, xr, yr, 0)?;
         for (i, s) in self.series.iter().enumerate() {
             let color = series_color(i);
@@ -142,8 +170,8 @@ impl Render for LinePlot {
                 }
             }
         }
-        if self.series.iter().any(|s| !s.name.is_empty()) {
-            draw_legend(&mut chart)?;
+        if !labels.is_empty() {
+            draw_legend(&mut chart, corner)?;
         }
         Ok(())
     }
@@ -278,7 +306,31 @@ impl Render for Histogram {
             };
         }
         let x = edges[0]..edges[edges.len() - 1];
-        let mut chart = frame.chart(root, x, 0.0..top * 1.05, 0)?;
+        let labels: Vec<&str> = self
+            .sets
+            .iter()
+            .filter(|(n, _)| !n.is_empty())
+            .map(|(n, _)| n.as_str())
+            .collect();
+        let marks: Vec<Mark> = counts
+            .iter()
+            .flat_map(|c| {
+                c.iter().enumerate().map(|(i, &h)| Mark::Bar {
+                    x0: edges[i],
+                    x1: edges[i + 1],
+                    y0: 0.0,
+                    y1: h,
+                })
+            })
+            .collect();
+        let (corner, y) = legend::place(
+            &marks,
+            &x,
+            0.0..top * 1.05,
+            frame.plot_area(0),
+            legend::legend_size(&labels),
+        );
+        let mut chart = frame.chart(root, x, y, 0)?;
         let alpha = if self.sets.len() > 1 { 0.45 } else { 0.8 };
         for (k, ((name, _), c)) in self.sets.iter().zip(&counts).enumerate() {
             let color = series_color(k);
@@ -295,8 +347,8 @@ impl Render for Histogram {
                 });
             }
         }
-        if self.sets.iter().any(|(n, _)| !n.is_empty()) {
-            draw_legend(&mut chart)?;
+        if !labels.is_empty() {
+            draw_legend(&mut chart, corner)?;
         }
         Ok(())
     }
@@ -452,6 +504,19 @@ impl Render for Scatter {
             bar.titled(&title, (FONT, 12)).map_err(drawing)?;
             return super::field::draw_colorbar(&bar, *map, lo, hi);
         }
+        let labels: Vec<&str> = self.names.iter().map(String::as_str).collect();
+        let marks: Vec<Mark> = self
+            .points
+            .iter()
+            .filter_map(|&(x, y)| Some(Mark::Point(to_axis(x, xl)?, to_axis(y, yl)?)))
+            .collect();
+        let (corner, yr) = legend::place(
+            &marks,
+            &xr,
+            yr,
+            self.frame.plot_area(0),
+            legend::legend_size(&labels),
+        );
         let mut chart = self.frame.chart(root, xr, yr, 0)?;
         let k = self.classes.iter().max().map_or(1, |m| m + 1);
         for c in 0..k {
@@ -484,7 +549,7 @@ impl Render for Scatter {
             (xl, yl),
         )?;
         if !self.names.is_empty() {
-            draw_legend(&mut chart)?;
+            draw_legend(&mut chart, corner)?;
         }
         Ok(())
     }
@@ -554,12 +619,44 @@ impl Render for BarChart {
         if !frame.title.is_empty() {
             builder.caption(&frame.title, (FONT, 18));
         }
-        let mut chart = builder
-            .build_cartesian_2d(
-                -0.5..n as f64 - 0.5,
-                (lo - if lo < 0.0 { pad } else { 0.0 })..hi + pad,
-            )
-            .map_err(drawing)?;
+        let k = self.series.len() as f64;
+        let width = 0.8 / k;
+        let bar = |s: usize, i: usize, h: f64| {
+            let left = i as f64 - 0.4 + s as f64 * width;
+            (left, left + width * 0.95, h)
+        };
+        let x = -0.5..n as f64 - 0.5;
+        let y = (lo - if lo < 0.0 { pad } else { 0.0 })..hi + pad;
+        let labels: Vec<&str> = self.series.iter().map(|(n, _)| n.as_str()).collect();
+        let (corner, y) = if self.series.len() > 1 {
+            let marks: Vec<Mark> = self
+                .series
+                .iter()
+                .enumerate()
+                .flat_map(|(s, (_, v))| {
+                    v.iter().enumerate().map(move |(i, &h)| {
+                        let (x0, x1, h) = bar(s, i, h);
+                        Mark::Bar {
+                            x0,
+                            x1,
+                            y0: 0.0,
+                            y1: h,
+                        }
+                    })
+                })
+                .collect();
+            // The margins and label areas set just above.
+            let (w, hgt) = frame.size;
+            let caption = if frame.title.is_empty() { 0 } else { 26 };
+            let area = (
+                w.saturating_sub(24 + 60) as f64,
+                hgt.saturating_sub(24 + 40 + caption) as f64,
+            );
+            legend::place(&marks, &x, y, area, legend::legend_size(&labels))
+        } else {
+            (SeriesLabelPosition::UpperRight, y)
+        };
+        let mut chart = builder.build_cartesian_2d(x, y).map_err(drawing)?;
         let label = move |v: &f64| {
             let i = v.round();
             if (v - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < cats.len() {
@@ -579,14 +676,11 @@ impl Render for BarChart {
             .axis_desc_style((FONT, 14))
             .draw()
             .map_err(drawing)?;
-        let k = self.series.len() as f64;
-        let width = 0.8 / k;
         for (s, (name, v)) in self.series.iter().enumerate() {
             let color = series_color(s);
-            let x0 = -0.4 + s as f64 * width;
             let bars = v.iter().enumerate().map(|(i, &h)| {
-                let left = i as f64 + x0;
-                Rectangle::new([(left, 0.0), (left + width * 0.95, h)], color.filled())
+                let (x0, x1, h) = bar(s, i, h);
+                Rectangle::new([(x0, 0.0), (x1, h)], color.filled())
             });
             let drawn = chart.draw_series(bars).map_err(drawing)?;
             if !name.is_empty() {
@@ -596,7 +690,7 @@ impl Render for BarChart {
             }
         }
         if self.series.len() > 1 {
-            draw_legend(&mut chart)?;
+            draw_legend(&mut chart, corner)?;
         }
         Ok(())
     }

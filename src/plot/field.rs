@@ -567,7 +567,7 @@ impl Render for Contour {
             }
         }
         if self.overlay.iter().any(|(n, _)| !n.is_empty()) {
-            draw_legend(&mut chart)?;
+            draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         }
         Ok(())
     }

@@ -86,6 +86,20 @@ pub fn tick_label(v: f64, log: bool) -> String {
 }
 
 impl Frame {
+    /// The plotting area's size in pixels, `(width, height)`, inside the
+    /// margins, title and axis-label areas that [`chart`](Self::chart)
+    /// lays out, with `right_margin` pixels kept free on the right.
+    pub fn plot_area(&self, right_margin: u32) -> (f64, f64) {
+        let (w, h) = self.size;
+        let y_area = if self.y_label.is_empty() { 50 } else { 65 };
+        let x_area = if self.x_label.is_empty() { 30 } else { 45 };
+        let caption = if self.title.is_empty() { 0 } else { 26 };
+        (
+            w.saturating_sub(24 + right_margin + y_area) as f64,
+            h.saturating_sub(24 + x_area + caption) as f64,
+        )
+    }
+
     /// Fills the background, draws the title and axes, and returns the chart.
     pub fn chart<'a, DB: DrawingBackend>(
         &self,
@@ -124,14 +138,18 @@ impl Frame {
     }
 }
 
-/// Draws the legend of the labelled series in the upper right corner.
-pub fn draw_legend<'a, DB: DrawingBackend + 'a>(chart: &mut Chart<'a, DB>) -> Result<()> {
+/// Draws the legend of the labelled series at `position` (from
+/// [`legend::place`](super::legend::place)).
+pub fn draw_legend<'a, DB: DrawingBackend + 'a>(
+    chart: &mut Chart<'a, DB>,
+    position: SeriesLabelPosition,
+) -> Result<()> {
     chart
         .configure_series_labels()
         .label_font((FONT, 13))
         .background_style(WHITE.mix(0.85))
         .border_style(RGBColor(200, 200, 200))
-        .position(SeriesLabelPosition::UpperRight)
+        .position(position)
         .draw()
         .map_err(drawing)
 }

@@ -18,6 +18,7 @@ mod charts;
 mod colormap;
 mod field;
 mod frame;
+mod legend;
 mod panels;
 mod render;
 mod surface3d;
