@@ -1,7 +1,7 @@
 //! Line plots, histograms, scatter plots and bar charts.
 
 use super::colormap::{series_color, Colormap};
-use super::frame::{draw_legend, frame_setters, range_of, to_axis, Frame};
+use super::frame::{draw_legend, frame_setters, range_of, tick_label, to_axis, Frame};
 use super::legend::{self, Mark};
 use super::render::{drawing, Render, FONT};
 use crate::error::{Error, Result};
@@ -670,6 +670,7 @@ impl Render for BarChart {
             .disable_x_mesh()
             .x_labels(n + 1)
             .x_label_formatter(&label)
+            .y_label_formatter(&|v: &f64| tick_label(*v, false))
             .y_desc(frame.y_label.as_str())
             .x_desc(frame.x_label.as_str())
             .label_style((FONT, 12))
