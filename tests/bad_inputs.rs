@@ -7,11 +7,14 @@ use deepscope::data::{
 };
 use deepscope::display::{ImageGrid, Overlay, Table};
 use deepscope::model::{dropout, local_response_norm, Conv, ModelBuilder};
-use deepscope::plot::{save, to_png, Heatmap, LinePlot};
+use deepscope::plot::{
+    save, to_png, BarChart, Contour, Heatmap, Histogram, LinePlot, Panels, Scatter, Surface3d,
+};
 use deepscope::rng::seeded;
-use deepscope::surface::Weights;
+use deepscope::surface::{hessian, Weights};
 use deepscope::train::{self, FitConfig, Optimizer, OptimizerState, ProgressMode};
 use deepscope::transfer::Extractor;
+use deepscope::{adapt, distill};
 use deepscope::{weights, zoo, Error};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use tch::{Device, Kind, Tensor};
@@ -28,6 +31,32 @@ fn zeros(shape: &[i64]) -> Tensor {
 
 fn ok<T>(r: Result<T, Error>) -> Result<(), Error> {
     r.map(|_| ())
+}
+
+/// A 2x2-pixel, 2-class MLP with one hidden layer of 3 (23 parameters).
+fn tiny_mlp() -> deepscope::model::Model {
+    zoo::mlp(&[1, 2, 2], &[3], 2, zoo::Activation::Relu)
+        .build(Device::Cpu)
+        .unwrap()
+}
+
+/// Two 2x2 images labelled 0 and 1.
+fn tiny_split() -> Split {
+    Split::new(zeros(&[2, 1, 2, 2]), two_labels()).unwrap()
+}
+
+fn two_labels() -> Tensor {
+    Tensor::from_slice(&[0i64, 1])
+}
+
+/// `n` uniform distributions over `k` classes `[n, k]`.
+fn uniform(n: i64, k: i64) -> Tensor {
+    Tensor::full([n, k], 1.0 / k as f64, (Kind::Float, Device::Cpu))
+}
+
+/// A 2x2 grid for contour plots.
+fn square() -> Vec<Vec<f64>> {
+    vec![vec![1.0, 2.0], vec![1.0, 3.0]]
 }
 
 fn cases(dir: &std::path::Path) -> Vec<Case> {
@@ -1116,6 +1145,353 @@ fn cases(dir: &std::path::Path) -> Vec<Case> {
                 weights::load(&mut other, &path)
             }),
         ),
+        // Figures: each refuses what it cannot draw before plotters sees it.
+        (
+            "Histogram: 0 bins",
+            "a histogram needs at least one bin",
+            Box::new(|| ok(to_png(&Histogram::new().data("a", &[1.0, 2.0]).bins(0)))),
+        ),
+        (
+            "Histogram: a reversed range",
+            "histogram range 3..1 is empty",
+            Box::new(|| ok(to_png(&Histogram::new().data("a", &[1.0, 2.0]).range(3.0, 1.0)))),
+        ),
+        (
+            "Histogram: no values",
+            "a histogram needs finite values",
+            Box::new(|| ok(to_png(&Histogram::new().data("a", &[])))),
+        ),
+        (
+            "BarChart: fewer values than categories",
+            "bar series 'x' has 1 values for 2 categories",
+            Box::new(|| ok(to_png(&BarChart::new(&["a", "b"]).series("x", &[1.0])))),
+        ),
+        (
+            "Panels: no figures",
+            "Panels needs at least one figure",
+            Box::new(|| ok(Panels::<LinePlot>::new(vec![]))),
+        ),
+        (
+            "Panels: 0 columns",
+            "Panels::columns needs at least 1 column",
+            Box::new(|| ok(Panels::new(vec![LinePlot::new().values("a", &[1.0])])?.columns(0))),
+        ),
+        (
+            "LinePlot: a log axis over values <= 0",
+            "no positive finite values for a log axis",
+            Box::new(|| ok(to_png(&LinePlot::new().values("a", &[0.0, -1.0]).log_y()))),
+        ),
+        (
+            "LinePlot: no points",
+            "a line plot needs at least one point",
+            Box::new(|| ok(to_png(&LinePlot::new()))),
+        ),
+        (
+            "LinePlot: a size of 0 pixels",
+            "figure size 0x10 px is outside 1..=16384",
+            Box::new(|| ok(to_png(&LinePlot::new().values("a", &[1.0]).size(0, 10)))),
+        ),
+        (
+            "Heatmap: no rows",
+            "a grid plot needs at least one row and one column",
+            Box::new(|| ok(to_png(&Heatmap::new(vec![])))),
+        ),
+        (
+            "Heatmap: 3 row labels for 1 row",
+            "3 row labels for 1 rows",
+            Box::new(|| {
+                ok(to_png(
+                    &Heatmap::new(vec![vec![1.0, 2.0]]).labels(&["a", "b", "c"], &["x", "y"]),
+                ))
+            }),
+        ),
+        (
+            "Heatmap: a reversed colour range",
+            "colour range 2..1 is empty",
+            Box::new(|| ok(to_png(&Heatmap::new(vec![vec![1.0, 2.0]]).range(2.0, 1.0)))),
+        ),
+        (
+            "Heatmap::from_tensor: rank 3",
+            "expected a 2-D tensor [rows, cols], got [2, 2, 2]",
+            Box::new(|| ok(Heatmap::from_tensor(&zeros(&[2, 2, 2])))),
+        ),
+        (
+            "Heatmap: a class index beyond the categories",
+            "holds class indices 0..2, found 5",
+            Box::new(|| {
+                ok(to_png(&Heatmap::new(vec![vec![0.0, 5.0]]).categories(&["a", "b"])))
+            }),
+        ),
+        (
+            "Contour: a 1x1 grid",
+            "contours need a grid of at least 2x2 values",
+            Box::new(|| ok(to_png(&Contour::new(vec![vec![1.0]], 0.0, 1.0, 0.0, 1.0)))),
+        ),
+        (
+            "Contour: ragged rows",
+            "grid row 1 has 1 values, row 0 has 2",
+            Box::new(|| {
+                ok(to_png(&Contour::new(vec![vec![1.0, 2.0], vec![1.0]], 0.0, 1.0, 0.0, 1.0)))
+            }),
+        ),
+        (
+            "Contour: a reversed extent",
+            "contour extent 1..0 x 0..1 is empty",
+            Box::new(|| ok(to_png(&Contour::new(square(), 1.0, 0.0, 0.0, 1.0)))),
+        ),
+        (
+            "Contour: level_count 0",
+            "a contour plot needs at least 1 level",
+            Box::new(|| ok(to_png(&Contour::new(square(), 0.0, 1.0, 0.0, 1.0).level_count(0)))),
+        ),
+        (
+            "Contour: a NaN level",
+            "contour levels must be finite, got NaN",
+            Box::new(|| {
+                ok(to_png(&Contour::new(square(), 0.0, 1.0, 0.0, 1.0).levels(&[f64::NAN])))
+            }),
+        ),
+        (
+            "Surface3d: ragged rows",
+            "a surface needs a rectangular grid of at least 2x2 values",
+            Box::new(|| {
+                ok(to_png(&Surface3d::new(vec![vec![1.0, 2.0], vec![1.0]], 0.0, 1.0, 0.0, 1.0)))
+            }),
+        ),
+        (
+            "Scatter: no points",
+            "nothing to plot: no finite values",
+            Box::new(|| ok(to_png(&Scatter::new(vec![])))),
+        ),
+        (
+            "ImageGrid: rank 5",
+            "expected a batch of images [N, C, H, W], got [1, 1, 1, 2, 2]",
+            Box::new(|| ok(ImageGrid::new(&zeros(&[1, 1, 1, 2, 2])))),
+        ),
+        (
+            "ImageGrid: no images",
+            "an image grid needs at least one image",
+            Box::new(|| ok(ImageGrid::new(&zeros(&[0, 1, 2, 2])))),
+        ),
+        (
+            "ImageGrid: integer pixels",
+            "expected a floating-point tensor (e.g. Float), got Int64",
+            Box::new(|| ok(ImageGrid::new(&Tensor::zeros([1, 2, 2], (Kind::Int64, Device::Cpu))))),
+        ),
+        // Domain adaptation.
+        (
+            "dann_lambda: progress 2",
+            "the training progress p is a fraction in [0, 1], got 2",
+            Box::new(|| ok(adapt::dann_lambda(2.0))),
+        ),
+        (
+            "dann_lr_factor: progress -1",
+            "the training progress p is a fraction in [0, 1], got -1",
+            Box::new(|| ok(adapt::dann_lr_factor(-1.0))),
+        ),
+        (
+            "blend: more crops than images",
+            "crops: expected [2, 3, 4, 4] for gray images [2, 1, 4, 4], got [3, 3, 4, 4]",
+            Box::new(|| ok(adapt::domains::blend(&zeros(&[2, 1, 4, 4]), &zeros(&[3, 3, 4, 4])))),
+        ),
+        (
+            "difference_loss: codes of different batch sizes",
+            "private features: expected [B, D] with the shared features' B (shared [2, 3]), got [3, 3]",
+            Box::new(|| ok(adapt::difference_loss(&zeros(&[2, 3]), &zeros(&[3, 3])))),
+        ),
+        (
+            "scale_invariant_mse: reconstructions of another size",
+            "reconstructions: expected the images' shape [2, 1, 4, 4]",
+            Box::new(|| {
+                ok(adapt::scale_invariant_mse(&zeros(&[2, 1, 4, 4]), &zeros(&[2, 1, 4, 5])))
+            }),
+        ),
+        (
+            "adda_target_loss: logits without the two domain columns",
+            "discriminator logits: expected [B, 2] (source, target), got [4]",
+            Box::new(|| ok(adapt::adda_target_loss(&zeros(&[4])))),
+        ),
+        (
+            "coral: one example per domain",
+            "this loss needs at least 2 examples of each domain, got 1 source and 1 target",
+            Box::new(|| ok(adapt::coral(&zeros(&[1, 3]), &zeros(&[1, 3])))),
+        ),
+        (
+            "deep_embedded_validation: no losses",
+            "needs one weight per loss and at least 2 of each, got 0 losses and 0 weights",
+            Box::new(|| ok(adapt::selection::deep_embedded_validation(&[], &[]))),
+        ),
+        (
+            "domain_discriminator: features of width 0",
+            "model input shape must be positive sizes",
+            Box::new(|| ok(adapt::domain_discriminator(0, 4, 1).build(Device::Cpu))),
+        ),
+        // Distillation.
+        (
+            "Teacher::cache: batch size 0",
+            "the batch size must be at least 1",
+            Box::new(move || {
+                let mut m = tiny_mlp();
+                let t = distill::Teacher::new(vec![&mut m])?;
+                ok(t.cache(&tiny_split(), 0))
+            }),
+        ),
+        (
+            "Teacher::soft_targets: images of another size",
+            "input: expected a batch [N, 1, 2, 2], got [2, 1, 3, 3]",
+            Box::new(|| {
+                let mut m = tiny_mlp();
+                let t = distill::Teacher::new(vec![&mut m])?;
+                ok(t.soft_targets(&zeros(&[2, 1, 3, 3]), 1.0))
+            }),
+        ),
+        (
+            "Teacher::soft_targets: a NaN temperature",
+            "the temperature must be finite and > 0, got NaN",
+            Box::new(|| {
+                let mut m = tiny_mlp();
+                let t = distill::Teacher::new(vec![&mut m])?;
+                ok(t.soft_targets(&zeros(&[2, 1, 2, 2]), f64::NAN))
+            }),
+        ),
+        (
+            "bias_shift_for_share: a share of 1.5",
+            "the share of predictions is a fraction in [0, 1], got 1.5",
+            Box::new(|| {
+                ok(distill::bias_shift_for_share(&mut tiny_mlp(), &tiny_split(), 0, 1.5, 10))
+            }),
+        ),
+        (
+            "shift_class_bias: an infinite shift",
+            "the bias shift must be finite, got inf",
+            Box::new(|| distill::shift_class_bias(&mut tiny_mlp(), 0, f64::INFINITY)),
+        ),
+        (
+            "combine: top_n 0",
+            "top_n picks 1 to 3 of the generalist's classes, got 0",
+            Box::new(|| ok(distill::combine(&uniform(2, 3), &[], 0))),
+        ),
+        (
+            "combine: a group with a class the generalist lacks",
+            "specialist 0's group [0, 7] must hold classes of 0..3",
+            Box::new(|| ok(distill::combine(&uniform(2, 3), &[(vec![0, 7], uniform(2, 3))], 1))),
+        ),
+        (
+            "confusable_groups: NaN probabilities",
+            "probabilities holds NaN or infinite values",
+            Box::new(|| {
+                let p = Tensor::full([3, 3], f64::NAN, (Kind::Float, Device::Cpu));
+                ok(distill::confusable_groups(&p, 2, 0))
+            }),
+        ),
+        // Loss surfaces and Hessians.
+        (
+            "LossGrid::new: an empty axis",
+            "a grid needs at least one coefficient on each axis",
+            Box::new(|| ok(deepscope::surface::LossGrid::new("t", vec![], vec![0.0]))),
+        ),
+        (
+            "LossGrid::merge: no grids",
+            "no grids to merge",
+            Box::new(|| ok(deepscope::surface::LossGrid::merge(&[]))),
+        ),
+        (
+            "Weights::unflatten_like: a vector of another length",
+            "flat vector: expected [23], got [5]",
+            Box::new(|| ok(Weights::of(&tiny_mlp()).unflatten_like(&zeros(&[5])))),
+        ),
+        (
+            "Weights::lerp: a NaN coefficient",
+            "a step along a direction needs a finite coefficient, got NaN",
+            Box::new(|| {
+                let w = Weights::of(&tiny_mlp());
+                ok(Weights::lerp(&w, &w, f64::NAN, false))
+            }),
+        ),
+        (
+            "hvp: a vector of another length",
+            "vector: expected [23] (the trainable parameters), got [3]",
+            Box::new(|| {
+                ok(hessian::hvp(&tiny_mlp(), &zeros(&[2, 1, 2, 2]), &two_labels(), &zeros(&[3])))
+            }),
+        ),
+        (
+            "hessian: a label beyond the model's classes",
+            "labels range over 0..=5, but the model gives 2 logits per example",
+            Box::new(|| {
+                let y = Tensor::from_slice(&[0i64, 5]);
+                ok(hessian::hessian(&tiny_mlp(), &zeros(&[2, 1, 2, 2]), &y))
+            }),
+        ),
+        (
+            "hessian: images of another size",
+            "input: expected a batch [N, 1, 2, 2], got [2, 1, 3, 3]",
+            Box::new(|| ok(hessian::hessian(&tiny_mlp(), &zeros(&[2, 1, 3, 3]), &two_labels()))),
+        ),
+        (
+            "lanczos: 0 steps",
+            "Lanczos needs 1 to 23 steps (the parameter count), got 0",
+            Box::new(|| {
+                ok(hessian::lanczos(&tiny_mlp(), &zeros(&[2, 1, 2, 2]), &two_labels(), 0, 0))
+            }),
+        ),
+        (
+            "seek_critical_point: a NaN learning rate",
+            "learning rate must be finite and >= 0, got NaN",
+            Box::new(|| {
+                let x = zeros(&[2, 1, 2, 2]);
+                ok(hessian::seek_critical_point(&mut tiny_mlp(), &x, &two_labels(), 2, f64::NAN))
+            }),
+        ),
+        // Data, training.
+        (
+            "Jitter: a shift as large as the image",
+            "Jitter max_shift 100 would shift 4x4 images out of their frame",
+            Box::new(|| {
+                ok(Jitter { max_shift: 100 }.apply(&zeros(&[1, 1, 4, 4]), &mut seeded(0)))
+            }),
+        ),
+        (
+            "Normalize::fit: no images",
+            "a mean and standard deviation per channel need at least 2 values, got 0 images",
+            Box::new(|| ok(Normalize::fit(&zeros(&[0, 1, 2, 2])))),
+        ),
+        (
+            "Split::select: an index beyond the split",
+            "index 5 out of range for a split of 2 examples",
+            Box::new(|| ok(tiny_split().select(&[5]))),
+        ),
+        (
+            "Model::layer: unknown name",
+            "no layer named 'nope'; this model has: conv1",
+            Box::new(|| ok(zoo::lenet5(10).build(Device::Cpu)?.layer("nope").map(|_| ()))),
+        ),
+        (
+            "evaluate: batch size 0",
+            "batch size must be at least 1",
+            Box::new(|| ok(train::evaluate(&mut tiny_mlp(), &tiny_split(), 0))),
+        ),
+        (
+            "fit: 0 epochs",
+            "fit needs at least one epoch and a batch size of at least 1, got 0 epochs of 2",
+            Box::new(|| {
+                let d = Dataset::new("t", tiny_split(), tiny_split(), vec!["a".into(), "b".into()])?;
+                let mut c = FitConfig::new(0, 2, Optimizer::adam(1e-3));
+                c.progress = ProgressMode::Silent;
+                ok(train::fit(&mut tiny_mlp(), &d, &c))
+            }),
+        ),
+        (
+            "fit: a snapshot after an epoch the run does not have",
+            "snapshot epochs count from 1 to the run's 1 epochs, got 5",
+            Box::new(|| {
+                let d = Dataset::new("t", tiny_split(), tiny_split(), vec!["a".into(), "b".into()])?;
+                let mut c = FitConfig::new(1, 2, Optimizer::adam(1e-3));
+                c.progress = ProgressMode::Silent;
+                c.snapshot_epochs = vec![1, 5];
+                ok(train::fit(&mut tiny_mlp(), &d, &c))
+            }),
+        ),
         (
             "pretrained: unknown name",
             "no pretrained model 'vgg-imagenet'",
@@ -1137,7 +1513,7 @@ fn a_permuted_image_draws_as_its_contiguous_copy_does() {
 fn every_bad_input_is_an_error_that_says_what_was_wrong_and_none_panics() {
     let dir = tempfile::tempdir().unwrap();
     let table = cases(dir.path());
-    assert!(table.len() >= 30, "{} cases", table.len());
+    assert!(table.len() >= 150, "{} cases", table.len());
     let mut failures = Vec::new();
     for (name, expected, call) in &table {
         match catch_unwind(AssertUnwindSafe(call)) {

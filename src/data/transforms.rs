@@ -58,7 +58,12 @@ impl Normalize {
     /// The mean and std of each channel of `images` `[N, C, H, W]`, for
     /// standardising a dataset by its own statistics.
     pub fn fit(images: &Tensor) -> Result<Self> {
-        check::images(images, "images")?;
+        let (n, _, h, w) = check::images(images, "images")?;
+        if n * h * w < 2 {
+            return Err(Error::invalid(format!(
+                "a mean and standard deviation per channel need at least 2 values, got {n} images of {h}x{w}"
+            )));
+        }
         let x = images.to_kind(Kind::Double);
         let mean = Vec::<f64>::try_from(x.mean_dim([0i64, 2, 3].as_slice(), false, Kind::Double))?;
         let std = Vec::<f64>::try_from(x.std_dim([0i64, 2, 3].as_slice(), false, false))?;
@@ -199,6 +204,13 @@ impl Transform for Jitter {
             return Err(Error::invalid(format!(
                 "Jitter max_shift must be >= 0, got {}",
                 self.max_shift
+            )));
+        }
+        if self.max_shift >= h.min(w) {
+            return Err(Error::invalid(format!(
+                "Jitter max_shift {} would shift {h}x{w} images out of their frame: use less than {}",
+                self.max_shift,
+                h.min(w)
             )));
         }
         RandomCrop {

@@ -466,10 +466,20 @@ impl Contour {
     /// The levels that will be drawn.
     pub fn level_values(&self) -> Result<Vec<f64>> {
         if !self.levels.is_empty() {
+            if let Some(v) = self.levels.iter().find(|v| !v.is_finite()) {
+                return Err(Error::invalid(format!(
+                    "contour levels must be finite, got {v}"
+                )));
+            }
             return Ok(self.levels.clone());
         }
+        if self.level_count == 0 {
+            return Err(Error::invalid(
+                "a contour plot needs at least 1 level (level_count 0 asks for none)",
+            ));
+        }
         let (lo, hi) = value_range(&self.values, None, false)?;
-        let n = self.level_count.max(1);
+        let n = self.level_count;
         Ok((1..=n)
             .map(|i| lo + (hi - lo) * i as f64 / (n + 1) as f64)
             .collect())

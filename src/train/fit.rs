@@ -264,6 +264,16 @@ fn check_config(config: &FitConfig) -> Result<()> {
         )));
     }
     config.optimizer.validate()?;
+    if let Some(&e) = config
+        .snapshot_epochs
+        .iter()
+        .find(|&&e| e == 0 || e > config.epochs)
+    {
+        return Err(Error::invalid(format!(
+            "snapshot epochs count from 1 to the run's {} epochs, got {e}",
+            config.epochs
+        )));
+    }
     if let Some(c) = config.clip_grad_norm {
         if !(c.is_finite() && c > 0.0) {
             return Err(Error::invalid(format!(

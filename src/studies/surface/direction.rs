@@ -109,7 +109,12 @@ impl Weights {
 
     /// `self + sum_k c_k d_k`, buffers taken from `self` unless `with_buffers`.
     pub fn moved(&self, steps: &[(f64, &Weights)], with_buffers: bool) -> Result<Weights> {
-        for (_, d) in steps {
+        for (c, d) in steps {
+            if !c.is_finite() {
+                return Err(Error::invalid(format!(
+                    "a step along a direction needs a finite coefficient, got {c}"
+                )));
+            }
             self.check_same(d)?;
         }
         let tensors = self
