@@ -103,6 +103,16 @@ class NotebookPromises:
         self.assertIsNotNone(table, "committed with the outputs of a run")
         self.assertNotIn("Quick mode", table, "committed outputs come from a full run")
 
+    def test_writes_its_verdict_rules_in_a_markdown_cell_above_the_claims(self):
+        # The house rule (issue 19): each verdict's rule is written before
+        # the experiment it judges, not only in the claims cell's code.
+        nb = nbformat.read(self.path, as_version=4)
+        last_code = max(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
+        rule_cells = [
+            c for c in nb.cells[:last_code] if c.cell_type == "markdown" and "verdict rule" in c.source.lower()
+        ]
+        self.assertTrue(rule_cells, f"{self.path.name}: no markdown cell with the verdict rules above the claims")
+
 
 def _load_tests():
     for path in NOTEBOOKS:
