@@ -81,7 +81,7 @@ def exact_kl(p, embedding):
     return float(kl)
 
 
-def tsne(ours):
+def tsne(ours, threads):
     t = load_file(str(FOLDER / "tsne.safetensors"))
     x = t["x"].astype(np.float64)
     n = x.shape[0]
@@ -90,10 +90,10 @@ def tsne(ours):
 
     open_s, _, open_y = time_and_peak(lambda: np.asarray(OpenTSNE(
         perplexity=30, early_exaggeration_iter=250, n_iter=750, learning_rate=lr,
-        n_jobs=ours["threads"], random_state=0).fit(x)))
+        n_jobs=threads, random_state=0).fit(x)))
     sk_s, _, sk_y = time_and_peak(lambda: SkTSNE(
         perplexity=30, max_iter=1000, learning_rate=lr, method="barnes_hut", angle=0.5,
-        random_state=0, n_jobs=ours["threads"]).fit_transform(x))
+        random_state=0, n_jobs=threads).fit_transform(x))
     p = _joint_probabilities(pairwise_distances(x, squared=True), 30.0, 0)
     return {"points": n, "ours_kl": exact_kl(p, t["ours"]),
             "openTSNE": {"seconds": open_s, "kl": exact_kl(p, open_y)},
@@ -124,7 +124,7 @@ def main():
     ours, _ = setup(__doc__)
     with threadpool_limits(ours["threads"]):
         theirs = {"probe_1024": probes("probe-1024"), "probe_4096": probes("probe-4096"),
-                  "tsne": tsne(ours["tsne"]), "features": features()}
+                  "tsne": tsne(ours["tsne"], ours["threads"]), "features": features()}
 
     print(f"transfer, {ours['threads']} threads (torch {torch.__version__}); "
           f"objective: C * sum of losses + penalty (lower is closer to the minimum)")
