@@ -263,12 +263,12 @@ impl OptimizerState {
                 };
                 let m_key = format!("{name}.exp_avg");
                 let v_key = format!("{name}.exp_avg_sq");
-                let mut m = self
+                let m = self
                     .buffers
                     .entry(m_key)
                     .or_insert_with(|| p.zeros_like())
                     .shallow_clone();
-                let mut v = self
+                let v = self
                     .buffers
                     .entry(v_key)
                     .or_insert_with(|| p.zeros_like())
@@ -283,25 +283,9 @@ impl OptimizerState {
                     bias2_sqrt,
                     step_size: lr / bias1,
                 };
-                let mut s = self.scratch_like(&p)?;
+                let s = self.scratch_like(&p)?;
                 if !step.on_cpu_f32(&p, grad, &m, &v, &s)? {
-                    // The same operations in the same order as the loops in
-                    // `on_cpu_f32`, written into one reused buffer.
-                    let d = if weight_decay != 0.0 {
-                        grad.f_add(&(&p * weight_decay))?
-                    } else {
-                        grad.shallow_clone()
-                    };
-                    let _ = d.f_mul_scalar_out(&s, 1.0 - beta1)?;
-                    let _ = m.f_mul_scalar_(beta1)?.f_add_(&s)?;
-                    let _ = d.f_mul_out(&s, &d)?;
-                    let _ = s.f_mul_scalar_(1.0 - beta2)?;
-                    let _ = v.f_mul_scalar_(beta2)?.f_add_(&s)?;
-                    let _ = v.f_sqrt_out(&s)?;
-                    let _ = s.f_div_scalar_(bias2_sqrt)?.f_add_scalar_(eps)?;
-                    let _ = m.f_div_out(&s, &s)?;
-                    let _ = s.f_mul_scalar_(lr / bias1)?;
-                    let _ = p.f_sub_(&s)?;
+                    step.with_tensor_ops(&p, grad, &m, &v, &s)?;
                 }
             }
         }
@@ -354,6 +338,41 @@ struct AdamStep {
 }
 
 impl AdamStep {
+    /// The update as tensor operations, for any kind and device, written
+    /// into the working memory `s` of the parameter's shape: the same
+    /// operations in the same order as [`on_cpu_f32`](Self::on_cpu_f32).
+    fn with_tensor_ops(
+        &self,
+        p: &Tensor,
+        g: &Tensor,
+        m: &Tensor,
+        v: &Tensor,
+        s: &Tensor,
+    ) -> Result<()> {
+        let (mut p, mut m, mut v, mut s) = (
+            p.shallow_clone(),
+            m.shallow_clone(),
+            v.shallow_clone(),
+            s.shallow_clone(),
+        );
+        let d = if self.weight_decay != 0.0 {
+            g.f_add(&p.f_mul_scalar(self.weight_decay)?)?
+        } else {
+            g.shallow_clone()
+        };
+        let _ = d.f_mul_scalar_out(&s, 1.0 - self.beta1)?;
+        let _ = m.f_mul_scalar_(self.beta1)?.f_add_(&s)?;
+        let _ = d.f_mul_out(&s, &d)?;
+        let _ = s.f_mul_scalar_(1.0 - self.beta2)?;
+        let _ = v.f_mul_scalar_(self.beta2)?.f_add_(&s)?;
+        let _ = v.f_sqrt_out(&s)?;
+        let _ = s.f_div_scalar_(self.bias2_sqrt)?.f_add_scalar_(self.eps)?;
+        let _ = m.f_div_out(&s, &s)?;
+        let _ = s.f_mul_scalar_(self.step_size)?;
+        let _ = p.f_sub_(&s)?;
+        Ok(())
+    }
+
     /// The update in three passes over the parameter's memory instead of
     /// thirteen (two loops of ours and libtorch's square root), for contiguous `Float` tensors on the CPU (the common case,
     /// and where the operation-by-operation update spent much of a small
@@ -437,5 +456,72 @@ impl AdamStep {
             *p -= (*m / (*s / bc2 + eps)) * step;
         }
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{Device, Kind};
+
+    /// The one-pass loops and the tensor operations give the same bits,
+    /// with and without weight decay, at the first and a later step.
+    #[test]
+    fn the_cpu_loops_equal_the_tensor_operations_bit_for_bit() {
+        for (decay, t) in [(0.0, 1), (5e-4, 1), (1e-2, 37)] {
+            let (beta1, beta2): (f64, f64) = (0.9, 0.999);
+            let step = AdamStep {
+                beta1,
+                beta2,
+                eps: 1e-8,
+                weight_decay: decay,
+                bias2_sqrt: (1.0 - beta2.powi(t)).sqrt(),
+                step_size: 2e-3 / (1.0 - beta1.powi(t)),
+            };
+            let init = crate::rng::with_torch_seed(t as u64, || {
+                let r = |scale: f64| Tensor::randn([1000, 37], (Kind::Float, Device::Cpu)) * scale;
+                (r(1.0), r(0.1), r(0.01), r(1e-3).abs())
+            });
+            let run = |fast: bool| {
+                let (p, g, m, v) = (init.0.copy(), init.1.copy(), init.2.copy(), init.3.copy());
+                let s = p.empty_like();
+                if fast {
+                    assert!(step.on_cpu_f32(&p, &g, &m, &v, &s).unwrap());
+                } else {
+                    step.with_tensor_ops(&p, &g, &m, &v, &s).unwrap();
+                }
+                (p, m, v)
+            };
+            let (a, b) = (run(true), run(false));
+            assert!(
+                a.0.equal(&b.0) && a.1.equal(&b.1) && a.2.equal(&b.2),
+                "decay {decay}, step {t}"
+            );
+        }
+    }
+
+    #[test]
+    fn anything_but_contiguous_cpu_floats_takes_the_tensor_path() {
+        let step = AdamStep {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            bias2_sqrt: 1.0,
+            step_size: 1e-3,
+        };
+        let f = |shape: [i64; 2]| Tensor::ones(shape, (Kind::Float, Device::Cpu));
+        let d = Tensor::ones([4, 3], (Kind::Double, Device::Cpu));
+        assert!(!step
+            .on_cpu_f32(&d, &d.copy(), &d.copy(), &d.copy(), &d.copy())
+            .unwrap());
+        let t = f([3, 4]).transpose(0, 1);
+        assert!(!step
+            .on_cpu_f32(&t, &f([4, 3]), &f([4, 3]), &f([4, 3]), &f([4, 3]))
+            .unwrap());
+        let p = f([4, 3]);
+        assert!(!step
+            .on_cpu_f32(&p, &p, &f([4, 3]), &f([4, 3]), &f([4, 3]))
+            .unwrap());
     }
 }
