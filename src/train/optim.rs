@@ -374,9 +374,10 @@ impl AdamStep {
     }
 
     /// The update in three passes over the parameter's memory instead of
-    /// thirteen (two loops of ours and libtorch's square root), for contiguous `Float` tensors on the CPU (the common case,
-    /// and where the operation-by-operation update spent much of a small
-    /// net's step); returns false, changing nothing, for anything else.
+    /// thirteen (two loops of ours and libtorch's square root), for
+    /// contiguous `Float` tensors on the CPU (the common case, and where the
+    /// operation-by-operation update spent much of a small net's step);
+    /// returns false, changing nothing, for anything else.
     /// `s` is working memory of the parameter's shape.
     ///
     /// Each element goes through the operations of the tensor form in the
