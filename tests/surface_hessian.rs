@@ -63,6 +63,21 @@ fn the_exact_hessian_matches_finite_differences_of_the_gradient() {
     let hv = hvp(&model, &x, &y, &v).unwrap();
     let err = (&hv - h.mv(&v)).abs().max().double_value(&[]);
     assert!(err < 1e-4 * hv.abs().max().double_value(&[]), "{err:e}");
+    // Called inside `tch::no_grad` (where notebooks often are), the same:
+    // the graph they differentiate is built with gradients on regardless.
+    let inside = tch::no_grad(|| {
+        (
+            hvp(&model, &x, &y, &v).unwrap(),
+            hessian::hessian(&model, &x, &y).unwrap(),
+        )
+    });
+    // (Up to the order of libtorch's threaded sums.)
+    assert!(
+        (&inside.0 - &hv).abs().max().double_value(&[]) < 1e-6 * hv.abs().max().double_value(&[])
+    );
+    assert!(
+        (&inside.1 - &h).abs().max().double_value(&[]) < 1e-6 * h.abs().max().double_value(&[])
+    );
     let bad = Tensor::zeros([3], (Kind::Double, Device::Cpu));
     assert!(hvp(&model, &x, &y, &bad)
         .unwrap_err()

@@ -71,6 +71,10 @@ fn logistic_regression_and_the_linear_svm_match_scikit_learn() {
             ours.accuracy()
         );
         assert_eq!(ours.c, Some(if name == "svm" { C_SVM } else { C_LOGISTIC }));
+        // Inside `tch::no_grad`, where features are extracted, the same fit
+        // (it once crashed the process there: a backward without a graph).
+        let inside = tch::no_grad(|| probe.run(&ds)).unwrap();
+        assert_eq!(inside.objective, ours.objective);
     }
 }
 

@@ -57,15 +57,23 @@ fn gradient_graph(
 
 /// The loss and its gradient `[P]` at the current parameters.
 pub fn loss_and_gradient(model: &Model, x: &Tensor, y: &Tensor) -> Result<(f64, Tensor)> {
-    let params = parameters(model);
-    let (l, grads) = gradient_graph(model, x, y, &params)?;
-    Ok((l.double_value(&[]), flat(&grads).detach()))
+    // Gradients whatever the caller's mode: under `tch::no_grad` the loss
+    // would have no graph, and libtorch's backward crashes on that.
+    tch::with_grad(|| {
+        let params = parameters(model);
+        let (l, grads) = gradient_graph(model, x, y, &params)?;
+        Ok((l.double_value(&[]), flat(&grads).detach()))
+    })
 }
 
 /// The exact Hessian `[P, P]` (f64, symmetrised) of the loss, one row per
 /// backward pass through the gradient: for nets of up to a few thousand
 /// parameters.
 pub fn hessian(model: &Model, x: &Tensor, y: &Tensor) -> Result<Tensor> {
+    tch::with_grad(|| hessian_rows(model, x, y))
+}
+
+fn hessian_rows(model: &Model, x: &Tensor, y: &Tensor) -> Result<Tensor> {
     let params = parameters(model);
     let p = params.iter().map(Tensor::numel).sum::<usize>();
     if p > 20_000 {
@@ -91,6 +99,10 @@ pub fn hessian(model: &Model, x: &Tensor, y: &Tensor) -> Result<Tensor> {
 /// The Hessian-vector product `H v` (`v`: `[P]`), by differentiating
 /// `g . v`: one extra backward pass, no `[P, P]` matrix.
 pub fn hvp(model: &Model, x: &Tensor, y: &Tensor, v: &Tensor) -> Result<Tensor> {
+    tch::with_grad(|| hvp_graph(model, x, y, v))
+}
+
+fn hvp_graph(model: &Model, x: &Tensor, y: &Tensor, v: &Tensor) -> Result<Tensor> {
     let params = parameters(model);
     let p: i64 = params.iter().map(|t| t.numel() as i64).sum();
     if v.size() != [p] {

@@ -393,10 +393,15 @@ fn fit_linear(
     };
     let start = Tensor::zeros([k * d + k], (Kind::Double, Device::Cpu));
     let found = lbfgs.minimize(&start, |theta| {
-        let theta = theta.detach().set_requires_grad(true);
-        let f = objective(&theta)?;
-        let g = Tensor::f_run_backward(&[&f], &[&theta], false, false)?;
-        Ok((f.double_value(&[]), g[0].shallow_clone()))
+        // With gradients even inside a caller's `tch::no_grad` (features
+        // are often extracted there): without a graph libtorch's backward
+        // crashes the process.
+        tch::with_grad(|| {
+            let theta = theta.detach().set_requires_grad(true);
+            let f = objective(&theta)?;
+            let g = Tensor::f_run_backward(&[&f], &[&theta], false, false)?;
+            Ok((f.double_value(&[]), g[0].shallow_clone()))
+        })
     })?;
     let theta = found.x;
     Ok(Fitted {
