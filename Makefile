@@ -86,7 +86,13 @@ figures: setup
 	  $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=-1 "$$nb" || exit 1; \
 	done
 
-bench: setup
+# pytorch-adapt for the DANN comparison, pinned, apart from the main environment.
+ADAPT_SITE := $(VENV)/pytorch-adapt
+$(ADAPT_SITE)/.stamp: bench/requirements-adapt.txt | $(VENV_STAMP)
+	$(PY) -m pip install --quiet --no-deps --upgrade --target $(ADAPT_SITE) -r bench/requirements-adapt.txt
+	@touch $@
+
+bench: setup $(ADAPT_SITE)/.stamp
 	cargo bench --bench data_loading --quiet -- --json > target/bench-data-loading.json
 	$(PY) bench/data_loading.py --rust target/bench-data-loading.json
 	cargo bench --bench train_speed --no-run --quiet
@@ -117,6 +123,8 @@ bench: setup
 	$(PY) bench/transfer.py --rust target/bench-transfer.json
 	cargo bench --bench distill --quiet -- --json > target/bench-distill.json
 	$(PY) bench/distill.py --rust target/bench-distill.json
+	cargo bench --bench dann --quiet -- --json > target/bench-dann.json
+	PYTHONPATH=$(ADAPT_SITE) $(PY) bench/dann.py --rust target/bench-dann.json
 	@$(MAKE) --no-print-directory bench-kernel
 
 # Stock evcxr_jupyter for comparison, built once into .venv (about 15 min).

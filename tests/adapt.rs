@@ -458,6 +458,101 @@ mod objectives {
     }
 
     #[test]
+    fn snapshots_restore_each_network_and_candidates_score_what_the_rules_read() {
+        use deepscope::adapt::{score_candidate, CandidateNets};
+        let (source, target) = domains(None);
+        let (mut f, mut c, _) = nets(0);
+        let run = {
+            let mut a = Adaptation::new(&mut f, &mut c, &source, &target, Method::SourceOnly);
+            let mut cfg = config(3);
+            cfg.snapshot_epochs = vec![1, 3];
+            train::fit_objective(&mut a, &cfg, &mut []).unwrap()
+        };
+        // The last snapshot, restored into fresh nets, is the trained nets.
+        let (mut f2, mut c2, _) = nets(5);
+        let last = &run.snapshots[1];
+        last.restore("features", &mut f2).unwrap();
+        last.restore("classifier", &mut c2).unwrap();
+        assert_eq!(super::max_param_diff(&f, &f2), 0.0);
+        assert_eq!(super::max_param_diff(&c, &c2), 0.0);
+        let err = last.restore("encoder", &mut f2).unwrap_err().to_string();
+        assert!(
+            err.contains("no network 'encoder'") && err.contains("classifier, features"),
+            "{err}"
+        );
+        assert!(
+            last.restore("classifier", &mut f2).is_err(),
+            "the wrong architecture loads nothing"
+        );
+        assert_eq!(super::max_param_diff(&f, &f2), 0.0);
+
+        // Scored against the source itself as the target: the target
+        // accuracy is the source validation accuracy, and with the
+        // domains indistinguishable DEV's risk is the plain mean
+        // validation cross-entropy up to the weights' noise.
+        let score = |f: &mut Model, c: &mut Model, target: &Dataset| {
+            let nets = CandidateNets {
+                source_encoder: f,
+                target_encoder: None,
+                classifier: c,
+            };
+            score_candidate(3, nets, &source, target, 400).unwrap()
+        };
+        let same = score(&mut f, &mut c, &source);
+        assert_eq!(same.epoch, 3);
+        assert_eq!(same.target_accuracy, same.source_accuracy);
+        let ce = {
+            f.set_train(false);
+            c.set_train(false);
+            let z = tch::no_grad(|| {
+                c.forward(&f.forward(source.test.images()).unwrap())
+                    .unwrap()
+            });
+            z.cross_entropy_for_logits(source.test.labels())
+                .double_value(&[])
+        };
+        assert!(
+            (same.dev_risk - ce).abs() < 0.2 * ce,
+            "DEV {} against the mean loss {ce}",
+            same.dev_risk
+        );
+        // Against the inverted digits the source accuracy is unchanged and
+        // the target's is the target test split's.
+        let shifted = score(&mut f, &mut c, &target);
+        assert_eq!(shifted.source_accuracy, same.source_accuracy);
+        assert!(shifted.target_accuracy < same.target_accuracy);
+        assert!(shifted.dev_risk.is_finite());
+    }
+
+    #[test]
+    fn each_selection_rule_reads_only_its_own_score() {
+        use deepscope::adapt::{Candidate, Selection};
+        let c = |epoch, source_accuracy, dev_risk, target_accuracy| Candidate {
+            epoch,
+            source_accuracy,
+            dev_risk,
+            target_accuracy,
+        };
+        let candidates = [
+            c(2, 0.90, 0.5, 0.60),
+            c(4, 0.95, 0.7, 0.55),
+            c(6, 0.95, 0.3, 0.50),
+            c(8, 0.80, 0.9, 0.70),
+        ];
+        let epoch = |rule: Selection| rule.choose(&candidates).unwrap().epoch;
+        assert_eq!(epoch(Selection::Last), 8);
+        assert_eq!(
+            epoch(Selection::SourceValidation),
+            4,
+            "the earliest of a tie"
+        );
+        assert_eq!(epoch(Selection::Dev), 6);
+        assert_eq!(epoch(Selection::Oracle), 8);
+        assert!(Selection::Oracle.choose(&[]).is_err());
+        assert!(Selection::Dev.choose(&[c(1, 0.5, f64::NAN, 0.5)]).is_err());
+    }
+
+    #[test]
     fn dann_reverses_the_discriminators_gradient_on_a_rising_schedule() {
         let (_, run, ..) = adapt(Method::Dann, None);
         let lambdas: Vec<f64> = run

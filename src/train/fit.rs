@@ -107,6 +107,47 @@ pub struct WeightSnapshot {
     pub tensors: Vec<(String, Tensor)>,
 }
 
+impl WeightSnapshot {
+    /// Loads the weights of network `net` (one of the objective's
+    /// [`nets`](Objective::nets), e.g. `"features"`) into `model`, which
+    /// must have its architecture; a single-network run's snapshot loads
+    /// whatever `net` says. Nothing is loaded if any tensor is missing or
+    /// of the wrong shape.
+    pub fn restore(&self, net: &str, model: &mut Model) -> Result<()> {
+        let prefix = format!("{net}/");
+        let single = !self.tensors.iter().any(|(n, _)| n.contains('/'));
+        let tensors: Vec<(String, Tensor)> = self
+            .tensors
+            .iter()
+            .filter_map(|(n, t)| {
+                let name = if single {
+                    Some(n.as_str())
+                } else {
+                    n.strip_prefix(&prefix)
+                };
+                name.map(|n| (n.to_string(), t.shallow_clone()))
+            })
+            .collect();
+        if tensors.is_empty() {
+            let nets: std::collections::BTreeSet<&str> = self
+                .tensors
+                .iter()
+                .filter_map(|(n, _)| n.split_once('/').map(|(net, _)| net))
+                .collect();
+            return Err(Error::invalid(format!(
+                "the snapshot of epoch {} has no network '{net}'; it has {}",
+                self.epoch,
+                nets.into_iter().collect::<Vec<_>>().join(", ")
+            )));
+        }
+        crate::weights::load_tensors(
+            model,
+            tensors,
+            format!("the snapshot of epoch {}", self.epoch),
+        )
+    }
+}
+
 /// What [`fit`] returns: the history, the snapshots, and whether it stopped
 /// early on an interrupt.
 pub struct FitResult {

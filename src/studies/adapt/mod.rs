@@ -10,7 +10,8 @@
 //!   scale-invariant reconstruction losses, ADDA's inverted-label loss;
 //!   each tested against an independent NumPy or PyTorch reference.
 //! - [`domain_discriminator`]: the small network that tells the domains
-//!   apart.
+//!   apart; [`digit_features`], [`digit_classifier`] and
+//!   [`digit_discriminator`]: DANN's digit networks, shared by every method.
 //! - [`domains`]: MNIST-M, Fashion-M and a USPS-like target, built from
 //!   the catalog's data and photos.
 //! - [`Adaptation`]: the objective that trains a feature extractor and a
@@ -19,7 +20,9 @@
 //!   [`Adda`], ADDA's adversarial phase with its two optimisers; [`Dsn`],
 //!   domain separation networks' six networks and four losses.
 //! - [`selection`]: choosing a model without target labels (importance
-//!   weights and deep embedded validation) and the proxy A-distance.
+//!   weights and deep embedded validation), the oracle choice that reads
+//!   them (to measure what it inflates: [`Selection`], [`score_candidate`])
+//!   and the proxy A-distance.
 //!
 //! Every loss takes feature batches `[B, D]` (rows are examples) and
 //! returns a scalar tensor that backpropagates; the objectives that use
@@ -30,6 +33,7 @@ mod adda;
 pub mod domains;
 mod dsn;
 pub mod losses;
+mod nets;
 mod objective;
 pub mod selection;
 
@@ -40,8 +44,12 @@ pub use losses::{
     difference_loss_normalized, gradient_reversal, linear_mmd, mk_mmd, scale_invariant_mse,
     Bandwidth, MmdEstimator,
 };
+pub use nets::{digit_classifier, digit_discriminator, digit_features, DIGIT_FEATURES};
 pub use objective::{dann_schedule, Adaptation, Method};
-pub use selection::{deep_embedded_validation, importance_weights, proxy_a_distance};
+pub use selection::{
+    deep_embedded_validation, importance_weights, proxy_a_distance, score_candidate, Candidate,
+    CandidateNets, Selection,
+};
 
 use crate::data::Split;
 use crate::error::Result;

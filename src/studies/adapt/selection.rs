@@ -10,6 +10,7 @@
 
 use crate::data::{Dataset, Split};
 use crate::error::{Error, Result};
+use crate::model::Model;
 use crate::transfer::LinearProbe;
 use tch::{Device, Kind, Tensor};
 
@@ -154,4 +155,197 @@ pub fn deep_embedded_validation(losses: &[f64], weights: &[f64]) -> Result<f64> 
         0.0
     };
     Ok(mean_wl + eta * mean_w - eta)
+}
+
+/// What the selection rules see of one candidate model (the weights after
+/// one epoch), and what it scores on the target test split.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Candidate {
+    /// The epoch (1-based) after which the weights were taken.
+    pub epoch: usize,
+    /// Accuracy on the labelled source validation split, in [0, 1].
+    pub source_accuracy: f64,
+    /// Deep embedded validation's estimate of the target risk (the
+    /// importance-weighted source validation cross-entropy; lower is
+    /// better).
+    pub dev_risk: f64,
+    /// Accuracy on the target test split, in [0, 1]: measured, and read
+    /// only by the oracle rule.
+    pub target_accuracy: f64,
+}
+
+/// How a model is chosen among the epochs of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Selection {
+    /// The model at the end of the fixed budget: no choice at all.
+    Last,
+    /// The highest source validation accuracy (the earliest on a tie).
+    SourceValidation,
+    /// The lowest deep-embedded-validation risk (You et al. 2019).
+    Dev,
+    /// The highest target test accuracy: what reads the target's labels,
+    /// and what the PyTorch domain-adaptation libraries report. Only for
+    /// measuring the inflation.
+    Oracle,
+}
+
+impl Selection {
+    /// The honest rules and the oracle, in the order tables show them.
+    pub const ALL: [Selection; 4] = [
+        Selection::Last,
+        Selection::SourceValidation,
+        Selection::Dev,
+        Selection::Oracle,
+    ];
+
+    /// A short name for tables.
+    pub fn label(self) -> &'static str {
+        match self {
+            Selection::Last => "last epoch",
+            Selection::SourceValidation => "source validation",
+            Selection::Dev => "DEV",
+            Selection::Oracle => "oracle (target labels)",
+        }
+    }
+
+    /// The candidate this rule picks (candidates in epoch order).
+    pub fn choose(self, candidates: &[Candidate]) -> Result<Candidate> {
+        let best = |key: &dyn Fn(&Candidate) -> f64| {
+            candidates
+                .iter()
+                .copied()
+                .fold(None, |best: Option<Candidate>, c| match best {
+                    Some(b) if key(&b) >= key(&c) => Some(b),
+                    _ => Some(c),
+                })
+        };
+        if candidates.iter().any(|c| {
+            !(c.source_accuracy.is_finite()
+                && c.dev_risk.is_finite()
+                && c.target_accuracy.is_finite())
+        }) {
+            return Err(Error::invalid(
+                "a candidate has a non-finite score: the rules cannot compare it",
+            ));
+        }
+        match self {
+            Selection::Last => candidates.iter().copied().max_by_key(|c| c.epoch),
+            Selection::SourceValidation => best(&|c| c.source_accuracy),
+            Selection::Dev => best(&|c| -c.dev_risk),
+            Selection::Oracle => best(&|c| c.target_accuracy),
+        }
+        .ok_or_else(|| Error::invalid("there are no candidates to choose from"))
+    }
+}
+
+/// The networks of one candidate: the encoder of source images, the
+/// encoder of target images when it differs (ADDA's), and the classifier
+/// on their features `[D]`.
+pub struct CandidateNets<'a> {
+    /// Maps source images to features `[D]`.
+    pub source_encoder: &'a mut Model,
+    /// Maps target images to features; `None` when it is the source encoder.
+    pub target_encoder: Option<&'a mut Model>,
+    /// Maps features `[D]` to class logits.
+    pub classifier: &'a mut Model,
+}
+
+/// Scores `nets` (the weights after `epoch`) for every [`Selection`]: the
+/// source validation accuracy on `source.test`; DEV's risk, from the
+/// per-example cross-entropy on `source.test` weighted by importance
+/// weights from a domain classifier fit on the features of the first
+/// `sample` images of `source.train` and of `target.train` (whose labels
+/// are not read); and the accuracy on `target.test`. The networks are
+/// evaluated in evaluation mode and get their modes back.
+pub fn score_candidate(
+    epoch: usize,
+    nets: CandidateNets<'_>,
+    source: &Dataset,
+    target: &Dataset,
+    sample: usize,
+) -> Result<Candidate> {
+    if sample < 4 || source.test.len() < 2 || target.test.is_empty() {
+        return Err(Error::invalid(format!(
+            "scoring needs a sample of at least 4 images per domain, 2 source validation and 1 target test image; got a sample of {sample}, {} and {}",
+            source.test.len(),
+            target.test.len()
+        )));
+    }
+    let CandidateNets {
+        source_encoder,
+        mut target_encoder,
+        classifier,
+    } = nets;
+    let modes = (
+        source_encoder.is_training(),
+        target_encoder.as_ref().map(|m| m.is_training()),
+        classifier.is_training(),
+    );
+    source_encoder.set_train(false);
+    classifier.set_train(false);
+    if let Some(t) = target_encoder.as_deref_mut() {
+        t.set_train(false);
+    }
+    let result = {
+        let (s_enc, c) = (&*source_encoder, &*classifier);
+        let t_enc = target_encoder.as_deref().unwrap_or(s_enc);
+        tch::no_grad(|| -> Result<Candidate> {
+            let first = |split: &Split| -> Result<Tensor> {
+                let n = (sample as i64).min(split.len() as i64);
+                Ok(split.images().f_narrow(0, 0, n)?)
+            };
+            let fs_train = features_of(s_enc, &first(&source.train)?)?;
+            let ft_train = features_of(t_enc, &first(&target.train)?)?;
+            let fs_val = features_of(s_enc, source.test.images())?;
+            let z_val = c.forward(&fs_val.f_to_device(c.device())?)?;
+            let y_val = source.test.labels().f_to_device(z_val.device())?;
+            let losses = z_val
+                .f_log_softmax(1, Kind::Float)?
+                .f_gather(1, &y_val.f_unsqueeze(1)?, false)?
+                .f_neg()?
+                .f_flatten(0, -1)?
+                .f_to_kind(Kind::Double)?
+                .f_to_device(Device::Cpu)?;
+            let weights = importance_weights(&fs_train, &ft_train, &fs_val)?;
+            let dev_risk = deep_embedded_validation(&Vec::<f64>::try_from(losses)?, &weights)?;
+            let source_accuracy = crate::train::accuracy(&z_val, &y_val)?;
+            let ft_test = features_of(t_enc, target.test.images())?;
+            let z_test = c.forward(&ft_test.f_to_device(c.device())?)?;
+            let target_accuracy = crate::train::accuracy(
+                &z_test,
+                &target.test.labels().f_to_device(z_test.device())?,
+            )?;
+            Ok(Candidate {
+                epoch,
+                source_accuracy,
+                dev_risk,
+                target_accuracy,
+            })
+        })
+    };
+    source_encoder.set_train(modes.0);
+    if let (Some(t), Some(mode)) = (target_encoder, modes.1) {
+        t.set_train(mode);
+    }
+    classifier.set_train(modes.2);
+    result
+}
+
+/// `encoder`'s features of `images` `[N, ...]`, in batches of 500, on the
+/// CPU as `[N, D]`.
+fn features_of(encoder: &Model, images: &Tensor) -> Result<Tensor> {
+    let n = images.size()[0];
+    let parts = (0..n)
+        .step_by(500)
+        .map(|start| -> Result<Tensor> {
+            let x = images
+                .f_narrow(0, start, 500.min(n - start))?
+                .f_to_device(encoder.device())?;
+            Ok(encoder
+                .forward(&x)?
+                .f_flatten(1, -1)?
+                .f_to_device(Device::Cpu)?)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Tensor::f_cat(&parts, 0)?)
 }
