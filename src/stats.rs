@@ -1,6 +1,7 @@
 //! Summaries of repeated measurements: the mean and sample standard
 //! deviation of a quantity over seeds, draws or runs, and the
-//! "mean ± sd" text that tables show.
+//! "mean ± sd" text that tables show; Spearman's rank correlation, for
+//! comparing our ordering of methods with a paper's.
 //!
 //! ```
 //! use deepscope::stats::MeanSd;
@@ -70,6 +71,58 @@ impl fmt::Display for MeanSd {
     }
 }
 
+/// Spearman's rank correlation between paired values `a` and `b`: the
+/// Pearson correlation of their ranks, ties given their average rank (as
+/// `scipy.stats.spearmanr`). 1 when the two order the items the same way,
+/// -1 when oppositely. An error for fewer than 2 pairs, lengths that differ,
+/// a non-finite value, or a side whose values are all equal (no order).
+pub fn spearman(a: &[f64], b: &[f64]) -> Result<f64> {
+    if a.len() != b.len() || a.len() < 2 {
+        return Err(Error::invalid(format!(
+            "a rank correlation needs two equally long lists of at least 2 values, got {} and {}",
+            a.len(),
+            b.len()
+        )));
+    }
+    if a.iter().chain(b).any(|v| !v.is_finite()) {
+        return Err(Error::invalid("a rank correlation needs finite values"));
+    }
+    let (ra, rb) = (ranks(a), ranks(b));
+    let mean = (a.len() as f64 + 1.0) / 2.0;
+    let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
+    for (x, y) in ra.iter().zip(&rb) {
+        ab += (x - mean) * (y - mean);
+        aa += (x - mean).powi(2);
+        bb += (y - mean).powi(2);
+    }
+    if aa == 0.0 || bb == 0.0 {
+        return Err(Error::invalid(
+            "a rank correlation needs values that are not all equal on each side",
+        ));
+    }
+    Ok(ab / (aa * bb).sqrt())
+}
+
+/// Ranks from 1, ties sharing their average rank.
+fn ranks(v: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..v.len()).collect();
+    order.sort_by(|&i, &j| v[i].total_cmp(&v[j]));
+    let mut out = vec![0.0; v.len()];
+    let mut start = 0;
+    while start < order.len() {
+        let mut end = start + 1;
+        while end < order.len() && v[order[end]] == v[order[start]] {
+            end += 1;
+        }
+        let rank = (start + end + 1) as f64 / 2.0;
+        for &i in &order[start..end] {
+            out[i] = rank;
+        }
+        start = end;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,6 +140,27 @@ mod tests {
         let one = MeanSd::of(&[0.25]).unwrap();
         assert_eq!((one.mean, one.sd), (0.25, 0.0));
         assert_eq!(one.percent(1), "25.0 ± 0.0%");
+    }
+
+    /// Values from `scipy.stats.spearmanr` (SciPy 1.x), with a tie.
+    #[test]
+    fn spearman_matches_scipy_with_ties() {
+        let r = spearman(&[1.0, 2.0, 3.0, 4.0, 5.0], &[5.0, 6.0, 7.0, 8.0, 7.0]).unwrap();
+        assert!((r - 0.820_782_681_668_123_3).abs() < 1e-12, "{r}");
+        let r = spearman(
+            &[52.25, 57.7, 76.66, 76.9, 83.2, 95.96],
+            &[3.0, 1.0, 2.0, 5.0, 4.0, 6.0],
+        )
+        .unwrap();
+        assert!((r - 0.771_428_571_428_571_5).abs() < 1e-12, "{r}");
+        assert_eq!(
+            spearman(&[1.0, 2.0, 3.0], &[30.0, 20.0, 10.0]).unwrap(),
+            -1.0
+        );
+        assert!(spearman(&[1.0], &[1.0]).is_err());
+        assert!(spearman(&[1.0, 2.0], &[1.0]).is_err());
+        assert!(spearman(&[1.0, 1.0], &[1.0, 2.0]).is_err());
+        assert!(spearman(&[1.0, f64::NAN], &[1.0, 2.0]).is_err());
     }
 
     #[test]
