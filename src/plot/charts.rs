@@ -627,6 +627,7 @@ impl Render for BarChart {
         };
         let x = -0.5..n as f64 - 0.5;
         let y = (lo - if lo < 0.0 { pad } else { 0.0 })..hi + pad;
+        let y_span = y.end - y.start;
         let labels: Vec<&str> = self.series.iter().map(|(n, _)| n.as_str()).collect();
         let (corner, y) = if self.series.len() > 1 {
             let marks: Vec<Mark> = self
@@ -670,7 +671,7 @@ impl Render for BarChart {
             .disable_x_mesh()
             .x_labels(n + 1)
             .x_label_formatter(&label)
-            .y_label_formatter(&|v: &f64| tick_label(*v, false))
+            .y_label_formatter(&|v: &f64| tick_label(*v, false, y_span))
             .y_desc(frame.y_label.as_str())
             .x_desc(frame.x_label.as_str())
             .label_style((FONT, 12))

@@ -105,7 +105,7 @@ pub(super) fn draw_colorbar<DB: DrawingBackend>(
         .disable_y_mesh()
         .disable_x_axis()
         .label_style((FONT, 11))
-        .y_label_formatter(&|v| super::frame::tick_label(*v, false))
+        .y_label_formatter(&|v| super::frame::tick_label(*v, false, hi - lo))
         .draw()
         .map_err(drawing)?;
     let steps = 120;
@@ -241,6 +241,7 @@ impl Render for Heatmap {
             builder.caption(&frame.title, (FONT, 18));
         }
         let y_range = if flip { y1..y0 } else { y0..y1 };
+        let (xs, ys) = ((x1 - x0).abs(), (y1 - y0).abs());
         let mut chart = builder
             .build_cartesian_2d(x0..x1, y_range)
             .map_err(drawing)?;
@@ -255,14 +256,14 @@ impl Render for Heatmap {
         };
         let xf = move |v: &f64| {
             if cl.is_empty() {
-                super::frame::tick_label(*v, false)
+                super::frame::tick_label(*v, false, xs)
             } else {
                 cat(&cl, *v)
             }
         };
         let yf = move |v: &f64| {
             if rl.is_empty() {
-                super::frame::tick_label(*v, false)
+                super::frame::tick_label(*v, false, ys)
             } else {
                 cat(&rl, *v)
             }
@@ -404,7 +405,7 @@ pub fn isoline_runs(
 }
 
 fn level_label(v: f64) -> String {
-    super::frame::tick_label(v, false)
+    super::frame::tick_label(v, false, 0.0)
 }
 
 /// Iso-lines of a grid of values with each level labelled, optionally over a

@@ -68,19 +68,33 @@ pub fn range_of(values: impl Iterator<Item = f64>, log: bool) -> Result<Range<f6
     Ok(lo - pad..hi + pad)
 }
 
-/// A tick label: up to 3 decimals without trailing zeros, scientific
-/// notation for very large or small values, 2 significant digits on log axes.
-pub fn tick_label(v: f64, log: bool) -> String {
+/// A tick label on an axis spanning `span` (its largest minus its smallest
+/// value; 0 when unknown): up to 3 decimals without trailing zeros, more
+/// when the span is so small that 3 would print neighbouring ticks alike
+/// (a loss that moves in the fourth decimal); scientific notation for very
+/// large or small values, with enough digits for the same reason; 2
+/// significant digits on log axes.
+pub fn tick_label(v: f64, log: bool, span: f64) -> String {
     let x = if log { 10f64.powf(v) } else { v };
+    // About the finest tick spacing plotters picks for the span.
+    let step = if log || !(span.is_finite() && span > 0.0) {
+        None
+    } else {
+        Some(span / 20.0)
+    };
     if x == 0.0 || (!log && x.abs() < 1e-12) {
         "0".into()
     } else if x.abs() >= 1e4 || x.abs() < 1e-2 {
-        format!("{x:.1e}")
+        let digits = step.map_or(1, |s| {
+            (x.abs().log10().floor() as i32 - s.log10().floor() as i32).clamp(1, 6)
+        }) as usize;
+        format!("{x:.digits$e}")
     } else if log {
         let digits = (1 - x.abs().log10().floor() as i32).max(0) as usize;
         format!("{x:.digits$}")
     } else {
-        let s = format!("{x:.3}");
+        let digits = step.map_or(3, |s| (-s.log10()).ceil().clamp(3.0, 9.0) as usize);
+        let s = format!("{x:.digits$}");
         s.trim_end_matches('0').trim_end_matches('.').to_string()
     }
 }
@@ -118,10 +132,11 @@ impl Frame {
         if !self.title.is_empty() {
             builder.caption(&self.title, (FONT, 18));
         }
+        let (xs, ys) = (x.end - x.start, y.end - y.start);
         let mut chart = builder.build_cartesian_2d(x, y).map_err(drawing)?;
         let (xl, yl) = (self.x_log, self.y_log);
-        let xf = move |v: &f64| tick_label(*v, xl);
-        let yf = move |v: &f64| tick_label(*v, yl);
+        let xf = move |v: &f64| tick_label(*v, xl, xs);
+        let yf = move |v: &f64| tick_label(*v, yl, ys);
         chart
             .configure_mesh()
             .x_desc(self.x_label.as_str())
@@ -192,3 +207,27 @@ macro_rules! frame_setters {
     };
 }
 pub(crate) use frame_setters;
+
+#[cfg(test)]
+mod tests {
+    use super::tick_label;
+
+    #[test]
+    fn tick_labels_keep_neighbouring_ticks_apart_on_small_spans() {
+        // A loss moving in the fourth decimal: 3 decimals printed
+        // 0.692 twice.
+        let ticks = [0.6915, 0.692, 0.6925, 0.693];
+        let labels: Vec<String> = ticks.iter().map(|&v| tick_label(v, false, 0.003)).collect();
+        assert_eq!(labels, ["0.6915", "0.692", "0.6925", "0.693"]);
+        // Ordinary spans print as before: at most 3 decimals, no trailing zeros.
+        assert_eq!(tick_label(0.25, false, 1.0), "0.25");
+        assert_eq!(tick_label(12.0, false, 100.0), "12");
+        assert_eq!(tick_label(1.0 / 3.0, false, 0.0), "0.333");
+        // Small values in scientific notation, with digits for the span.
+        assert_eq!(tick_label(0.0015, false, 0.005), "1.5e-3");
+        assert_eq!(tick_label(0.00155, false, 0.0005), "1.55e-3");
+        assert_eq!(tick_label(0.0015, false, 0.0), "1.5e-3");
+        // Log axes: 2 significant digits, whatever the span.
+        assert_eq!(tick_label(0.5f64.log10(), true, 3.0), "0.50");
+    }
+}
