@@ -142,6 +142,7 @@ fn run(connection_file: &str) -> Result<(), String> {
         grace: grace(),
         panic: Mutex::new(None),
         forwarding: Mutex::new(streams::PanicFilter::default()),
+        input_cancel: Mutex::new(None),
     });
     display_channel::spawn(listener, shared.clone());
     let runtime = tokio::runtime::Builder::new_multi_thread()

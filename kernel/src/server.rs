@@ -191,6 +191,11 @@ async fn reply<S: SocketSend>(
 /// their next check) and starts the grace timer that kills the process if
 /// the cell is still running when it ends.
 fn interrupt(shared: &Arc<Shared>) {
+    // A cell waiting for input gets no input: its reader returns and the
+    // cell can stop.
+    if let Some(cancel) = lock(&shared.input_cancel).take() {
+        let _ = cancel.send(());
+    }
     let seq = {
         let mut running = lock(&shared.running);
         let Some(cell) = running.as_mut() else {
@@ -231,25 +236,38 @@ fn stdin_asker(
     let session = shared.session.clone();
     tokio::spawn(async move {
         while let Some((request, answer)) = rx.recv().await {
+            let (cancel_tx, mut cancelled) = oneshot::channel();
+            *lock(&shared.input_cancel) = Some(cancel_tx);
             if let Some(z) = to_zmq(request.to_frames(&signer)) {
                 if socket.send(z).await.is_err() {
+                    lock(&shared.input_cancel).take();
                     let _ = answer.send(None);
                     continue;
                 }
             }
             let value = loop {
-                match socket.recv().await {
-                    Ok(raw) => {
-                        let Some(msg) = accept("stdin", raw, &signer) else {
-                            continue;
-                        };
-                        if msg.msg_type() == "input_reply" {
-                            break msg.content["value"].as_str().map(str::to_owned);
+                tokio::select! {
+                    _ = &mut cancelled => break None,
+                    raw = socket.recv() => match raw {
+                        Ok(raw) => {
+                            let Some(msg) = accept("stdin", raw, &signer) else {
+                                continue;
+                            };
+                            // A late answer to a request an interrupt gave up
+                            // on is not the answer to this one.
+                            let answers_this = msg
+                                .parent_header
+                                .as_ref()
+                                .is_none_or(|p| p.msg_id == request.header.msg_id);
+                            if msg.msg_type() == "input_reply" && answers_this {
+                                break msg.content["value"].as_str().map(str::to_owned);
+                            }
                         }
-                    }
-                    Err(_) => break None,
+                        Err(_) => break None,
+                    },
                 }
             };
+            lock(&shared.input_cancel).take();
             let _ = answer.send(value);
         }
     });

@@ -64,6 +64,10 @@ pub struct Shared {
     /// evaluator can tell when every line of a cell has been sent; it keeps
     /// the state of the panic filter.
     pub forwarding: Mutex<crate::streams::PanicFilter>,
+    /// Cancels the input request the running cell is waiting on, if any:
+    /// an interrupt must not leave the kernel waiting for a frontend that
+    /// will never answer (the cell's process may be gone).
+    pub input_cancel: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
 }
 
 impl Shared {

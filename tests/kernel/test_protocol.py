@@ -201,6 +201,38 @@ class Interrupts(KernelFixture):
         self.assertEqual(reply["status"], "ok")
         self.assertEqual(of_type(outputs, "execute_result")[0]["content"]["data"]["text/plain"], "3.0")
 
+    def test_a_cell_waiting_for_input_stops_at_the_interrupt(self):
+        # What evcxr_input::get_string does: a request line on stdout, the
+        # answer read from stdin.
+        ask = ('let mut line = String::new();\n'
+               'println!("EVCXR_INPUT_REQUEST:your name?");\n'
+               'std::io::stdin().read_line(&mut line).unwrap();\n'
+               'println!("got [{}]", line.trim());')
+        run(self.kc, "let before_input = 3;")
+        requests = []
+        self.interrupt_after(3)
+        started = time.time()
+        reply = self.kc.execute_interactive(
+            ask, timeout=60, allow_stdin=True, stdin_hook=requests.append)["content"]
+        # Nobody answered: the interrupt gave the cell an empty line rather
+        # than leaving the kernel waiting for the frontend.
+        self.assertEqual(len(requests), 1)
+        self.assertEqual(requests[0]["content"]["prompt"], "your name?")
+        self.assertEqual(reply["status"], "error")
+        self.assertEqual(reply["ename"], "Interrupted")
+        self.assertLess(time.time() - started, 3 + 2.5, "stopped by the grace kill, not the cancel")
+        reply, outputs = run(self.kc, "before_input + 1")
+        self.assertEqual(reply["status"], "ok")
+        self.assertEqual(of_type(outputs, "execute_result")[0]["content"]["data"]["text/plain"], "4")
+        # The next request is answered as usual.
+        answered = []
+        reply = self.kc.execute_interactive(
+            ask, timeout=60, allow_stdin=True,
+            stdin_hook=lambda m: (answered.append(m), self.kc.input("Ada")),
+            output_hook=answered.append)["content"]
+        self.assertEqual(reply["status"], "ok", reply)
+        self.assertTrue(any("got [Ada]" in m["content"].get("text", "") for m in answered))
+
     def test_panic_is_an_error_and_keeps_variables(self):
         run(self.kc, "let kept = 5;")
         reply, outputs = run(self.kc, 'let lost = 1; panic!("on purpose {}", kept);')
