@@ -143,7 +143,7 @@ pub fn mk_mmd(
             )))
         }
         Bandwidth::Median | Bandwidth::Mean => {
-            let d = squared_distances(&pooled.f_detach()?, &pooled.f_detach()?)?;
+            let d = gram_distances(&pooled.f_detach()?)?;
             let k = n + m;
             let off_diagonal =
                 d.f_masked_select(&Tensor::f_eye(k, (Kind::Bool, d.device()))?.f_logical_not()?)?;
@@ -207,6 +207,23 @@ fn squared_distances(a: &Tensor, b: &Tensor) -> Result<Tensor> {
         .f_sub(&b.f_unsqueeze(0)?)?
         .f_square()?
         .f_sum_dim_intlist([2i64].as_slice(), false, Kind::Float)?)
+}
+
+/// `‖x_i - x_j‖²` for all rows of `x` `[K, D]`, `[K, K]`, from the Gram
+/// matrix in double precision, `‖x_i‖² + ‖x_j‖² - 2 x_i·x_j`: a `K × K`
+/// product instead of the `K × K × D` differences, for the bandwidth
+/// heuristics (a median or mean of the distances, not differentiated),
+/// where double precision keeps the expansion's rounding far below what
+/// the heuristic needs.
+fn gram_distances(x: &Tensor) -> Result<Tensor> {
+    let x = x.f_to_kind(Kind::Double)?;
+    let gram = x.f_matmul(&x.f_transpose(0, 1)?)?;
+    let norms = gram.f_diagonal(0, 0, 1)?;
+    Ok(norms
+        .f_unsqueeze(1)?
+        .f_add(&norms.f_unsqueeze(0)?)?
+        .f_sub(&gram.f_mul_scalar(2.0)?)?
+        .f_clamp_min(0.0)?)
 }
 
 /// The mean over `widths` of `exp(-d / s)`, elementwise.
