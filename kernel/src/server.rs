@@ -9,7 +9,7 @@ use crate::completeness::{judge, Completeness};
 use crate::evaluator::{self, Cell, Job};
 use crate::preload;
 use crate::shared::{lock, Preload, Shared};
-use crate::wire::{error_content, Message, Signer};
+use crate::wire::{error_content, Message, Signer, WireError};
 use bytes::Bytes;
 use jupyter_protocol::{ConnectionInfo, ExecuteRequest, ShutdownRequest};
 use serde_json::{json, Value};
@@ -64,6 +64,36 @@ async fn bind<S: Socket>(info: &ConnectionInfo, port: u16) -> Result<S> {
 
 fn to_zmq(frames: Vec<Bytes>) -> Option<ZmqMessage> {
     ZmqMessage::try_from(frames).ok()
+}
+
+/// What arrived on a socket.
+enum Incoming {
+    /// A well-formed message.
+    Message(Message),
+    /// A signed request whose body is wrong (its content emptied), and the
+    /// error reply's content.
+    Refused(Message, Value),
+    /// Frames that cannot be answered (unsigned, no header): dropped.
+    Dropped,
+}
+
+/// Reads one message; logs what it drops or refuses.
+fn receive(channel: &str, raw: ZmqMessage, signer: &Signer) -> Incoming {
+    match Message::from_frames(raw.into_vec(), signer) {
+        Ok(m) => Incoming::Message(m),
+        Err(WireError::BadBody(request, why)) if request.msg_type().ends_with("_request") => {
+            eprintln!(
+                "deepscope-kernel: refused a malformed {} on {channel}: {why}",
+                request.msg_type()
+            );
+            let content = bad_request(&format!("{}: {why}", request.msg_type()));
+            Incoming::Refused(*request, content)
+        }
+        Err(e) => {
+            eprintln!("deepscope-kernel: dropped a message on {channel}: {e}");
+            Incoming::Dropped
+        }
+    }
 }
 
 /// Reads one message; `None` for frames that are dropped (logged).
@@ -125,8 +155,15 @@ pub async fn serve(
 
     loop {
         let raw = control.recv().await?;
-        let Some(msg) = accept("control", raw, &signer) else {
-            continue;
+        let msg = match receive("control", raw, &signer) {
+            Incoming::Message(msg) => msg,
+            Incoming::Refused(request, content) => {
+                shared.status(&request, "busy");
+                reply(&mut control, &signer, &shared, &request, content).await;
+                shared.status(&request, "idle");
+                continue;
+            }
+            Incoming::Dropped => continue,
         };
         shared.status(&msg, "busy");
         match msg.msg_type() {
@@ -302,8 +339,15 @@ async fn shell_loop(
                 continue;
             }
         };
-        let Some(msg) = accept("shell", raw, &signer) else {
-            continue;
+        let msg = match receive("shell", raw, &signer) {
+            Incoming::Message(msg) => msg,
+            Incoming::Refused(request, content) => {
+                shared.status(&request, "busy");
+                send(&sender, &signer, request.reply(&shared.session, content)).await;
+                shared.status(&request, "idle");
+                continue;
+            }
+            Incoming::Dropped => continue,
         };
         shared.status(&msg, "busy");
         let answer: Option<Value> = match msg.msg_type() {

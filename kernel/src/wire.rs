@@ -20,7 +20,7 @@ const DELIMITER: &[u8] = b"<IDS|MSG>";
 pub const PROTOCOL_VERSION: &str = "5.3";
 
 /// Why a set of frames is not a message we accept.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum WireError {
     /// No `<IDS|MSG>` delimiter frame.
     NoDelimiter,
@@ -30,6 +30,10 @@ pub enum WireError {
     BadSignature,
     /// A JSON frame does not parse, or the header lacks a required field.
     Malformed(String),
+    /// Signed, with a valid header, but the parent header, metadata or
+    /// content is not what the protocol says: the message (its content
+    /// empty) can still be answered with an error reply.
+    BadBody(Box<Message>, String),
 }
 
 impl fmt::Display for WireError {
@@ -41,6 +45,9 @@ impl fmt::Display for WireError {
             }
             WireError::BadSignature => write!(f, "missing or wrong HMAC signature"),
             WireError::Malformed(why) => write!(f, "malformed message: {why}"),
+            WireError::BadBody(msg, why) => {
+                write!(f, "malformed {} message: {why}", msg.msg_type())
+            }
         }
     }
 }
@@ -156,25 +163,40 @@ impl Message {
         };
         let header: Header = serde_json::from_value(json(0, "header")?)
             .map_err(|e| WireError::Malformed(format!("header: {e}")))?;
-        let parent = json(1, "parent_header")?;
-        let parent_header = match &parent {
-            Value::Object(m) if m.is_empty() => None,
-            Value::Null => None,
-            _ => serde_json::from_value(parent).ok(),
-        };
-        let metadata = json(2, "metadata")?;
-        let content = json(3, "content")?;
-        if !content.is_object() {
-            return Err(WireError::Malformed("content is not a JSON object".into()));
-        }
-        Ok(Message {
+        let mut msg = Message {
             identities,
             header,
-            parent_header,
-            metadata,
-            content,
+            parent_header: None,
+            metadata: json!({}),
+            content: json!({}),
             buffers: rest[5..].to_vec(),
-        })
+        };
+        // From here on the sender and the request are known: what is wrong
+        // is answered, not dropped.
+        let body = (|| -> Result<(Option<Header>, Value, Value), WireError> {
+            let parent = json(1, "parent_header")?;
+            let parent_header = match &parent {
+                Value::Object(m) if m.is_empty() => None,
+                Value::Null => None,
+                _ => serde_json::from_value(parent).ok(),
+            };
+            let metadata = json(2, "metadata")?;
+            let content = json(3, "content")?;
+            if !content.is_object() {
+                return Err(WireError::Malformed("content is not a JSON object".into()));
+            }
+            Ok((parent_header, metadata, content))
+        })();
+        match body {
+            Ok((parent_header, metadata, content)) => {
+                msg.parent_header = parent_header;
+                msg.metadata = metadata;
+                msg.content = content;
+                Ok(msg)
+            }
+            Err(WireError::Malformed(why)) => Err(WireError::BadBody(Box::new(msg), why)),
+            Err(other) => Err(other),
+        }
     }
 
     /// The signed frames of this message.
@@ -267,22 +289,22 @@ mod tests {
     fn forged_or_missing_signatures_are_rejected() {
         let signer = Signer::new("secret");
         let forged = request(&Signer::new("other key"));
-        assert_eq!(
+        assert!(matches!(
             Message::from_frames(forged, &signer).unwrap_err(),
             WireError::BadSignature
-        );
+        ));
         let mut unsigned = request(&signer);
         unsigned[2] = Bytes::new();
-        assert_eq!(
+        assert!(matches!(
             Message::from_frames(unsigned, &signer).unwrap_err(),
             WireError::BadSignature
-        );
+        ));
         let mut tampered = request(&signer);
         tampered[6] = Bytes::from_static(br#"{"code": "evil"}"#);
-        assert_eq!(
+        assert!(matches!(
             Message::from_frames(tampered, &signer).unwrap_err(),
             WireError::BadSignature
-        );
+        ));
     }
 
     #[test]
@@ -298,15 +320,15 @@ mod tests {
     #[test]
     fn malformed_frames_are_errors_not_panics() {
         let signer = Signer::new("");
-        assert_eq!(
+        assert!(matches!(
             Message::from_frames(vec![Bytes::from_static(b"x")], &signer).unwrap_err(),
             WireError::NoDelimiter
-        );
+        ));
         let short = vec![Bytes::from_static(DELIMITER), Bytes::new()];
-        assert_eq!(
+        assert!(matches!(
             Message::from_frames(short, &signer).unwrap_err(),
             WireError::TooFewFrames(1)
-        );
+        ));
         let bad_json = vec![
             Bytes::from_static(DELIMITER),
             Bytes::new(),
@@ -319,6 +341,25 @@ mod tests {
             Message::from_frames(bad_json, &signer),
             Err(WireError::Malformed(_))
         ));
+        // A valid header with a body that is wrong can be answered.
+        let header =
+            serde_json::to_vec(&Message::new("s", "execute_request", None, json!({})).header)
+                .unwrap();
+        let bad_body = vec![
+            Bytes::from_static(DELIMITER),
+            Bytes::new(),
+            Bytes::from(header),
+            Bytes::from_static(b"{}"),
+            Bytes::from_static(b"{}"),
+            Bytes::from_static(b"[1, 2]"),
+        ];
+        match Message::from_frames(bad_body, &signer) {
+            Err(WireError::BadBody(msg, why)) => {
+                assert_eq!(msg.msg_type(), "execute_request");
+                assert!(why.contains("not a JSON object"), "{why}");
+            }
+            other => panic!("expected BadBody, got {other:?}"),
+        }
         assert!(!signer.verify(b"zz", &[b"x"]) || signer.mac.is_none());
         assert_eq!(unhex(b"0g"), None);
         assert_eq!(unhex(b"abc"), None);

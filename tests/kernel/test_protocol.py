@@ -129,12 +129,17 @@ class SignatureAndMalformedMessages(KernelFixture):
             bad.append([b"<IDS|MSG>", b"00", huge, b"{}", b"{}", b"{}"])
             for frames in bad:
                 raw.send_frames(frames)
-            # The wrongly typed execute_request is answered with an error reply.
+            # The three signed execute_requests with a valid header (content
+            # a list, wrongly typed, not UTF-8) are each answered with an
+            # error reply; the rest cannot be answered and are dropped.
             answers = []
             while (m := raw.recv(timeout=3)) is not None:
                 answers.append(m)
+            self.assertEqual(len(answers), 3, [m["content"] for m in answers])
             for m in answers:
+                self.assertEqual(m["msg_type"], "execute_reply")
                 self.assertEqual(m["content"]["status"], "error")
+                self.assertEqual(m["parent_header"]["msg_id"], good_header["msg_id"])
             msg_id = raw.send("kernel_info_request", {})
             reply = raw.recv(timeout=10)
             self.assertIsNotNone(reply, "the kernel stopped answering")
