@@ -5,7 +5,9 @@ and, where a message must be wrong on purpose, with raw ZeroMQ frames.
 
 import json
 import os
+import random
 import shutil
+import subprocess
 import tempfile
 import threading
 import time
@@ -33,11 +35,15 @@ def of_type(outputs, kind):
 
 class KernelFixture(unittest.TestCase):
     env = {}
+    # The kernel's log (stderr) thrown away, for tests that make it log
+    # thousands of lines.
+    quiet = False
 
     @classmethod
     def setUpClass(cls):
         env = dict(os.environ, **cls.env)
-        cls.km, cls.kc = start_new_kernel(kernel_name="deepscope", startup_timeout=120, env=env)
+        extra = {"stderr": subprocess.DEVNULL} if cls.quiet else {}
+        cls.km, cls.kc = start_new_kernel(kernel_name="deepscope", startup_timeout=120, env=env, **extra)
         run(cls.kc, "1")  # wait for the preload
 
     @classmethod
@@ -149,6 +155,82 @@ class SignatureAndMalformedMessages(KernelFixture):
         reply, _ = run(self.kc, "2 + 2")
         self.assertEqual(reply["status"], "ok")
         self.assertTrue(key)
+
+
+class Fuzz(KernelFixture):
+    """Random and mutated frames on the shell and control sockets."""
+
+    FRAMES = 10_000
+    quiet = True  # each dropped frame is a line of the kernel's log
+
+    # Requests whose valid forms answer at once (no cell, no completion is
+    # queued behind which the last check would wait), never shutdown.
+    SHELL = [("kernel_info_request", {}), ("is_complete_request", {"code": "let x = ("}),
+             ("history_request", {"hist_access_type": "tail", "n": 3}),
+             ("comm_info_request", {}), ("comm_open", {"comm_id": "c", "target_name": "t", "data": {}}),
+             ("comm_msg", {"comm_id": "c", "data": {}}), ("made_up_request", {}),
+             ("execute_request", {"code": 7, "silent": "no"})]
+    CONTROL = [("kernel_info_request", {}), ("interrupt_request", {}), ("made_up_request", {})]
+
+    def mutate(self, rng, frames):
+        frames = list(frames)
+        for _ in range(rng.randint(1, 4)):
+            kind = rng.randrange(6)
+            i = rng.randrange(len(frames)) if frames else 0
+            if kind == 0 and frames and frames[i]:
+                b = bytearray(frames[i])
+                b[rng.randrange(len(b))] = rng.randrange(256)
+                frames[i] = bytes(b)
+            elif kind == 1 and frames:
+                frames[i] = frames[i][: rng.randrange(len(frames[i]) + 1)]
+            elif kind == 2 and len(frames) > 1:
+                del frames[i]
+            elif kind == 3 and frames:
+                frames.insert(i, frames[i])
+            elif kind == 4:
+                frames.insert(i, rng.randbytes(rng.randrange(64)))
+            else:
+                frames = [rng.randbytes(rng.randrange(1, 200)) for _ in range(rng.randrange(1, 8))]
+        return frames
+
+    def test_ten_thousand_random_and_mutated_frames_leave_the_kernel_working(self):
+        rng = random.Random(20261202)
+        info = self.km.get_connection_info()
+        session = Session(key=self.km.session.key, signature_scheme="hmac-sha256")
+        ctx = zmq.Context.instance()
+        sockets = {}
+        for port in ("shell_port", "control_port"):
+            sock = ctx.socket(zmq.DEALER)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.connect(f"{info['transport']}://{info['ip']}:{info[port]}")
+            sockets[port] = sock
+        try:
+            for n in range(self.FRAMES):
+                port = "shell_port" if n % 3 else "control_port"
+                msg_type, content = rng.choice(self.SHELL if port == "shell_port" else self.CONTROL)
+                msg = session.msg(msg_type, content)
+                parts = [json.dumps(msg[k], default=str).encode() for k in ("header", "parent_header", "metadata", "content")]
+                frames = self.mutate(rng, parts)
+                if rng.random() < 0.5:
+                    # Signed after the mutation: reaches the parsing behind the signature check.
+                    body = [f for f in frames][:4]
+                    frames = [b"<IDS|MSG>", session.sign(body)] + frames
+                else:
+                    frames = self.mutate(rng, [b"<IDS|MSG>", session.sign(parts)] + parts)
+                if not frames:
+                    frames = [b""]
+                sockets[port].send_multipart(frames)
+            for sock in sockets.values():
+                while sock.poll(2000):
+                    sock.recv_multipart()
+        finally:
+            for sock in sockets.values():
+                sock.close(linger=0)
+        reply = self.kc.kernel_info(reply=True, timeout=30)
+        self.assertEqual(reply["content"]["status"], "ok")
+        reply, outputs = run(self.kc, "40 + 2")
+        self.assertEqual(reply["status"], "ok")
+        self.assertEqual(of_type(outputs, "execute_result")[0]["content"]["data"]["text/plain"], "42")
 
 
 class Interrupts(KernelFixture):
