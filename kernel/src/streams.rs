@@ -153,11 +153,27 @@ impl PanicFilter {
             }
             return false;
         }
-        if let Some(at) = line
+        if let Some((thread, location)) = line
             .strip_prefix("thread '")
             .and_then(|rest| rest.split_once(" panicked at "))
         {
-            let location = at.1.trim_end_matches(':').to_string();
+            // Only a panic of the thread that runs the cell (the evaluation
+            // process's main thread, whose OS id is the process id) ends the
+            // cell; another thread's, which the cell may have joined and
+            // handled, is ordinary output, shown where it happened. The hook
+            // writes `thread '<name>' (<os id>) panicked at`; without the id
+            // (older Rust) every panic counts as the cell's.
+            let os_id = thread
+                .rsplit_once(" (")
+                .and_then(|(_, id)| id.strip_suffix(')'))
+                .and_then(|id| id.parse::<u32>().ok());
+            let process = lock(&shared.process).as_ref().map(|p| lock(p).id());
+            if let (Some(os_id), Some(pid)) = (os_id, process) {
+                if os_id != pid {
+                    return true;
+                }
+            }
+            let location = location.trim_end_matches(':').to_string();
             *lock(&shared.panic) = Some(PanicReport {
                 location,
                 message: String::new(),

@@ -330,6 +330,28 @@ class Interrupts(KernelFixture):
         reply, _ = run(self.kc, "kept * 2")
         self.assertEqual(reply["status"], "ok")
 
+    def test_a_panic_the_cell_catches_in_a_joined_thread_is_output_not_the_cells_panic(self):
+        run(self.kc, "let kept_too = 6;")
+        reply, outputs = run(
+            self.kc,
+            'let worker = std::thread::spawn(|| -> i32 { panic!("inside the worker") });\n'
+            'let failed = worker.join().is_err();\n'
+            'println!("joined: failed {failed}");\n'
+            'eprintln!("stderr after the panic");\n'
+            "kept_too + 1")
+        self.assertEqual(reply["status"], "ok", reply)
+        printed = {name: "".join(m["content"]["text"] for m in of_type(outputs, "stream")
+                                 if m["content"]["name"] == name) for name in ("stdout", "stderr")}
+        self.assertIn("joined: failed true", printed["stdout"])
+        self.assertIn("panicked at", printed["stderr"])
+        self.assertIn("inside the worker", printed["stderr"])
+        self.assertIn("stderr after the panic", printed["stderr"])
+        self.assertEqual(of_type(outputs, "execute_result")[0]["content"]["data"]["text/plain"], "7")
+        # The cell's own panic is still the cell's error.
+        reply, _ = run(self.kc, 'panic!("the cell itself")')
+        self.assertEqual(reply["ename"], "Panic")
+        self.assertIn("the cell itself", reply["evalue"])
+
     def test_error_at_a_question_mark_fails_the_cell_so_notebooks_stop(self):
         run(self.kc, "let before = 7;")
         code = ("let during = 1;\n"
