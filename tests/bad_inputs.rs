@@ -1322,6 +1322,47 @@ fn cases(dir: &std::path::Path) -> Vec<Case> {
             Box::new(|| ok(adapt::selection::deep_embedded_validation(&[], &[]))),
         ),
         (
+            "Selection::choose: no candidates",
+            "there are no candidates to choose from",
+            Box::new(|| ok(adapt::Selection::SourceValidation.choose(&[]))),
+        ),
+        (
+            "Selection::choose: a NaN score",
+            "a candidate has a non-finite score",
+            Box::new(|| {
+                let c = adapt::Candidate { epoch: 1, source_accuracy: 0.5, dev_risk: f64::NAN, target_accuracy: 0.5 };
+                ok(adapt::Selection::Dev.choose(&[c]))
+            }),
+        ),
+        (
+            "score_candidate: a sample of 2 images per domain",
+            "scoring needs a sample of at least 4 images per domain",
+            Box::new(|| {
+                let d = Dataset::new("d", tiny_split(), tiny_split(), vec!["a".into(), "b".into()])?;
+                let (mut f, mut c) = (tiny_mlp(), zoo::mlp(&[2], &[], 2, zoo::Activation::Relu).build(Device::Cpu)?);
+                let nets = adapt::CandidateNets { source_encoder: &mut f, target_encoder: None, classifier: &mut c };
+                ok(adapt::score_candidate(1, nets, &d, &d, 2))
+            }),
+        ),
+        (
+            "WeightSnapshot::restore: a network the run did not train",
+            "the snapshot of epoch 3 has no network 'encoder'; it has features",
+            Box::new(|| {
+                let snap = deepscope::train::WeightSnapshot { epoch: 3, tensors: vec![("features/layers.0.weight".into(), zeros(&[3, 4]))] };
+                snap.restore("encoder", &mut tiny_mlp())
+            }),
+        ),
+        (
+            "spearman: lists of different lengths",
+            "a rank correlation needs two equally long lists of at least 2 values, got 3 and 2",
+            Box::new(|| ok(deepscope::stats::spearman(&[1.0, 2.0, 3.0], &[1.0, 2.0]))),
+        ),
+        (
+            "spearman: one side all equal",
+            "needs values that are not all equal on each side",
+            Box::new(|| ok(deepscope::stats::spearman(&[1.0, 1.0, 1.0], &[1.0, 2.0, 3.0]))),
+        ),
+        (
             "domain_discriminator: features of width 0",
             "model input shape must be positive sizes",
             Box::new(|| ok(adapt::domain_discriminator(0, 4, 1).build(Device::Cpu))),
