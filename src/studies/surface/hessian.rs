@@ -62,7 +62,7 @@ pub fn loss_and_gradient(model: &Model, x: &Tensor, y: &Tensor) -> Result<(f64, 
     tch::with_grad(|| {
         let params = parameters(model);
         let (l, grads) = gradient_graph(model, x, y, &params)?;
-        Ok((l.double_value(&[]), flat(&grads).detach()))
+        Ok((l.f_double_value(&[])?, flat(&grads).detach()))
     })
 }
 

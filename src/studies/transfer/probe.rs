@@ -400,7 +400,7 @@ fn fit_linear(
             let theta = theta.detach().set_requires_grad(true);
             let f = objective(&theta)?;
             let g = Tensor::f_run_backward(&[&f], &[&theta], false, false)?;
-            Ok((f.double_value(&[]), g[0].shallow_clone()))
+            Ok((f.f_double_value(&[])?, g[0].shallow_clone()))
         })
     })?;
     let theta = found.x;
