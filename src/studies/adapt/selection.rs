@@ -11,7 +11,7 @@
 use crate::data::{Dataset, Split};
 use crate::error::{Error, Result};
 use crate::model::Model;
-use crate::transfer::LinearProbe;
+use crate::transfer::{Extractor, Features, LinearProbe};
 use tch::{Device, Kind, Tensor};
 
 /// Features of two domains as a labelled set (source 0, target 1), half of
@@ -273,79 +273,49 @@ pub fn score_candidate(
     }
     let CandidateNets {
         source_encoder,
-        mut target_encoder,
+        target_encoder,
         classifier,
     } = nets;
-    let modes = (
-        source_encoder.is_training(),
-        target_encoder.as_ref().map(|m| m.is_training()),
-        classifier.is_training(),
-    );
-    source_encoder.set_train(false);
-    classifier.set_train(false);
-    if let Some(t) = target_encoder.as_deref_mut() {
-        t.set_train(false);
-    }
-    let result = {
-        let (s_enc, c) = (&*source_encoder, &*classifier);
-        let t_enc = target_encoder.as_deref().unwrap_or(s_enc);
-        tch::no_grad(|| -> Result<Candidate> {
-            let first = |split: &Split| -> Result<Tensor> {
-                let n = (sample as i64).min(split.len() as i64);
-                Ok(split.images().f_narrow(0, 0, n)?)
-            };
-            let fs_train = features_of(s_enc, &first(&source.train)?)?;
-            let ft_train = features_of(t_enc, &first(&target.train)?)?;
-            let fs_val = features_of(s_enc, source.test.images())?;
-            let z_val = c.forward(&fs_val.f_to_device(c.device())?)?;
-            let y_val = source.test.labels().f_to_device(z_val.device())?;
-            let losses = z_val
-                .f_log_softmax(1, Kind::Float)?
-                .f_gather(1, &y_val.f_unsqueeze(1)?, false)?
-                .f_neg()?
-                .f_flatten(0, -1)?
-                .f_to_kind(Kind::Double)?
-                .f_to_device(Device::Cpu)?;
-            let weights = importance_weights(&fs_train, &ft_train, &fs_val)?;
-            let dev_risk = deep_embedded_validation(&Vec::<f64>::try_from(losses)?, &weights)?;
-            let source_accuracy = crate::train::accuracy(&z_val, &y_val)?;
-            let ft_test = features_of(t_enc, target.test.images())?;
-            let z_test = c.forward(&ft_test.f_to_device(c.device())?)?;
-            let target_accuracy = crate::train::accuracy(
-                &z_test,
-                &target.test.labels().f_to_device(z_test.device())?,
-            )?;
-            Ok(Candidate {
-                epoch,
-                source_accuracy,
-                dev_risk,
-                target_accuracy,
-            })
-        })
+    let first = |split: &Split| -> Result<Tensor> {
+        let n = (sample as i64).min(split.len() as i64);
+        Ok(split.images().f_narrow(0, 0, n)?)
     };
-    source_encoder.set_train(modes.0);
-    if let (Some(t), Some(mode)) = (target_encoder, modes.1) {
-        t.set_train(mode);
-    }
-    classifier.set_train(modes.2);
-    result
-}
-
-/// `encoder`'s features of `images` `[N, ...]`, in batches of 500, on the
-/// CPU as `[N, D]`.
-fn features_of(encoder: &Model, images: &Tensor) -> Result<Tensor> {
-    let n = images.size()[0];
-    let parts = (0..n)
-        .step_by(500)
-        .map(|start| -> Result<Tensor> {
-            let x = images
-                .f_narrow(0, start, 500.min(n - start))?
-                .f_to_device(encoder.device())?;
-            Ok(encoder
-                .forward(&x)?
-                .f_flatten(1, -1)?
-                .f_to_device(Device::Cpu)?)
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(Tensor::f_cat(&parts, 0)?)
+    // Features in evaluation mode, without gradients, in batches; each
+    // encoder gets its mode back.
+    let features = |encoder: &mut Model, images: &[&Tensor]| -> Result<Vec<Tensor>> {
+        let layer = encoder.output_layer().to_string();
+        let mut f = Features::new(encoder, &layer)?.batch_size(500);
+        images.iter().map(|x| f.of_images(x)).collect()
+    };
+    let source_features = features(
+        &mut *source_encoder,
+        &[&first(&source.train)?, source.test.images()],
+    )?;
+    let (fs_train, fs_val) = (&source_features[0], &source_features[1]);
+    let target_encoder = match target_encoder {
+        Some(t) => t,
+        None => source_encoder,
+    };
+    let ft_train = &features(&mut *target_encoder, &[&first(&target.train)?])?[0];
+    let (_, target_accuracy) = super::measure(target_encoder, classifier, &target.test, 500)?;
+    let was_training = classifier.is_training();
+    classifier.set_train(false);
+    let z_val = tch::no_grad(|| classifier.forward(&fs_val.f_to_device(classifier.device())?));
+    classifier.set_train(was_training);
+    let z_val = z_val?;
+    let y_val = source.test.labels().f_to_device(z_val.device())?;
+    let losses = z_val
+        .f_log_softmax(1, Kind::Float)?
+        .f_gather(1, &y_val.f_unsqueeze(1)?, false)?
+        .f_neg()?
+        .f_flatten(0, -1)?
+        .f_to_kind(Kind::Double)?
+        .f_to_device(Device::Cpu)?;
+    let weights = importance_weights(fs_train, ft_train, fs_val)?;
+    Ok(Candidate {
+        epoch,
+        source_accuracy: crate::train::accuracy(&z_val, &y_val)?,
+        dev_risk: deep_embedded_validation(&Vec::<f64>::try_from(losses)?, &weights)?,
+        target_accuracy,
+    })
 }
