@@ -22,18 +22,27 @@ elif ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
   need+=(python3-venv)
 fi
 
+# Optional: evcxr links each cell with mold when it is on PATH (faster
+# cells); without it the system linker does the same job, slower.
+want=()
+command -v mold >/dev/null 2>&1 || want+=(mold)
+
+if ((${#need[@]} + ${#want[@]})) && [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+  echo "setup: installing system packages: ${need[*]} ${want[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq -o Dpkg::Use-Pty=0 "${need[@]}" "${want[@]}" >/dev/null
+  need=()
+  want=()
+fi
+if ((${#want[@]})); then
+  echo "setup: optional: 'sudo apt-get install -y ${want[*]}' makes every notebook cell link faster" >&2
+fi
 if ((${#need[@]})); then
-  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
-    echo "setup: installing system packages: ${need[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq -o Dpkg::Use-Pty=0 "${need[@]}" >/dev/null
-  else
-    echo "setup: missing system packages: ${need[*]}" >&2
-    echo "setup: install them with:  sudo apt-get install -y ${need[*]}" >&2
-    echo "setup: (Fashion-MNIST can instead come from FASHION_MNIST_DIR, a folder with its four .gz files)" >&2
-    exit 1
-  fi
+  echo "setup: missing system packages: ${need[*]}" >&2
+  echo "setup: install them with:  sudo apt-get install -y ${need[*]}" >&2
+  echo "setup: (Fashion-MNIST can instead come from FASHION_MNIST_DIR, a folder with its four .gz files)" >&2
+  exit 1
 fi
 
 # Rust: tch 0.26 and image 0.25 need rustc 1.88 or newer; rustup provides it.
