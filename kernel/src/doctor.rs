@@ -1,6 +1,6 @@
 //! `deepscope-kernel doctor`: checks the environment a kernel needs:
 //! libtorch, the CUDA backend, the compute device, the data folder, and the
-//! build folder pool.
+//! build folder pool, and the service of ready evaluators.
 
 use deepscope::data;
 use deepscope::runtime::device::{default_device, libtorch_lib_dir, load_cuda_backend};
@@ -32,6 +32,11 @@ pub fn doctor() -> ExitCode {
         "build pool:    {} ({} folders)",
         crate::pool::root().display(),
         crate::pool::size()
+    );
+    _ = writeln!(
+        report,
+        "ready service: {}",
+        crate::ready::client::describe()
     );
     match data::list() {
         Ok(catalog) => _ = write!(report, "{catalog}"),

@@ -54,23 +54,19 @@ struct Evaluator {
     seq: u64,
     /// When the last failing cell ended (for `stop_on_error`).
     failed_at: Option<Instant>,
-    ask_input: InputAsker,
 }
 
-/// Starts the evaluator thread; jobs sent before the preload finishes wait
-/// for it.
-pub fn spawn(
-    shared: Arc<Shared>,
-    ask_input: InputAsker,
-) -> std::io::Result<std::sync::mpsc::Sender<Job>> {
+/// Starts the evaluator thread, which creates evcxr's context and compiles
+/// the preload at once; jobs sent before the preload finishes wait for it.
+pub fn spawn(shared: Arc<Shared>) -> std::io::Result<std::sync::mpsc::Sender<Job>> {
     let (tx, rx) = std::sync::mpsc::channel::<Job>();
     std::thread::Builder::new()
         .name("evaluator".into())
-        .spawn(move || run(shared, ask_input, rx))?;
+        .spawn(move || run(shared, rx))?;
     Ok(tx)
 }
 
-fn run(shared: Arc<Shared>, ask_input: InputAsker, jobs: std::sync::mpsc::Receiver<Job>) {
+fn run(shared: Arc<Shared>, jobs: std::sync::mpsc::Receiver<Job>) {
     let started = Instant::now();
     let (ctx, outputs) = match CommandContext::new() {
         Ok(pair) => pair,
@@ -103,7 +99,6 @@ fn run(shared: Arc<Shared>, ask_input: InputAsker, jobs: std::sync::mpsc::Receiv
         stderr: outputs.stderr,
         seq: 0,
         failed_at: None,
-        ask_input,
     };
     ev.preload(started);
     for job in jobs {
@@ -152,7 +147,32 @@ fn error_reply(count: u32, ename: &str, evalue: &str) -> Value {
 impl Evaluator {
     fn preload(&mut self, started: Instant) {
         *lock(&self.shared.preload) = Preload::Running(started);
-        let state = match preload::run(&mut self.ctx, &self.shared.build_dir) {
+        let nice = self.shared.preload_nice;
+        let build_dir = self.shared.build_dir.clone();
+        let ctx = &mut self.ctx;
+        // On its own thread, so that the niceness (which the thread's
+        // children, cargo and rustc, inherit) ends with the preload.
+        let outcome = std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .name("preload".into())
+                .spawn_scoped(scope, move || {
+                    if nice > 0 {
+                        // SAFETY: setpriority on this thread's own id.
+                        unsafe {
+                            libc::setpriority(
+                                libc::PRIO_PROCESS,
+                                libc::gettid() as libc::id_t,
+                                nice,
+                            )
+                        };
+                    }
+                    preload::run(ctx, &build_dir)
+                })
+                .map_err(|e| format!("no thread for the preload: {e}"))?
+                .join()
+                .unwrap_or_else(|_| Err("the preload panicked".into()))
+        });
+        let state = match outcome {
             Ok(()) => Preload::Ready(started.elapsed()),
             Err(why) => {
                 eprintln!("deepscope-kernel: {why}");
@@ -215,7 +235,7 @@ impl Evaluator {
             interrupted: false,
             killed: false,
         });
-        let asker = self.ask_input.clone();
+        let asker = lock(&self.shared.ask_input).clone();
         let request = cell.request.clone();
         let allow_stdin = cell.allow_stdin;
         // evcxr does not export the request type, so the closure is typed by
@@ -223,11 +243,11 @@ impl Evaluator {
         let result = self.ctx.execute_with_callbacks(
             &cell.code,
             &mut EvalCallbacks {
-                input_reader: &move |r| {
-                    if !allow_stdin {
-                        return String::new();
+                input_reader: &move |r| match &asker {
+                    Some(ask) if allow_stdin => {
+                        ask(&request, &r.prompt, r.is_password).unwrap_or_default()
                     }
-                    asker(&request, &r.prompt, r.is_password).unwrap_or_default()
+                    _ => String::new(),
                 },
             },
         );
@@ -294,7 +314,7 @@ impl Evaluator {
                         "Interrupted",
                         format!(
                             "the cell ignored the interrupt for {} s, so its evaluation process was stopped; {lost}. Functions, types and `use` lines are kept.",
-                            self.shared.grace.as_secs_f64()
+                            self.shared.grace().as_secs_f64()
                         ),
                     )
                 } else {

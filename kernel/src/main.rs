@@ -2,13 +2,15 @@
 //! runs the cells, with the deepscope library and tch preloaded; this binary
 //! speaks the Jupyter protocol around it, carries live displays from the
 //! evaluation process over a side channel, turns interrupts into the
-//! library's stop flag, and reuses build folders across starts.
+//! library's stop flag, reuses build folders across starts, and serves
+//! kernels from evaluators prepared ahead of time (see [`ready`]).
 //!
 //! ```text
 //! deepscope-kernel run CONNECTION_FILE    what Jupyter starts (kernel.json)
 //! deepscope-kernel install [--prefix DIR | --user]
 //! deepscope-kernel warm                   compile the preload into a build folder
-//! deepscope-kernel doctor                 check libtorch, device, data, pool
+//! deepscope-kernel doctor                 check libtorch, device, data, pool, service
+//! deepscope-kernel ready [status | stop]  the service of ready evaluators
 //! deepscope-kernel --version
 //! ```
 
@@ -19,19 +21,20 @@ mod evaluator;
 mod install;
 mod pool;
 mod preload;
+mod ready;
 mod server;
+mod session;
 mod shared;
 mod streams;
 mod user_error;
 mod wire;
 
-use shared::{Preload, Shared};
+use session::{Options, Prepared};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const USAGE: &str = "usage: deepscope-kernel run CONNECTION_FILE | install [--prefix DIR | --user] | warm | doctor | --version";
+const USAGE: &str = "usage: deepscope-kernel run CONNECTION_FILE | install [--prefix DIR | --user] | warm | doctor | ready [status | stop] | --version";
 
 /// The libtorch this binary was built against (the parent of its lib folder).
 pub fn default_libtorch() -> Option<PathBuf> {
@@ -41,119 +44,33 @@ pub fn default_libtorch() -> Option<PathBuf> {
         .flatten()
 }
 
-/// Makes the environment evcxr's builds and its evaluation process need:
-/// `LIBTORCH` for torch-sys, libtorch on the library path for loading cells.
-/// Runs before any thread starts.
-fn prepare_environment(build_dir: &std::path::Path, socket: Option<&std::path::Path>) {
-    // SAFETY (for set_var): called at the top of main, before any thread.
-    if std::env::var_os("LIBTORCH").is_none_or(|v| v.is_empty()) {
-        if let Some(lt) = default_libtorch() {
-            std::env::set_var("LIBTORCH", lt);
-        }
-    }
-    let mut paths: Vec<PathBuf> = Vec::new();
-    if let Some(lt) = std::env::var_os("LIBTORCH") {
-        // Absolute, as the kernelspec names it: torch-sys rebuilds (minutes)
-        // whenever the LIBTORCH string changes.
-        let lt = PathBuf::from(lt);
-        let lt = std::path::absolute(&lt).unwrap_or(lt);
-        std::env::set_var("LIBTORCH", &lt);
-        paths.push(lt.join("lib"));
-    }
-    // Cells link Rust's std dynamically. Their run path points at it
-    // relative to the build folder, which is wrong one level below where
-    // evcxr loads them from when the build folder and the toolchain share a
-    // parent (a pool under ~/.cache and rustup under ~/.rustup).
-    if let Some(dir) = rust_target_libdir() {
-        paths.push(dir);
-    }
-    if let Some(old) = std::env::var_os("LD_LIBRARY_PATH") {
-        paths.extend(std::env::split_paths(&old));
-    }
-    if let Ok(joined) = std::env::join_paths(paths) {
-        std::env::set_var("LD_LIBRARY_PATH", joined);
-    }
-    std::env::set_var("EVCXR_TMPDIR", build_dir);
-    match socket {
-        Some(s) => std::env::set_var(deepscope::display::SOCKET_ENV, s),
-        None => std::env::remove_var(deepscope::display::SOCKET_ENV),
-    }
-}
-
-/// Where the toolchain keeps `libstd-*.so`.
-fn rust_target_libdir() -> Option<PathBuf> {
-    let out = std::process::Command::new("rustc")
-        .args(["--print", "target-libdir"])
-        .output()
-        .ok()?;
-    let text = String::from_utf8(out.stdout).ok()?;
-    let path = PathBuf::from(text.trim());
-    path.is_dir().then_some(path)
-}
-
-fn grace() -> Duration {
-    std::env::var("DEEPSCOPE_INTERRUPT_GRACE")
-        .ok()
-        .and_then(|s| s.parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map_or(Duration::from_secs(5), Duration::from_secs_f64)
-}
-
-fn run(connection_file: &str) -> Result<(), String> {
-    let text =
-        std::fs::read_to_string(connection_file).map_err(|e| format!("{connection_file}: {e}"))?;
-    let info: jupyter_protocol::ConnectionInfo = serde_json::from_str(&text)
-        .map_err(|e| format!("{connection_file}: not a Jupyter connection file: {e}"))?;
-    let slot = pool::acquire(&pool::root(), pool::size())
-        .map_err(|e| format!("build folder pool {}: {e}", pool::root().display()))?;
-    // The socket lives in a folder only this user can enter.
-    let socket_dir =
-        std::env::temp_dir().join(format!("deepscope-kernel-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&socket_dir).map_err(|e| format!("{}: {e}", socket_dir.display()))?;
-    #[cfg(unix)]
+/// Serves the kernel of `connection_file`: through a ready evaluator when
+/// one can be had, otherwise by itself (and then starts the service that
+/// prepares the next kernel's).
+fn run(connection_file: &str) -> Result<i32, String> {
+    let info = session::connection_info(connection_file)?;
+    match std::fs::read_to_string(connection_file)
+        .map_err(|e| e.to_string())
+        .and_then(|text| ready::client::take(&text))
     {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(&socket_dir, std::fs::Permissions::from_mode(0o700));
+        Ok(code) => return Ok(code),
+        Err(why) => eprintln!("deepscope-kernel: starting without a ready evaluator: {why}"),
     }
-    let socket_path = socket_dir.join("display.sock");
-    let listener = std::os::unix::net::UnixListener::bind(&socket_path)
-        .map_err(|e| format!("{}: {e}", socket_path.display()))?;
-    prepare_environment(&slot.dir, Some(&socket_path));
-    eprintln!(
-        "deepscope-kernel: build folder {}{}",
-        slot.dir.display(),
-        if slot.index.is_none() {
-            " (pool full: a temporary folder, cold start)"
-        } else {
-            ""
-        }
-    );
-
-    let (iopub_tx, iopub_rx) = tokio::sync::mpsc::unbounded_channel();
-    let shared = Arc::new(Shared {
-        session: uuid::Uuid::new_v4().to_string(),
-        iopub: iopub_tx,
-        current: Mutex::new(None),
-        running: Mutex::new(None),
-        process: Mutex::new(None),
-        preload: Mutex::new(Preload::Running(Instant::now())),
-        waiting: Mutex::new(Default::default()),
-        build_dir: slot.dir.clone(),
-        grace: grace(),
-        panic: Mutex::new(None),
-        forwarding: Mutex::new(streams::PanicFilter::default()),
-        input_cancel: Mutex::new(None),
-    });
-    display_channel::spawn(listener, shared.clone());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| format!("tokio runtime: {e}"))?;
-    let result = runtime.block_on(server::serve(info, shared, iopub_rx));
-    let _ = std::fs::remove_dir_all(&socket_dir);
-    drop(slot);
-    result.map_err(|e| e.to_string())
+    let prepared = Prepared::new(Options::default())?;
+    if ready::count() > 0 {
+        let shared = prepared.shared().clone();
+        // After this kernel's own preload, so the service's first
+        // preparation does not slow it down.
+        std::thread::spawn(move || {
+            while matches!(*shared::lock(&shared.preload), shared::Preload::Running(_)) {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            if let Err(e) = ready::client::start_service() {
+                eprintln!("deepscope-kernel: no ready service: {e}");
+            }
+        });
+    }
+    prepared.serve(info).map(|()| 0)
 }
 
 /// Compiles the preload into a pool folder, so that the next kernel starts
@@ -164,7 +81,7 @@ fn warm() -> Result<(), String> {
     if slot.index.is_none() {
         return Err("every build folder is in use by a running kernel".into());
     }
-    prepare_environment(&slot.dir, None);
+    session::prepare_environment(&slot.dir, None, None);
     let started = Instant::now();
     let (mut ctx, _outputs) =
         evcxr::CommandContext::new().map_err(|e| format!("evcxr could not start: {e}"))?;
@@ -187,9 +104,12 @@ fn warm() -> Result<(), String> {
 
 fn main() -> ExitCode {
     if std::env::var_os("EVCXR_IS_RUNTIME").is_some() {
-        // The evaluation process: an interrupt sets the library's stop flag
-        // (the kernel kills the process if a cell ignores it). Installed here
-        // so that every restarted process has it too.
+        // The evaluation process. First, while it has one thread: die with
+        // the kernel, and take on a kernel's environment at handover.
+        ready::child::start();
+        // An interrupt sets the library's stop flag (the kernel kills the
+        // process if a cell ignores it). Installed here so that every
+        // restarted process has it too.
         if let Err(e) = deepscope::runtime::interrupt::install_flag_handler() {
             eprintln!("deepscope-kernel: no interrupt handler: {e}");
         }
@@ -201,15 +121,17 @@ fn main() -> ExitCode {
     }
     // In the evaluation process and evcxr's rustc wrapper this never returns.
     evcxr::runtime_hook();
+    ready::env::capture();
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let done = |r: Result<(), String>| r.map(|()| 0);
     let result = match args.first().map(String::as_str) {
         Some("--version") | Some("-V") => {
             println!("deepscope-kernel {}", env!("CARGO_PKG_VERSION"));
-            Ok(())
+            Ok(0)
         }
         Some("doctor") => return doctor::doctor(),
         Some("run") if args.len() == 2 => run(&args[1]),
-        Some("install") => install::parse(&args[1..]).and_then(|t| {
+        Some("install") => done(install::parse(&args[1..]).and_then(|t| {
             let dir = install::install(&t)?;
             println!(
                 "installed kernelspec '{}' in {}",
@@ -217,15 +139,47 @@ fn main() -> ExitCode {
                 dir.display()
             );
             Ok(())
-        }),
-        Some("warm") if args.len() == 1 => warm(),
+        })),
+        Some("warm") if args.len() == 1 => done(warm()),
+        Some("ready") => done(ready_command(&args[1..])),
+        // Started by the kernel and the service, not by hand.
+        Some("ready-service") => done(ready::service::run()),
+        Some("ready-worker") => ready::worker::run(),
         _ => Err(USAGE.into()),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(e) => {
             eprintln!("deepscope-kernel: {e}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// `ready status [--json]` prints the state of every service of this user;
+/// `ready stop [--all]` stops this environment's (or every one).
+fn ready_command(args: &[String]) -> Result<(), String> {
+    let flags: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
+    match (args.first().map(String::as_str), flags.as_slice()) {
+        (None | Some("status"), []) => {
+            println!("ready service: {}", ready::client::describe());
+            Ok(())
+        }
+        (Some("status"), ["--json"]) => {
+            println!("{}", serde_json::Value::from(ready::client::status_all()));
+            Ok(())
+        }
+        (Some("stop"), []) => {
+            match ready::client::stop() {
+                Ok(_) => println!("ready service stopped"),
+                Err(why) => println!("no ready service to stop ({why})"),
+            }
+            Ok(())
+        }
+        (Some("stop"), ["--all"]) => {
+            println!("stopped {} ready service(s)", ready::client::stop_all());
+            Ok(())
+        }
+        _ => Err("usage: deepscope-kernel ready [status [--json] | stop [--all]]".into()),
     }
 }

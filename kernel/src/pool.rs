@@ -67,8 +67,10 @@ impl Drop for TempFolder {
     }
 }
 
+/// Takes an exclusive `flock` on `file` without waiting: `Ok(false)` when
+/// another process holds it.
 #[cfg(unix)]
-fn try_lock(file: &File) -> io::Result<bool> {
+pub fn try_lock(file: &File) -> io::Result<bool> {
     use std::os::unix::io::AsRawFd;
     // SAFETY: flock on a descriptor we own; no memory is involved.
     let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
@@ -84,7 +86,7 @@ fn try_lock(file: &File) -> io::Result<bool> {
 }
 
 #[cfg(not(unix))]
-fn try_lock(_: &File) -> io::Result<bool> {
+pub fn try_lock(_: &File) -> io::Result<bool> {
     Ok(true)
 }
 

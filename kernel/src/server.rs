@@ -112,6 +112,7 @@ pub async fn serve(
     info: ConnectionInfo,
     shared: Arc<Shared>,
     mut iopub_rx: tmpsc::UnboundedReceiver<Message>,
+    jobs: std::sync::mpsc::Sender<evaluator::Job>,
 ) -> Result<()> {
     if info.signature_scheme != "hmac-sha256" && !info.key.is_empty() {
         return Err(format!(
@@ -149,8 +150,7 @@ pub async fn serve(
         }
     });
 
-    let ask_input = stdin_asker(stdin, signer.clone(), shared.clone());
-    let jobs = evaluator::spawn(shared.clone(), ask_input)?;
+    *lock(&shared.ask_input) = Some(stdin_asker(stdin, signer.clone(), shared.clone()));
     tokio::spawn(shell_loop(shell, signer.clone(), shared.clone(), jobs));
 
     loop {
@@ -252,7 +252,7 @@ fn interrupt(shared: &Arc<Shared>) {
     }
     let shared = shared.clone();
     tokio::spawn(async move {
-        tokio::time::sleep(shared.grace).await;
+        tokio::time::sleep(shared.grace()).await;
         let mut running = lock(&shared.running);
         if let Some(cell) = running.as_mut().filter(|c| c.seq == seq) {
             cell.killed = true;

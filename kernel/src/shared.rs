@@ -55,8 +55,15 @@ pub struct Shared {
     pub waiting: Mutex<std::collections::HashSet<String>>,
     /// The evcxr build folder.
     pub build_dir: std::path::PathBuf,
-    /// How long a cell may ignore an interrupt before its process is killed.
-    pub grace: Duration,
+    /// How long a cell may ignore an interrupt before its process is killed
+    /// (a ready evaluator reads it again from the kernel's environment at
+    /// handover).
+    pub grace: Mutex<Duration>,
+    /// Asks the frontend for input; set once the stdin socket is bound.
+    pub ask_input: Mutex<Option<crate::evaluator::InputAsker>>,
+    /// Niceness of the preload's build (0 for a kernel someone waits on; a
+    /// ready evaluator prepares in the background, behind running cells).
+    pub preload_nice: i32,
     /// The message of a panic seen on the running cell's stderr (evcxr
     /// catches panics and reports them only there).
     pub panic: Mutex<Option<crate::streams::PanicReport>>,
@@ -71,6 +78,11 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// The interrupt grace period now.
+    pub fn grace(&self) -> Duration {
+        *lock(&self.grace)
+    }
+
     /// Publishes a message of `msg_type` on iopub, child of `parent`.
     pub fn publish(&self, msg_type: &str, parent: Option<&Message>, content: Value) {
         let msg = Message::new(&self.session, msg_type, parent, content);
