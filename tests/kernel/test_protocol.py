@@ -536,8 +536,11 @@ class SavedNotebook(unittest.TestCase):
 
 class TwoKernelsAtOnce(unittest.TestCase):
     def test_both_work_in_separate_build_folders(self):
+        # Kernels that start by themselves (no ready service): the pool
+        # alone keeps them apart. test_ready covers the service.
         pool = tempfile.mkdtemp(prefix="deepscope-pool-test-")
-        env = dict(os.environ, DEEPSCOPE_KERNEL_POOL=pool, DEEPSCOPE_KERNEL_PRELOAD="none")
+        env = dict(os.environ, DEEPSCOPE_KERNEL_POOL=pool, DEEPSCOPE_KERNEL_PRELOAD="none",
+                   DEEPSCOPE_KERNEL_READY="0")
         kernels = []
         try:
             for _ in range(2):
