@@ -70,9 +70,12 @@ test: setup lint
 	@$(MAKE) --no-print-directory test-notebooks
 
 # The kernel against real Jupyter clients: the conformance suite, our protocol
-# tests, and JupyterLab in headless Chromium.
+# tests, ready evaluators, and JupyterLab in headless Chromium. The ready
+# services the tests started are stopped afterwards, pass or fail, so that
+# none holds a build folder the notebooks need.
 test-kernel: setup
-	$(PY) -m unittest discover -s tests/kernel -v
+	$(PY) -m unittest discover -s tests/kernel -v; status=$$?; \
+	$(KERNEL) ready stop --all >/dev/null; exit $$status
 
 # Every notebook, in quick mode (DEEPSCOPE_QUICK=1), through nbclient.
 test-notebooks: setup

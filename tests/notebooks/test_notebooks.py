@@ -25,6 +25,13 @@ CELL_TIMEOUT = 900
 # Notebooks run this many at a time, each in its own kernel: a quick-mode
 # run is mostly the kernel compiling cells, which leaves a core free.
 JOBS = int(os.environ.get("DEEPSCOPE_NOTEBOOK_JOBS", "2"))
+# The kernels start by themselves, without ready evaluators: JOBS kernels
+# at once plus one kept ready need a build folder more than `make setup`
+# and the kernel tests leave built, and building one from nothing (about
+# five minutes of both cores) costs a clean run more than the ready starts
+# would save it (about ten seconds a notebook). tests/kernel/test_ready.py
+# covers the ready path.
+KERNEL_ENV = dict(os.environ, DEEPSCOPE_KERNEL_READY="0")
 _RUNS = {}
 
 
@@ -39,7 +46,7 @@ def execute(path):
         resources={"metadata": {"path": str(path.parent)}},
     )
     try:
-        client.execute()  # raises CellExecutionError, with the cell, on any error
+        client.execute(env=KERNEL_ENV)  # raises CellExecutionError, with the cell, on any error
     except Exception:
         return None, traceback.format_exc()
     return nbformat.writes(nb), None
