@@ -33,6 +33,9 @@ pub use studies::{adapt, dip, distill, generalization, info_plane, surface, tran
 /// What the deepscope kernel imports into every notebook.
 pub mod prelude {
     pub use crate::data::{self, transforms, Dataset, Order, Split};
+    // Methods only: gives every Debug value that ends a cell the
+    // `evcxr_display` evcxr tries first (see display::cell_end).
+    pub use crate::display::DebugAtCellEnd as _;
     pub use crate::display::{
         clear_output, display, DisplayHandle, ImageGrid, Overlay, ProgressMode, Scaling, Show,
         Table,

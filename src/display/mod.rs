@@ -15,11 +15,13 @@
 //! stdout protocol, so that the kernel shows it as the cell's
 //! `execute_result`.
 
+mod cell_end;
 mod channel;
 mod images;
 mod monitor;
 mod table;
 
+pub use cell_end::DebugAtCellEnd;
 pub use channel::{updates_in_place, ChannelMessage, SOCKET_ENV};
 pub use images::{ImageGrid, Overlay, Scaling};
 pub use monitor::{clock, LiveFigure, Monitor, NoFigure, ProgressMode};
