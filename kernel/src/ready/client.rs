@@ -201,8 +201,9 @@ pub fn describe() -> String {
         for w in s["evaluators"].as_array().into_iter().flatten() {
             if w["state"] == "ready" {
                 text.push_str(&format!(
-                    "\n    evaluator {}: ready for {:.0} s, {:.0} MiB resident, prepared in {:.1} s in {}",
+                    "\n    evaluator {}: ready for {:.0} s, {:.0} MiB its own (PSS; {:.0} MiB resident with shared pages), prepared in {:.1} s in {}",
                     w["pid"], w["ready_for_s"].as_f64().unwrap_or(0.0),
+                    w["pss_mib"].as_f64().unwrap_or(0.0),
                     w["rss_mib"].as_f64().unwrap_or(0.0), w["prepared_s"].as_f64().unwrap_or(0.0),
                     w["build_dir"].as_str().unwrap_or("")
                 ));

@@ -328,11 +328,15 @@ impl Service {
                         prepared_s,
                         since,
                         ..
-                    } => json!({
+                    } => {
+                        let (rss, pss) = tree_memory_kib(pid);
+                        json!({
                         "pid": pid, "state": "ready", "build_dir": build_dir,
                         "prepared_s": prepared_s, "ready_for_s": since.elapsed().as_secs_f64(),
-                        "rss_mib": tree_rss_kib(pid) as f64 / 1024.0,
-                    }),
+                        "rss_mib": rss as f64 / 1024.0,
+                        "pss_mib": pss as f64 / 1024.0,
+                        })
+                    }
                 }
             })
             .collect();
@@ -387,18 +391,24 @@ fn spawn_worker() -> std::io::Result<Worker> {
     })
 }
 
-/// Resident memory of a process and its descendants, in KiB.
-pub fn tree_rss_kib(pid: u32) -> u64 {
-    let own = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<u64>().ok())
-        })
-        .unwrap_or(0);
-    let children: u64 = std::fs::read_dir(format!("/proc/{pid}/task"))
+/// Memory of a process and its descendants, in KiB: resident (`VmRSS`,
+/// counting every shared page in full) and proportional (`Pss`, shared
+/// pages divided among the processes that map them: what the evaluator
+/// adds to the machine).
+pub fn tree_memory_kib(pid: u32) -> (u64, u64) {
+    let field = |file: &str, name: &str| {
+        std::fs::read_to_string(format!("/proc/{pid}/{file}"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with(name))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|v| v.parse::<u64>().ok())
+            })
+            .unwrap_or(0)
+    };
+    let own = (field("status", "VmRSS:"), field("smaps_rollup", "Pss:"));
+    std::fs::read_dir(format!("/proc/{pid}/task"))
         .into_iter()
         .flatten()
         .flatten()
@@ -408,7 +418,6 @@ pub fn tree_rss_kib(pid: u32) -> u64 {
                 .filter_map(|p| p.parse::<u32>().ok())
                 .collect::<Vec<_>>()
         })
-        .map(tree_rss_kib)
-        .sum();
-    own + children
+        .map(tree_memory_kib)
+        .fold(own, |(r, p), (cr, cp)| (r + cr, p + cp))
 }
