@@ -37,6 +37,45 @@ pub struct Prepared {
 /// The folder of the kernel's sockets, removed with it.
 struct SocketDir(PathBuf);
 
+/// Removes the socket folders of kernels that ended without removing their
+/// own (killed by Jupyter, or ready evaluators stopped by their service):
+/// folders named like ours, older than a minute, whose display socket
+/// nobody listens on any more.
+fn sweep_socket_dirs(temp: &Path) {
+    let Ok(entries) = std::fs::read_dir(temp) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(id) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("deepscope-kernel-"))
+        else {
+            continue;
+        };
+        if uuid::Uuid::parse_str(id).is_err() {
+            continue; // the ready services' folder, or not ours
+        }
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().unwrap_or_default() > Duration::from_secs(60));
+        if !old {
+            continue;
+        }
+        // A live kernel's display channel takes the probe as a client that
+        // sends nothing and leaves.
+        let dir = entry.path();
+        let abandoned = matches!(
+            std::os::unix::net::UnixStream::connect(dir.join("display.sock")),
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound)
+        );
+        if abandoned {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+}
+
 impl Drop for SocketDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
@@ -50,6 +89,7 @@ impl Prepared {
     pub fn new(options: Options) -> Result<Self, String> {
         let slot = pool::acquire(&pool::root(), pool::size())
             .map_err(|e| format!("build folder pool {}: {e}", pool::root().display()))?;
+        sweep_socket_dirs(&std::env::temp_dir());
         // The sockets live in a folder only this user can enter.
         let socket_dir =
             std::env::temp_dir().join(format!("deepscope-kernel-{}", uuid::Uuid::new_v4()));
@@ -249,4 +289,58 @@ fn grace() -> Duration {
         .and_then(|s| s.parse::<f64>().ok())
         .filter(|s| s.is_finite() && *s >= 0.0)
         .map_or(Duration::from_secs(5), Duration::from_secs_f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::SystemTime;
+
+    fn socket_dir(
+        temp: &Path,
+        name: &str,
+        listening: bool,
+        age: Duration,
+    ) -> (PathBuf, Option<UnixListener>) {
+        let dir = temp.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let listener = UnixListener::bind(dir.join("display.sock")).unwrap();
+        let kept = listening.then_some(listener);
+        std::fs::File::open(&dir)
+            .unwrap()
+            .set_modified(SystemTime::now() - age)
+            .unwrap();
+        (dir, kept)
+    }
+
+    #[test]
+    fn only_old_abandoned_socket_folders_are_swept() {
+        // Short: a socket path has at most 107 bytes.
+        let temp = std::env::temp_dir().join(format!(
+            "ds-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        ));
+        std::fs::create_dir_all(&temp).unwrap();
+        let hour = Duration::from_secs(3600);
+        let id = || format!("deepscope-kernel-{}", uuid::Uuid::new_v4());
+        let (abandoned, _) = socket_dir(&temp, &id(), false, hour);
+        let (live, _listener) = socket_dir(&temp, &id(), true, hour);
+        let (fresh, _) = socket_dir(&temp, &id(), false, Duration::ZERO);
+        let (services, _) = socket_dir(&temp, "deepscope-kernel-0", false, hour);
+        sweep_socket_dirs(&temp);
+        assert!(
+            !abandoned.exists(),
+            "an old folder nobody listens in is removed"
+        );
+        assert!(live.exists(), "a running kernel's folder stays");
+        assert!(
+            fresh.exists(),
+            "a folder just made (its kernel binding) stays"
+        );
+        assert!(
+            services.exists(),
+            "the ready services' folder is not a kernel's"
+        );
+        std::fs::remove_dir_all(&temp).unwrap();
+    }
 }
