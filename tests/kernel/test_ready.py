@@ -100,6 +100,10 @@ class Service:
     def stop(self):
         for f in self.files:
             f.close()
+        self.stop_service()
+
+    def stop_service(self):
+        """Stops the service (its kernels go on; their logs stay open)."""
         state = self.status()
         if state:
             with socket.socket(socket.AF_UNIX) as s:
@@ -128,27 +132,37 @@ def stop_kernel(km, kc):
 class ReadyEvaluators(unittest.TestCase):
     """With the library preloaded: the real thing."""
 
+    # Build folders: every one a test needs has been built before (a new
+    # one costs minutes): the first kernel's, then the ready evaluator's.
+    # The first kernel stops once the service has an evaluator ready, so
+    # each replacement finds a built folder free, and the service is
+    # stopped before a third would be needed.
+
     @classmethod
     def setUpClass(cls):
         cls.service = Service()
-        cls.first = cls.service.start()
-        run(cls.first[1], "1")  # its preload done, it starts the service
+        km, kc, log = cls.service.start()
+        run(kc, "1")  # its preload done, it starts the service
         cls.service.wait_ready()
+        stop_kernel(km, kc)
+        cls.first_log = log
 
     @classmethod
     def tearDownClass(cls):
-        stop_kernel(*cls.first[:2])
         cls.service.stop()
 
     def test_a_taken_kernel_has_its_own_state_environment_and_folder(self):
-        _, first, first_log = self.first
-        self.assertIn("starting without a ready evaluator", first_log.read_text())
+        self.assertIn("starting without a ready evaluator", self.first_log.read_text())
+        self.service.wait_ready()
+        first_km, first, _ = self.service.start()
         content, _ = run(first, "let secret_of_the_first = 41 + 1;")
         self.assertEqual(content["status"], "ok")
         self.service.wait_ready()
         folder = tempfile.mkdtemp(prefix="ready-cwd-")
         t = time.perf_counter()
         km, kc, log = self.service.start(cwd=folder, DEEPSCOPE_TEST_LATE="late value")
+        # Two kernels hold the two built folders: no third is prepared.
+        self.service.stop_service()
         try:
             content, outputs = run(kc, "Tensor::ones([3], (Kind::Float, Device::Cpu)).sum(Kind::Float).double_value(&[])")
             elapsed = time.perf_counter() - t
@@ -165,6 +179,11 @@ class ReadyEvaluators(unittest.TestCase):
             # A build run by a cell sees the same (cargo inherits the evaluator's).
             _, outputs = run(kc, 'std::process::Command::new("sh").args(["-c", "echo $DEEPSCOPE_TEST_LATE; pwd"]).output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap()')
             self.assertEqual(result_text(outputs), json.dumps(f"late value\n{Path(folder).resolve()}\n"))
+            # The first kernel is untouched. Stopped, it leaves its folder
+            # to the evaluator the restarted kernel's service prepares.
+            _, outputs = run(first, "secret_of_the_first")
+            self.assertEqual(result_text(outputs), "42")
+            stop_kernel(first_km, first)
             # A restart is a new kernel: nothing of the old one.
             run(kc, "let before_restart = 1;")
             km.restart_kernel(now=False)
@@ -175,9 +194,8 @@ class ReadyEvaluators(unittest.TestCase):
             self.assertEqual(result_text(outputs), "2")
         finally:
             stop_kernel(km, kc)
-        # The first kernel is untouched.
-        _, outputs = run(first, "secret_of_the_first")
-        self.assertEqual(result_text(outputs), "42")
+            if first_km.is_alive():
+                stop_kernel(first_km, first)
 
     def test_a_killed_kernel_leaves_nothing_running(self):
         evaluator = self.service.wait_ready()
