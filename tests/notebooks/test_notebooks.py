@@ -31,7 +31,7 @@ JOBS = int(os.environ.get("DEEPSCOPE_NOTEBOOK_JOBS", "2"))
 # five minutes of both cores) costs a clean run more than the ready starts
 # would save it (about ten seconds a notebook). tests/kernel/test_ready.py
 # covers the ready path.
-KERNEL_ENV = dict(os.environ, DEEPSCOPE_KERNEL_READY="0")
+KERNEL_READY = {"DEEPSCOPE_KERNEL_READY": "0"}
 _RUNS = {}
 
 
@@ -46,7 +46,8 @@ def execute(path):
         resources={"metadata": {"path": str(path.parent)}},
     )
     try:
-        client.execute(env=KERNEL_ENV)  # raises CellExecutionError, with the cell, on any error
+        # The environment as it is now: DEEPSCOPE_QUICK is set below, after import.
+        client.execute(env=dict(os.environ, **KERNEL_READY))  # raises CellExecutionError, with the cell, on any error
     except Exception:
         return None, traceback.format_exc()
     return nbformat.writes(nb), None
