@@ -48,11 +48,10 @@ pub fn default_libtorch() -> Option<PathBuf> {
 /// one can be had, otherwise by itself (and then starts the service that
 /// prepares the next kernel's).
 fn run(connection_file: &str) -> Result<i32, String> {
-    let info = session::connection_info(connection_file)?;
-    match std::fs::read_to_string(connection_file)
-        .map_err(|e| e.to_string())
-        .and_then(|text| ready::client::take(&text))
-    {
+    let text =
+        std::fs::read_to_string(connection_file).map_err(|e| format!("{connection_file}: {e}"))?;
+    let info = session::connection_info(connection_file, &text)?;
+    match ready::client::take(&text) {
         Ok(code) => return Ok(code),
         Err(why) => eprintln!("deepscope-kernel: starting without a ready evaluator: {why}"),
     }

@@ -220,10 +220,9 @@ impl Prepared {
     }
 }
 
-/// Reads a connection file.
-pub fn connection_info(path: &str) -> Result<jupyter_protocol::ConnectionInfo, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
-    serde_json::from_str(&text).map_err(|e| format!("{path}: not a Jupyter connection file: {e}"))
+/// Parses the text of the connection file at `path` (named in errors).
+pub fn connection_info(path: &str, text: &str) -> Result<jupyter_protocol::ConnectionInfo, String> {
+    serde_json::from_str(text).map_err(|e| format!("{path}: not a Jupyter connection file: {e}"))
 }
 
 /// Makes the environment evcxr's builds and its evaluation process need:

@@ -19,10 +19,6 @@ pub struct Identity {
 impl Identity {
     /// This kernel's identity now.
     pub fn current() -> Self {
-        let mut binary = Sha256::new();
-        if let Ok(exe) = std::env::current_exe() {
-            stamp(&mut binary, &exe, &exe);
-        }
         let source = crate::preload::source_dir();
         let mut library = Sha256::new();
         for name in ["Cargo.toml", "Cargo.lock", "build.rs"] {
@@ -35,10 +31,20 @@ impl Identity {
             stamp(&mut library, &source, file);
         }
         Self {
-            binary: hex(binary),
+            binary: binary(),
             library: hex(library),
         }
     }
+}
+
+/// The binary half alone (what names a service), without walking the
+/// library's sources.
+pub fn binary() -> String {
+    let mut binary = Sha256::new();
+    if let Ok(exe) = std::env::current_exe() {
+        stamp(&mut binary, &exe, &exe);
+    }
+    hex(binary)
 }
 
 /// Adds a file's path (relative to `root`), size and modification time; a

@@ -75,7 +75,7 @@ pub fn runtime_dir() -> PathBuf {
 /// variables ([`env::is_fixed`]): its socket path, without extension.
 pub fn service_path(vars: &env::Vars) -> PathBuf {
     let mut hash = Sha256::new();
-    hash.update(identity::Identity::current().binary.as_bytes());
+    hash.update(identity::binary().as_bytes());
     for (k, v) in env::fixed(vars) {
         hash.update(k.as_bytes());
         hash.update([0]);
