@@ -214,7 +214,8 @@ fn lenet5_on_fashion_mnist_with_adam() {
 /// would do) moves the fingerprint by far more than the tolerance.
 #[test]
 fn rounding_is_far_below_a_changed_setting() {
-    let changes: [(&str, Box<dyn FnOnce(&mut FitConfig)>); 4] = [
+    type Change = Box<dyn FnOnce(&mut FitConfig)>;
+    let changes: [(&str, Change); 4] = [
         (
             "the learning rate 1% higher",
             Box::new(|c| {
