@@ -70,11 +70,15 @@ test: setup lint
 	@$(MAKE) --no-print-directory test-notebooks
 
 # The kernel against real Jupyter clients: the conformance suite, our protocol
-# tests, ready evaluators, and JupyterLab in headless Chromium. The ready
-# services the tests started are stopped afterwards, pass or fail, so that
-# none holds a build folder the notebooks need.
+# tests, ready evaluators, and JupyterLab in headless Chromium. Only
+# test_ready's kernels (which set their own environment) use ready
+# evaluators: with the default service on, the other modules' first kernel
+# started one that cold-built a second build folder (about 6 minutes on two
+# cores, niced but contending) in the middle of the run. The ready services
+# the tests started are stopped afterwards, pass or fail, so that none holds
+# a build folder the notebooks need.
 test-kernel: setup
-	$(PY) -m unittest discover -s tests/kernel -v; status=$$?; \
+	DEEPSCOPE_KERNEL_READY=0 $(PY) -m unittest discover -s tests/kernel -v; status=$$?; \
 	$(KERNEL) ready stop --all >/dev/null; exit $$status
 
 # Every notebook, in quick mode (DEEPSCOPE_QUICK=1), through nbclient.
