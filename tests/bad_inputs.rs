@@ -147,6 +147,16 @@ fn cases(dir: &std::path::Path) -> Vec<Case> {
             Box::new(move || ok(split().take_per_class(3, 2, 0))),
         ),
         (
+            "Dataset::with_classes: a class beyond the dataset's",
+            "class 2 is outside the dataset's 2 classes 0..2",
+            Box::new(move || ok(digits_like().with_classes(&[0, 2]))),
+        ),
+        (
+            "Dataset::with_classes: a class twice",
+            "class 1 is given twice",
+            Box::new(move || ok(digits_like().with_classes(&[1, 1]))),
+        ),
+        (
             "Dataset::stratified: fraction 1.5",
             "test fraction must be in [0, 1)",
             Box::new(move || {
@@ -588,6 +598,28 @@ fn cases(dir: &std::path::Path) -> Vec<Case> {
                     2,
                     0,
                 ))
+            }),
+        ),
+        (
+            "Embedding::neighbour_accuracy: k as large as the map",
+            "needs 1 <= k < the 2 points, got k = 2",
+            Box::new(|| {
+                let e = deepscope::transfer::Embedding {
+                    points: vec![(0.0, 0.0), (1.0, 1.0)],
+                    kl_divergence: 0.0,
+                };
+                ok(e.neighbour_accuracy(&Tensor::from_slice(&[0i64, 1]), 2))
+            }),
+        ),
+        (
+            "Embedding::neighbour_accuracy: labels of another length",
+            "one label per point: 3 labels for 2 points",
+            Box::new(|| {
+                let e = deepscope::transfer::Embedding {
+                    points: vec![(0.0, 0.0), (1.0, 1.0)],
+                    kl_divergence: 0.0,
+                };
+                ok(e.neighbour_accuracy(&Tensor::from_slice(&[0i64, 1, 1]), 1))
             }),
         ),
         (

@@ -125,6 +125,40 @@ fn take_per_class_gives_k_of_each_class() {
 }
 
 #[test]
+fn with_classes_keeps_those_classes_relabelled_in_the_order_given() {
+    let names: Vec<String> = ["a", "b", "c", "d", "e"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let ds = Dataset::new("t", indexed_split(50, 5), indexed_split(20, 5), names).unwrap();
+    let sub = ds.with_classes(&[3, 1]).unwrap();
+    assert_eq!(sub.classes, vec!["d".to_string(), "b".to_string()]);
+    assert_eq!(sub.name, "t [d, b]");
+    // Image i had label i % 5: class 3 becomes 0, class 1 becomes 1, and
+    // the kept images stay in storage order.
+    for (split, n) in [(&sub.train, 50), (&sub.test, 20)] {
+        let kept = ids(split.images());
+        let want: Vec<i64> = (0..n).filter(|i| i % 5 == 3 || i % 5 == 1).collect();
+        assert_eq!(kept, want);
+        let labels = Vec::<i64>::try_from(split.labels()).unwrap();
+        let want_labels: Vec<i64> = want
+            .iter()
+            .map(|i| if i % 5 == 3 { 0 } else { 1 })
+            .collect();
+        assert_eq!(labels, want_labels);
+    }
+    for (keep, msg) in [
+        (&[][..], "no class to keep"),
+        (&[5][..], "class 5 is outside the dataset's 5 classes"),
+        (&[-1][..], "class -1 is outside"),
+        (&[2, 0, 2][..], "class 2 is given twice"),
+    ] {
+        let got = err_text(ds.with_classes(keep));
+        assert!(got.contains(msg), "{keep:?}: {got}");
+    }
+}
+
+#[test]
 fn splits_and_datasets_refuse_what_does_not_fit() {
     let x = Tensor::zeros([4, 1, 2, 2], (Kind::Float, Device::Cpu));
     let y = Tensor::zeros([4], (Kind::Int64, Device::Cpu));

@@ -422,6 +422,61 @@ impl Dataset {
         )
     }
 
+    /// The examples of the classes in `keep` only, relabelled by their
+    /// position in `keep` (`keep[0]` becomes 0, ...), with the class names
+    /// to match: a task made of some of a dataset's classes (Yosinski's
+    /// halves A and B, a source task and a new task for transfer). Named
+    /// `"<name> [<kept class names>]"`. Fails on an empty `keep`, a class
+    /// outside `0..num_classes()` or a class given twice.
+    pub fn with_classes(&self, keep: &[i64]) -> Result<Dataset> {
+        let k = self.num_classes();
+        if keep.is_empty() {
+            return Err(Error::invalid(
+                "with_classes: no class to keep (expected at least one of 0..num_classes)",
+            ));
+        }
+        let mut new_label = vec![-1i64; k as usize];
+        for (position, &class) in keep.iter().enumerate() {
+            if class < 0 || class >= k {
+                return Err(Error::invalid(format!(
+                    "with_classes: class {class} is outside the dataset's {k} classes 0..{k}"
+                )));
+            }
+            if new_label[class as usize] >= 0 {
+                return Err(Error::invalid(format!(
+                    "with_classes: class {class} is given twice"
+                )));
+            }
+            new_label[class as usize] = position as i64;
+        }
+        let keep_split = |split: &Split| -> Result<Split> {
+            // Labels lie in 0..k: `Dataset::new` checked them.
+            let labels = Vec::<i64>::try_from(&split.labels.to_device(Device::Cpu))?;
+            let rows: Vec<i64> = (0..labels.len() as i64)
+                .filter(|&i| new_label[labels[i as usize] as usize] >= 0)
+                .collect();
+            let relabelled: Vec<i64> = rows
+                .iter()
+                .map(|&i| new_label[labels[i as usize] as usize])
+                .collect();
+            let kept = split.select(&rows)?;
+            Split::new(
+                kept.images,
+                Tensor::from_slice(&relabelled).to_device(split.labels.device()),
+            )
+        };
+        let classes: Vec<String> = keep
+            .iter()
+            .map(|&c| self.classes[c as usize].clone())
+            .collect();
+        Dataset::new(
+            format!("{} [{}]", self.name, classes.join(", ")),
+            keep_split(&self.train)?,
+            keep_split(&self.test)?,
+            classes,
+        )
+    }
+
     /// Number of classes.
     pub fn num_classes(&self) -> i64 {
         self.classes.len() as i64
