@@ -515,6 +515,7 @@ fn tsne_keeps_neighbourhoods_as_well_as_opentsne() {
     weights::write_safetensors(
         &[
             ("x".into(), x.shallow_clone()),
+            ("y".into(), ds.train.labels().narrow(0, 0, 500)),
             (
                 "ours".into(),
                 tch::Tensor::from_slice(&flat_points).view([500, 2]),
@@ -558,6 +559,14 @@ fn tsne_keeps_neighbourhoods_as_well_as_opentsne() {
             (mine - get(&format!("trust_{k}_ours"))).abs() < 1e-4,
             "our trustworthiness is scikit-learn's: {mine} against {}",
             get(&format!("trust_{k}_ours"))
+        );
+        let knn = ours
+            .neighbour_accuracy(&ds.train.labels().narrow(0, 0, 500), k)
+            .unwrap();
+        assert!(
+            (knn - get(&format!("knn_{k}_ours"))).abs() < 1e-9,
+            "leave-one-out {k}-NN accuracy {knn} against scikit-learn's {}",
+            get(&format!("knn_{k}_ours"))
         );
         let theirs = get(&format!("trust_{k}_theirs"));
         eprintln!("trustworthiness k = {k}: ours {mine:.4}, openTSNE {theirs:.4}");

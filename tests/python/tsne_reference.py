@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """openTSNE reference embedding, for tests/transfer.rs.
 
-Reads tsne.safetensors (x [N, D] f64 and ours [N, 2], deepscope's
-embedding) and the perplexity, embeds x with openTSNE (Barnes-Hut, theta
+Reads tsne.safetensors (x [N, D] f64, y [N] class labels and ours [N, 2],
+deepscope's embedding) and the perplexity, embeds x with openTSNE (Barnes-Hut, theta
 0.5, 250 exaggerated iterations then 750, as the original code), and writes
 tsne.json: for each embedding the exact KL divergence (scikit-learn's
 perplexity-calibrated, symmetrised P against the Student-t Q) and, as
-scikit-learn computes it, the trustworthiness with k = 5 and 12.
+scikit-learn computes it, the trustworthiness with k = 5 and 12; and for
+ours the leave-one-out accuracy of scikit-learn's KNeighborsClassifier with
+k = 5 and 12 (each point classified by its k nearest other points).
 """
 import json
 import sys
@@ -20,6 +22,7 @@ from scipy.spatial.distance import squareform
 from sklearn.manifold import trustworthiness
 from sklearn.manifold._t_sne import _joint_probabilities
 from sklearn.metrics import pairwise_distances
+from sklearn.neighbors import KNeighborsClassifier
 
 
 def exact_kl(p, y):
@@ -33,7 +36,7 @@ def exact_kl(p, y):
 
 def main(dir_, perplexity):
     t = load_file(str(Path(dir_) / "tsne.safetensors"))
-    x, ours = t["x"], t["ours"]
+    x, y, ours = t["x"], t["y"], t["ours"]
     emb = TSNE(
         perplexity=perplexity,
         n_iter=750,
@@ -48,6 +51,13 @@ def main(dir_, perplexity):
     for k in (5, 12):
         out[f"trust_{k}_theirs"] = float(trustworthiness(x, emb, n_neighbors=k))
         out[f"trust_{k}_ours"] = float(trustworthiness(x, ours, n_neighbors=k))
+        # Leave one out: fit on the other points, predict the one left.
+        hits = 0
+        for i in range(len(y)):
+            rest = np.arange(len(y)) != i
+            knn = KNeighborsClassifier(n_neighbors=k).fit(ours[rest], y[rest])
+            hits += int(knn.predict(ours[i : i + 1])[0] == y[i])
+        out[f"knn_{k}_ours"] = hits / len(y)
     (Path(dir_) / "tsne.json").write_text(json.dumps(out))
 
 

@@ -286,6 +286,60 @@ impl Embedding {
         Ok(scatter.thumbnails(pictures))
     }
 
+    /// How well the map keeps classes together, as one number: the share
+    /// of points whose class is the most common class among their `k`
+    /// nearest other points in the map (leave-one-out k-nearest-neighbour
+    /// accuracy; a tie goes to the lowest class index, as scikit-learn's
+    /// `KNeighborsClassifier` breaks it). DeCAF's Fig. 1 is read by eye
+    /// for "semantic clustering"; this is the number behind that reading.
+    /// `labels` `[N]` are class indices; 1 <= k < N.
+    pub fn neighbour_accuracy(&self, labels: &Tensor, k: usize) -> Result<f64> {
+        let n = self.points.len();
+        let labels = Vec::<i64>::try_from(labels.to_device(Device::Cpu))?;
+        if labels.len() != n {
+            return Err(Error::invalid(format!(
+                "neighbour_accuracy needs one label per point: {} labels for {n} points",
+                labels.len()
+            )));
+        }
+        if k == 0 || k >= n {
+            return Err(Error::invalid(format!(
+                "neighbour_accuracy needs 1 <= k < the {n} points, got k = {k}"
+            )));
+        }
+        if let Some(bad) = labels.iter().find(|&&l| l < 0) {
+            return Err(Error::invalid(format!(
+                "labels must be class indices >= 0, got {bad}"
+            )));
+        }
+        let classes = labels.iter().max().map_or(0, |&m| m as usize + 1);
+        let mut hits = 0usize;
+        let mut others: Vec<(f64, usize)> = Vec::with_capacity(n - 1);
+        for (i, &(xi, yi)) in self.points.iter().enumerate() {
+            others.clear();
+            others.extend(
+                self.points
+                    .iter()
+                    .enumerate()
+                    .filter(|&(j, _)| j != i)
+                    .map(|(j, &(xj, yj))| ((xi - xj).powi(2) + (yi - yj).powi(2), j)),
+            );
+            others.select_nth_unstable_by(k - 1, |a, b| a.0.total_cmp(&b.0));
+            let mut votes = vec![0usize; classes];
+            for &(_, j) in &others[..k] {
+                votes[labels[j] as usize] += 1;
+            }
+            // The first largest count: the lowest class index wins a tie.
+            let best = votes
+                .iter()
+                .enumerate()
+                .fold((0, 0), |acc, (c, &v)| if v > acc.1 { (c, v) } else { acc })
+                .0;
+            hits += usize::from(best as i64 == labels[i]);
+        }
+        Ok(hits as f64 / n as f64)
+    }
+
     /// Trustworthiness (Venna & Kaski 2001) with `k` neighbours, as
     /// scikit-learn computes it: 1 when every embedded neighbourhood holds
     /// only true neighbours of the input `x`, lower as false neighbours
