@@ -48,13 +48,21 @@ impl MeanSd {
         Ok(MeanSd { mean, sd, n })
     }
 
-    /// `"mean ± sd"` with `digits` decimals, e.g. `"0.4213 ± 0.0102"`.
+    /// `"mean ± sd"` with `digits` decimals, e.g. `"0.4213 ± 0.0102"`; the
+    /// mean alone for one value, whose spread is unknown, not zero.
     pub fn cell(&self, digits: usize) -> String {
+        if self.n == 1 {
+            return format!("{:.digits$}", self.mean);
+        }
         format!("{:.digits$} ± {:.digits$}", self.mean, self.sd)
     }
 
-    /// A fraction as percent, `"82.0 ± 1.0%"` with `digits` decimals.
+    /// A fraction as percent, `"82.0 ± 1.0%"` with `digits` decimals
+    /// (`"82.0%"` for one value).
     pub fn percent(&self, digits: usize) -> String {
+        if self.n == 1 {
+            return format!("{:.digits$}%", 100.0 * self.mean);
+        }
         format!(
             "{:.digits$} ± {:.digits$}%",
             100.0 * self.mean,
@@ -139,7 +147,10 @@ mod tests {
         assert_eq!(format!("{m:.1}"), "5.0 ± 2.1 (n = 8)");
         let one = MeanSd::of(&[0.25]).unwrap();
         assert_eq!((one.mean, one.sd), (0.25, 0.0));
-        assert_eq!(one.percent(1), "25.0 ± 0.0%");
+        // One value has no spread to show: the mean alone.
+        assert_eq!(one.percent(1), "25.0%");
+        assert_eq!(one.cell(3), "0.250");
+        assert_eq!(format!("{one:.2}"), "0.25 (n = 1)");
     }
 
     /// Values from `scipy.stats.spearmanr` (SciPy 1.x), with a tie.
