@@ -451,7 +451,7 @@ impl Dataset {
         }
         let keep_split = |split: &Split| -> Result<Split> {
             // Labels lie in 0..k: `Dataset::new` checked them.
-            let labels = Vec::<i64>::try_from(&split.labels.to_device(Device::Cpu))?;
+            let labels = Vec::<i64>::try_from(&split.labels.f_to_device(Device::Cpu)?)?;
             let rows: Vec<i64> = (0..labels.len() as i64)
                 .filter(|&i| new_label[labels[i as usize] as usize] >= 0)
                 .collect();
@@ -462,7 +462,7 @@ impl Dataset {
             let kept = split.select(&rows)?;
             Split::new(
                 kept.images,
-                Tensor::from_slice(&relabelled).to_device(split.labels.device()),
+                Tensor::from_slice(&relabelled).f_to_device(split.labels.device())?,
             )
         };
         let classes: Vec<String> = keep

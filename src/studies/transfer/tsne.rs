@@ -295,7 +295,7 @@ impl Embedding {
     /// `labels` `[N]` are class indices; 1 <= k < N.
     pub fn neighbour_accuracy(&self, labels: &Tensor, k: usize) -> Result<f64> {
         let n = self.points.len();
-        let labels = Vec::<i64>::try_from(labels.to_device(Device::Cpu))?;
+        let labels = Vec::<i64>::try_from(labels.f_to_device(Device::Cpu)?)?;
         if labels.len() != n {
             return Err(Error::invalid(format!(
                 "neighbour_accuracy needs one label per point: {} labels for {n} points",
