@@ -141,6 +141,16 @@ fn quiet(mut c: FitConfig) -> FitConfig {
     c
 }
 
+/// The digits run's optimizer: SGD, momentum 0.9, weight decay 1e-3.
+fn digits_sgd(lr: f64, nesterov: bool) -> Optimizer {
+    Optimizer::Sgd {
+        lr,
+        momentum: 0.9,
+        weight_decay: 1e-3,
+        nesterov,
+    }
+}
+
 /// An MLP with dropout on 8x8 digits: augmentation (crop and flip), Nesterov
 /// momentum with weight decay, a step schedule, a short last batch,
 /// evaluation after each epoch. `change` alters the settings.
@@ -155,16 +165,7 @@ fn digits_run(change: impl FnOnce(&mut FitConfig)) -> Model {
         .seed(7)
         .build(Device::Cpu)
         .unwrap();
-    let mut cfg = quiet(FitConfig::new(
-        3,
-        50,
-        Optimizer::Sgd {
-            lr: 0.05,
-            momentum: 0.9,
-            weight_decay: 1e-3,
-            nesterov: true,
-        },
-    ));
+    let mut cfg = quiet(FitConfig::new(3, 50, digits_sgd(0.05, true)));
     cfg.schedule = Schedule::Step {
         every: 2,
         gamma: 0.5,
@@ -218,26 +219,12 @@ fn rounding_is_far_below_a_changed_setting() {
     let changes: [(&str, Change); 4] = [
         (
             "the learning rate 1% higher",
-            Box::new(|c| {
-                c.optimizer = Optimizer::Sgd {
-                    lr: 0.0505,
-                    momentum: 0.9,
-                    weight_decay: 1e-3,
-                    nesterov: true,
-                }
-            }),
+            Box::new(|c| c.optimizer = digits_sgd(0.0505, true)),
         ),
         ("another shuffle seed", Box::new(|c| c.seed = 12)),
         (
             "no Nesterov",
-            Box::new(|c| {
-                c.optimizer = Optimizer::Sgd {
-                    lr: 0.05,
-                    momentum: 0.9,
-                    weight_decay: 1e-3,
-                    nesterov: false,
-                }
-            }),
+            Box::new(|c| c.optimizer = digits_sgd(0.05, false)),
         ),
         (
             "the schedule a step late",
