@@ -126,6 +126,51 @@ pub fn acquire(root: &Path, size: usize) -> io::Result<Slot> {
     })
 }
 
+/// Makes each free numbered folder below `upto` (other than `from`'s) a
+/// copy of `from`'s folder, so that the kernels and ready evaluators that
+/// take them start warm: a copy costs seconds where a build from nothing
+/// costs minutes, and cargo finds the copy fresh (its fingerprints hold
+/// the sources' times and paths relative to the folder, and `cp -a` keeps
+/// the times). A folder in use is left alone. Returns the indices copied.
+///
+/// Each copy is written beside its folder and renamed into place, so an
+/// interrupted copy never leaves a half folder where a kernel would build.
+pub fn seed_free_slots(root: &Path, from: &Slot, upto: usize) -> io::Result<Vec<usize>> {
+    let mut copied = Vec::new();
+    for index in (0..upto).filter(|&i| Some(i) != from.index) {
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(root.join(format!("slot-{index}.lock")))?;
+        if !try_lock(&lock)? {
+            continue;
+        }
+        let dir = root.join(format!("slot-{index}"));
+        let fresh = root.join(format!("slot-{index}.copying-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&fresh);
+        let status = std::process::Command::new("cp")
+            .args(["-a", "--reflink=auto"])
+            .arg(&from.dir)
+            .arg(&fresh)
+            .status()?;
+        if !status.success() {
+            let _ = std::fs::remove_dir_all(&fresh);
+            return Err(io::Error::other(format!(
+                "cp -a {} {} failed ({status})",
+                from.dir.display(),
+                fresh.display()
+            )));
+        }
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)?;
+        }
+        std::fs::rename(&fresh, &dir)?;
+        copied.push(index);
+    }
+    Ok(copied)
+}
+
 /// The pool size from `$DEEPSCOPE_KERNEL_POOL_SIZE` (at least 1).
 pub fn size() -> usize {
     std::env::var("DEEPSCOPE_KERNEL_POOL_SIZE")
@@ -163,6 +208,44 @@ mod tests {
         let d = acquire(&root, 2).unwrap();
         assert_eq!(d.index, Some(0), "a released folder is reused");
         drop((b, d));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn free_folders_become_copies_and_held_ones_are_left_alone() {
+        use std::os::unix::fs::MetadataExt;
+        let root = std::env::temp_dir().join(format!("ds-pool-test-{}", uuid::Uuid::new_v4()));
+        let built = acquire(&root, 3).unwrap();
+        let held = acquire(&root, 3).unwrap();
+        std::fs::create_dir_all(built.dir.join("target/debug")).unwrap();
+        let artifact = built.dir.join("target/debug/libx.rlib");
+        std::fs::write(&artifact, b"compiled").unwrap();
+        std::fs::write(held.dir.join("mine"), b"in use").unwrap();
+        // An old file in the free folder must not survive the copy.
+        std::fs::create_dir_all(root.join("slot-2")).unwrap();
+        std::fs::write(root.join("slot-2/stale"), b"old").unwrap();
+
+        let copied = seed_free_slots(&root, &built, 3).unwrap();
+
+        assert_eq!(copied, vec![2], "slot 1 is held, slot 0 is the source");
+        let copy = root.join("slot-2/target/debug/libx.rlib");
+        assert_eq!(std::fs::read(&copy).unwrap(), b"compiled");
+        let (a, b) = (artifact.metadata().unwrap(), copy.metadata().unwrap());
+        assert_eq!(
+            (a.mtime(), a.mtime_nsec()),
+            (b.mtime(), b.mtime_nsec()),
+            "cargo compares times"
+        );
+        assert!(!root.join("slot-2/stale").exists());
+        assert_eq!(std::fs::read(held.dir.join("mine")).unwrap(), b"in use");
+        assert!(!held.dir.join("target").exists());
+        let leftovers: Vec<_> = std::fs::read_dir(&root)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains("copying"))
+            .collect();
+        assert!(leftovers.is_empty());
+        drop((built, held));
         std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -133,7 +133,8 @@ class ReadyEvaluators(unittest.TestCase):
     """With the library preloaded: the real thing."""
 
     # Build folders: every one a test needs has been built before (a new
-    # one costs minutes): the first kernel's, then the ready evaluator's.
+    # one costs minutes): `make setup`'s warm builds slot 0 and copies it
+    # to slot 1, the first kernel's and the ready evaluator's.
     # The first kernel stops once the service has an evaluator ready, so
     # each replacement finds a built folder free, and the service is
     # stopped before a third would be needed.
