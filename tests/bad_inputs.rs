@@ -74,6 +74,7 @@ fn cases(dir: &std::path::Path) -> Vec<Case> {
     let d = dir.to_path_buf();
     let grid_file = dir.join("empty-grid.json");
     let (d2, d3) = (dir.to_path_buf(), dir.to_path_buf());
+    let (runs_dir, runs_dir2, runs_dir3) = (dir.join("runs"), dir.join("runs"), dir.join("runs"));
     let layout = CsvLayout {
         label: LabelColumn::Last,
         height: 2,
@@ -1563,6 +1564,34 @@ fn cases(dir: &std::path::Path) -> Vec<Case> {
                 c.progress = ProgressMode::Silent;
                 c.snapshot_epochs = vec![1, 5];
                 ok(train::fit(&mut tiny_mlp(), &d, &c))
+            }),
+        ),
+        (
+            "RunFolder::run: a key that is a path",
+            "run key \"../elsewhere\": expected 1 to 200 letters",
+            Box::new(move || {
+                let runs = train::RunFolder::new(runs_dir.join("a"))?;
+                runs.run("../elsewhere", "s", |_| Ok(1.0f64))?;
+                Ok(())
+            }),
+        ),
+        (
+            "RunFolder::run: a finished run asked under other settings",
+            "finished with the settings \"5 epochs\", not \"6 epochs\"",
+            Box::new(move || {
+                let runs = train::RunFolder::new(runs_dir2.join("b"))?;
+                runs.run("baseB-r0", "5 epochs", |_| Ok(0.9f64))?;
+                runs.run("baseB-r0", "6 epochs", |_| Ok(0.9f64))?;
+                Ok(())
+            }),
+        ),
+        (
+            "RunFolder::finished: a result of another kind",
+            "not the result of a run of this kind",
+            Box::new(move || {
+                let runs = train::RunFolder::new(runs_dir3.join("c"))?;
+                runs.run("k", "s", |_| Ok(0.9f64))?;
+                ok(runs.finished::<Vec<String>>("k", "s"))
             }),
         ),
         (

@@ -492,3 +492,48 @@ fn legends_go_where_the_data_is_not() {
     let img = pixels(&hist);
     assert_eq!(colour_under_legend(&img), 0);
 }
+
+#[test]
+fn dots_of_single_runs_widen_the_axes_and_are_drawn_in_their_line_colour() {
+    use plotters::style::{Palette, Palette99};
+    // The line (the mean) stays at 1; the runs reach 0 and 10.
+    let fig = LinePlot::new().size(400, 300).line_with_dots(
+        "mean of runs",
+        [(1.0, 1.0), (2.0, 1.0)],
+        [(1.0, 0.0), (2.0, 10.0)],
+    );
+    let img = pixels(&fig);
+    let (r, g, b) = Palette99::COLORS[0];
+    // Drawn at 55% opacity on white.
+    let blend = |c: u8| (0.55 * c as f64 + 0.45 * 255.0).round();
+    let target = [blend(r), blend(g), blend(b)];
+    let near = |p: &image::Rgb<u8>| {
+        p.0.iter()
+            .zip(target)
+            .all(|(&c, t)| (c as f64 - t).abs() <= 12.0)
+    };
+    let rows: Vec<u32> = img
+        .enumerate_pixels()
+        .filter(|(_, _, p)| near(p))
+        .map(|(_, y, _)| y)
+        .collect();
+    assert!(!rows.is_empty(), "no dot in the series colour");
+    let (top, bottom) = (*rows.iter().min().unwrap(), *rows.iter().max().unwrap());
+    // One dot at the top of the plot area (y = 10), one at the bottom (y = 0).
+    assert!(
+        bottom - top > 150,
+        "dots at {top}..{bottom}: the axis did not take them in"
+    );
+    // Only dots: a plot without them has no pixel of that colour.
+    let plain = pixels(
+        &LinePlot::new()
+            .size(400, 300)
+            .line("mean of runs", [(1.0, 1.0), (2.0, 1.0)]),
+    );
+    assert_eq!(
+        plain.enumerate_pixels().filter(|(_, _, p)| near(p)).count(),
+        0
+    );
+    let bad = LinePlot::new().line_with_dots("x", [(0.0, 1.0)], [(0.0, f64::INFINITY)]);
+    assert!(err_text(to_png(&bad)).contains("infinite"));
+}

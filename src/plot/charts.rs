@@ -26,6 +26,9 @@ pub struct Series {
     pub points: Vec<(f64, f64)>,
     /// Draw markers at the points too.
     pub markers: bool,
+    /// Single observations drawn as dots in the series' colour, not joined
+    /// (each run of an experiment, the line being their mean).
+    pub dots: Vec<(f64, f64)>,
 }
 
 /// Several curves on shared axes, with a legend and optional log axes:
@@ -54,6 +57,7 @@ impl LinePlot {
             name: name.into(),
             points: points.into_iter().collect(),
             markers,
+            dots: Vec::new(),
         });
         self
     }
@@ -81,6 +85,21 @@ impl LinePlot {
         self.push(name, points, true)
     }
 
+    /// Adds a line through `line` with `dots` in its colour, not joined:
+    /// every run a dot and their mean a line, as Yosinski et al.'s Fig. 2.
+    pub fn line_with_dots(
+        self,
+        name: impl Into<String>,
+        line: impl IntoIterator<Item = (f64, f64)>,
+        dots: impl IntoIterator<Item = (f64, f64)>,
+    ) -> Self {
+        let mut plot = self.push(name, line, false);
+        if let Some(s) = plot.series.last_mut() {
+            s.dots = dots.into_iter().collect();
+        }
+        plot
+    }
+
     /// The series, in order.
     pub fn series(&self) -> &[Series] {
         &self.series
@@ -93,24 +112,33 @@ impl Render for LinePlot {
     }
 
     fn draw_on<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
-        if self.series.iter().all(|s| s.points.is_empty()) {
+        if self
+            .series
+            .iter()
+            .all(|s| s.points.is_empty() && s.dots.is_empty())
+        {
             return Err(Error::invalid("a line plot needs at least one point"));
         }
         for s in &self.series {
-            let flat: Vec<f64> = s.points.iter().flat_map(|&(x, y)| [x, y]).collect();
+            let flat: Vec<f64> = s
+                .points
+                .iter()
+                .chain(&s.dots)
+                .flat_map(|&(x, y)| [x, y])
+                .collect();
             check_finite(&format!("series '{}'", s.name), &flat)?;
         }
         let (xl, yl) = (self.frame.x_log, self.frame.y_log);
         let xr = range_of(
             self.series
                 .iter()
-                .flat_map(|s| s.points.iter().map(|p| p.0)),
+                .flat_map(|s| s.points.iter().chain(&s.dots).map(|p| p.0)),
             xl,
         )?;
         let yr = range_of(
             self.series
                 .iter()
-                .flat_map(|s| s.points.iter().map(|p| p.1)),
+                .flat_map(|s| s.points.iter().chain(&s.dots).map(|p| p.1)),
             yl,
         )?;
         let labels: Vec<&str> = self
@@ -128,6 +156,12 @@ impl Render for LinePlot {
                 let pts: Vec<Option<(f64, f64)>> = s.points.iter().map(axis).collect();
                 marks.extend(pts.iter().flatten().map(|&(x, y)| Mark::Point(x, y)));
                 marks.extend(
+                    s.dots
+                        .iter()
+                        .filter_map(axis)
+                        .map(|(x, y)| Mark::Point(x, y)),
+                );
+                marks.extend(
                     pts.windows(2)
                         .filter_map(|w| Some(Mark::Segment(w[0]?, w[1]?))),
                 );
@@ -143,6 +177,17 @@ impl Render for LinePlot {
         let mut chart = self.frame.chart(root, xr, yr, 0)?;
         for (i, s) in self.series.iter().enumerate() {
             let color = series_color(i);
+            let dots: Vec<(f64, f64)> = s
+                .dots
+                .iter()
+                .filter_map(|&(x, y)| Some((to_axis(x, xl)?, to_axis(y, yl)?)))
+                .collect();
+            chart
+                .draw_series(
+                    dots.iter()
+                        .map(|&p| Circle::new(p, 3, color.mix(0.55).filled())),
+                )
+                .map_err(drawing)?;
             // NaN or non-positive (on log axes) values split the curve.
             let mut segments: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
             for &(x, y) in &s.points {

@@ -1,6 +1,7 @@
 //! Training: `fit` with SGD or Adam, schedules, a repeatable seed, metrics
 //! history, snapshots, checkpoint and resume, the live monitor, and the
-//! interrupt flag; `evaluate` for loss, accuracy and the confusion matrix.
+//! interrupt flag; `evaluate` for loss, accuracy and the confusion matrix;
+//! [`RunFolder`] for grids of runs that survive a kill.
 //!
 //! `fit` trains one model with cross-entropy. [`fit_objective`] trains
 //! whatever an [`Objective`] says (distillation from a frozen teacher,
@@ -29,6 +30,7 @@ mod lbfgs;
 mod objective;
 mod optim;
 mod renorm;
+mod runs;
 mod schedule;
 mod stop;
 mod streams;
@@ -49,6 +51,7 @@ pub use lbfgs::{Lbfgs, Minimum};
 pub use objective::{Batch, Metrics, Objective, OptimizerSpec, Step};
 pub use optim::{Optimizer, OptimizerState};
 pub use renorm::{renormalize_filters, FilterRenorm};
+pub use runs::{RunFiles, RunFolder};
 pub use schedule::Schedule;
 pub use stop::StopWhenFitted;
 pub use update::{clip_grad_norm, optimize};
