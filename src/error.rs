@@ -70,6 +70,11 @@ pub enum Error {
     #[error("{0}")]
     InvalidArgument(String),
 
+    /// The stop flag (the kernel's stop button, Ctrl-C) ended a run before
+    /// its last epoch where the caller needed a finished one.
+    #[error("{0}")]
+    Interrupted(String),
+
     /// An error that libtorch raised despite our checks (its message only;
     /// libtorch's C++ backtrace is dropped).
     #[error("libtorch: {0}")]

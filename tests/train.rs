@@ -241,6 +241,69 @@ fn an_interrupted_run_resumes_from_its_checkpoint_to_the_same_weights() {
 }
 
 #[test]
+fn a_grid_run_stopped_by_the_flag_stores_nothing_and_resumes_to_the_uninterrupted_result() {
+    let ds = data::digits().unwrap();
+    let mut whole = digits_net(2);
+    train::fit(&mut whole, &ds, &digits_config()).unwrap();
+    let expected = train::evaluate(&mut whole, &ds.test, 256).unwrap().accuracy;
+
+    let dir = tempfile::tempdir().unwrap();
+    let runs = train::RunFolder::new(dir.path()).unwrap();
+    let cfg = digits_config();
+    let flag = cfg.interrupt.clone().unwrap();
+    // The net and its weights, as a notebook's grid keeps them.
+    let train_one = |files: &train::RunFiles| -> deepscope::Result<f64> {
+        let mut c = cfg.clone();
+        c.checkpoint_dir = Some(files.checkpoint.clone());
+        let mut net = digits_net(2);
+        train::fit(&mut net, &ds, &c)?.completed()?;
+        weights::save(&net, files.dir.join("weights.safetensors"))?;
+        Ok(train::evaluate(&mut net, &ds.test, 256)?.accuracy)
+    };
+    let stopper = {
+        let flag = flag.clone();
+        let marker = dir
+            .path()
+            .join("k")
+            .join("checkpoint")
+            .join("checkpoint.json");
+        std::thread::spawn(move || {
+            while !marker.exists() {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            flag.store(true, Ordering::SeqCst);
+        })
+    };
+    let first = runs.run("k", "digits mlp", train_one);
+    stopper.join().unwrap();
+    let e = first.unwrap_err();
+    assert!(matches!(e, deepscope::Error::Interrupted(_)), "{e}");
+    assert!(e.to_string().contains("of 4 epochs"), "{e}");
+    assert!(
+        runs.keys().unwrap().is_empty(),
+        "an interrupted run is not finished"
+    );
+    assert!(dir.path().join("k/checkpoint/checkpoint.json").exists());
+
+    let second = runs.run("k", "digits mlp", train_one).unwrap();
+    assert_eq!(
+        second, expected,
+        "resumed to the uninterrupted run's accuracy"
+    );
+    let mut reloaded = digits_net(7);
+    weights::load(&mut reloaded, dir.path().join("k/weights.safetensors")).unwrap();
+    assert_eq!(max_diff(&whole, &reloaded), 0.0, "and to its weights");
+    assert!(
+        !dir.path().join("k/checkpoint").exists(),
+        "the checkpoint goes once finished"
+    );
+    let third = runs.run("k", "digits mlp", |_| -> deepscope::Result<f64> {
+        panic!("trained twice")
+    });
+    assert_eq!(third.unwrap(), expected);
+}
+
+#[test]
 fn bad_settings_are_refused_before_training() {
     let ds = data::digits().unwrap();
     let mut m = digits_net(0);

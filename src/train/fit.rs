@@ -165,6 +165,25 @@ pub struct FitResult {
     pub epochs: usize,
 }
 
+impl FitResult {
+    /// This result if the run went to its last epoch (or a callback ended
+    /// it), an [`Error::Interrupted`] if the stop flag cut it short: what a
+    /// caller that keeps the trained net as finished (a grid of
+    /// [`RunFolder`](super::RunFolder) runs) needs, so that one press of
+    /// the stop button ends the grid instead of storing a half-trained net
+    /// and going on to the next.
+    pub fn completed(self) -> Result<FitResult> {
+        if self.interrupted {
+            return Err(Error::Interrupted(format!(
+                "training was interrupted after {} of {} epochs; with a checkpoint folder, running it again resumes from the last finished epoch",
+                self.history.epochs.len(),
+                self.epochs
+            )));
+        }
+        Ok(self)
+    }
+}
+
 /// What a [`Callback`] asks of the training loop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Control {
