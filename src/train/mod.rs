@@ -27,6 +27,7 @@ mod evaluate;
 mod fit;
 mod history;
 mod lbfgs;
+mod newton;
 mod objective;
 mod optim;
 mod renorm;
@@ -48,6 +49,7 @@ pub use fit::{
 };
 pub use history::{epoch_line, EpochRecord, History, StepRecord};
 pub use lbfgs::{Lbfgs, Minimum};
+pub use newton::{TrustRegion, Twice};
 pub use objective::{Batch, Metrics, Objective, OptimizerSpec, Step};
 pub use optim::{Optimizer, OptimizerState};
 pub use renorm::{renormalize_filters, FilterRenorm};

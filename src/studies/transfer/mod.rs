@@ -8,7 +8,8 @@
 //! - [`LinearProbe`]: a linear classifier trained on such features and
 //!   tested on held-out ones: multinomial logistic regression or a
 //!   one-vs-rest linear SVM (squared hinge) fitted to the minimum by
-//!   L-BFGS, with `C` cross-validated on the training split (as
+//!   trust-region Newton (or L-BFGS), with `C` cross-validated on the
+//!   training split (as
 //!   scikit-learn's `LogisticRegression` and `LinearSVC`, tested against
 //!   them), or the softmax trained by Adam for a few epochs that the
 //!   Zeiler & Fergus notebook uses (Table 7).
