@@ -537,3 +537,45 @@ fn dots_of_single_runs_widen_the_axes_and_are_drawn_in_their_line_colour() {
     let bad = LinePlot::new().line_with_dots("x", [(0.0, 1.0)], [(0.0, f64::INFINITY)]);
     assert!(err_text(to_png(&bad)).contains("infinite"));
 }
+
+#[test]
+fn a_tall_legend_goes_beside_the_plot_instead_of_stretching_the_axis() {
+    use plotters::style::{Palette, Palette99};
+    // Seven curves through every corner, as the accuracy panels of the
+    // transfer notebook: a band above the data would take most of the height.
+    let mut fig = LinePlot::new().size(640, 300).title("seven probes");
+    for k in 0..7 {
+        let zigzag: Vec<f64> = (0..20)
+            .map(|i| 20.0 + 80.0 * (((i + k) % 2) as f64))
+            .collect();
+        fig = fig.values(format!("features of layer {k}"), &zigzag);
+    }
+    let img = pixels(&fig);
+    let (x0, _, _, _) = legend_box(&img).expect("a legend");
+    // Every pixel of the last series drawn (on top) lies left of the legend.
+    let (r, g, b) = Palette99::COLORS[6];
+    let rightmost = img
+        .enumerate_pixels()
+        .filter(|(_, _, p)| p.0 == [r, g, b])
+        .filter(|(x, _, _)| *x < x0)
+        .map(|(x, _, _)| x)
+        .max()
+        .unwrap();
+    assert!(
+        rightmost + 10 < x0,
+        "data up to x = {rightmost}, legend from {x0}"
+    );
+    assert_eq!(colour_under_legend(&img), 0);
+    // The axis ends near the data's maximum (100), not far above it: the
+    // topmost pixel of the data is close to the plot's top.
+    let top = img
+        .enumerate_pixels()
+        .filter(|(x, _, p)| *x < x0 && p.0 == [r, g, b])
+        .map(|(_, y, _)| y)
+        .min()
+        .unwrap();
+    assert!(
+        top < 60,
+        "the data's top at y = {top}: the axis was stretched"
+    );
+}

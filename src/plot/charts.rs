@@ -1,7 +1,9 @@
 //! Line plots, histograms, scatter plots and bar charts.
 
 use super::colormap::{series_color, Colormap};
-use super::frame::{draw_legend, frame_setters, range_of, tick_label, to_axis, Frame};
+use super::frame::{
+    draw_placed_legend, frame_setters, range_of, tick_label, to_axis, Frame, Swatch,
+};
 use super::legend::{self, Mark};
 use super::render::{drawing, Render, FONT};
 use crate::error::{Error, Result};
@@ -147,8 +149,12 @@ impl Render for LinePlot {
             .filter(|s| !s.name.is_empty())
             .map(|s| s.name.as_str())
             .collect();
-        let (corner, yr) = if labels.is_empty() {
-            (SeriesLabelPosition::UpperRight, yr)
+        let placement = if labels.is_empty() {
+            legend::Placement {
+                position: SeriesLabelPosition::UpperRight,
+                y: yr,
+                right_margin: 0,
+            }
         } else {
             let axis = |&(x, y): &(f64, f64)| Some((to_axis(x, xl)?, to_axis(y, yl)?));
             let mut marks = Vec::new();
@@ -174,7 +180,9 @@ impl Render for LinePlot {
                 legend::legend_size(&labels),
             )
         };
-        let mut chart = self.frame.chart(root, xr, yr, 0)?;
+        let mut chart = self
+            .frame
+            .chart(root, xr, placement.y.clone(), placement.right_margin)?;
         for (i, s) in self.series.iter().enumerate() {
             let color = series_color(i);
             let dots: Vec<(f64, f64)> = s
@@ -216,7 +224,14 @@ impl Render for LinePlot {
             }
         }
         if !labels.is_empty() {
-            draw_legend(&mut chart, corner)?;
+            let entries: Vec<_> = self
+                .series
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| !s.name.is_empty())
+                .map(|(i, s)| (s.name.clone(), series_color(i), Swatch::Line))
+                .collect();
+            draw_placed_legend(root, &mut chart, &self.frame, &placement, &entries)?;
         }
         Ok(())
     }
@@ -368,14 +383,14 @@ impl Render for Histogram {
                 })
             })
             .collect();
-        let (corner, y) = legend::place(
+        let placement = legend::place(
             &marks,
             &x,
             0.0..top * 1.05,
             frame.plot_area(0),
             legend::legend_size(&labels),
         );
-        let mut chart = frame.chart(root, x, y, 0)?;
+        let mut chart = frame.chart(root, x, placement.y.clone(), placement.right_margin)?;
         let alpha = if self.sets.len() > 1 { 0.45 } else { 0.8 };
         for (k, ((name, _), c)) in self.sets.iter().zip(&counts).enumerate() {
             let color = series_color(k);
@@ -393,7 +408,14 @@ impl Render for Histogram {
             }
         }
         if !labels.is_empty() {
-            draw_legend(&mut chart, corner)?;
+            let entries: Vec<_> = self
+                .sets
+                .iter()
+                .enumerate()
+                .filter(|(_, (name, _))| !name.is_empty())
+                .map(|(k, (name, _))| (name.clone(), series_color(k), Swatch::Box(alpha)))
+                .collect();
+            draw_placed_legend(root, &mut chart, &frame, &placement, &entries)?;
         }
         Ok(())
     }
@@ -555,14 +577,16 @@ impl Render for Scatter {
             .iter()
             .filter_map(|&(x, y)| Some(Mark::Point(to_axis(x, xl)?, to_axis(y, yl)?)))
             .collect();
-        let (corner, yr) = legend::place(
+        let placement = legend::place(
             &marks,
             &xr,
             yr,
             self.frame.plot_area(0),
             legend::legend_size(&labels),
         );
-        let mut chart = self.frame.chart(root, xr, yr, 0)?;
+        let mut chart = self
+            .frame
+            .chart(root, xr, placement.y.clone(), placement.right_margin)?;
         let k = self.classes.iter().max().map_or(1, |m| m + 1);
         for c in 0..k {
             let color = series_color(c);
@@ -594,7 +618,13 @@ impl Render for Scatter {
             (xl, yl),
         )?;
         if !self.names.is_empty() {
-            draw_legend(&mut chart, corner)?;
+            let entries: Vec<_> = self
+                .names
+                .iter()
+                .enumerate()
+                .map(|(c, name)| (name.clone(), series_color(c), Swatch::Dot))
+                .collect();
+            draw_placed_legend(root, &mut chart, &self.frame, &placement, &entries)?;
         }
         Ok(())
     }
@@ -674,7 +704,7 @@ impl Render for BarChart {
         let y = (lo - if lo < 0.0 { pad } else { 0.0 })..hi + pad;
         let y_span = y.end - y.start;
         let labels: Vec<&str> = self.series.iter().map(|(n, _)| n.as_str()).collect();
-        let (corner, y) = if self.series.len() > 1 {
+        let placement = if self.series.len() > 1 {
             let marks: Vec<Mark> = self
                 .series
                 .iter()
@@ -700,9 +730,16 @@ impl Render for BarChart {
             );
             legend::place(&marks, &x, y, area, legend::legend_size(&labels))
         } else {
-            (SeriesLabelPosition::UpperRight, y)
+            legend::Placement {
+                position: SeriesLabelPosition::UpperRight,
+                y,
+                right_margin: 0,
+            }
         };
-        let mut chart = builder.build_cartesian_2d(x, y).map_err(drawing)?;
+        builder.margin_right(12 + placement.right_margin);
+        let mut chart = builder
+            .build_cartesian_2d(x, placement.y.clone())
+            .map_err(drawing)?;
         let label = move |v: &f64| {
             let i = v.round();
             if (v - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < cats.len() {
@@ -737,7 +774,14 @@ impl Render for BarChart {
             }
         }
         if self.series.len() > 1 {
-            draw_legend(&mut chart, corner)?;
+            let entries: Vec<_> = self
+                .series
+                .iter()
+                .enumerate()
+                .filter(|(_, (name, _))| !name.is_empty())
+                .map(|(k, (name, _))| (name.clone(), series_color(k), Swatch::Box(1.0)))
+                .collect();
+            draw_placed_legend(root, &mut chart, &frame, &placement, &entries)?;
         }
         Ok(())
     }

@@ -169,6 +169,84 @@ pub fn draw_legend<'a, DB: DrawingBackend + 'a>(
         .map_err(drawing)
 }
 
+/// Draws the legend where [`legend::place`](super::legend::place) put it:
+/// in a corner of the plotting area (plotters' legend, from the series'
+/// labels) or beside it (from `entries`: name, colour, swatch).
+pub fn draw_placed_legend<'a, DB: DrawingBackend + 'a>(
+    root: &'a DrawingArea<DB, Shift>,
+    chart: &mut Chart<'a, DB>,
+    frame: &Frame,
+    placement: &super::legend::Placement,
+    entries: &[(String, RGBColor, Swatch)],
+) -> Result<()> {
+    if placement.is_beside() {
+        draw_legend_beside(root, frame, placement.right_margin, entries)
+    } else {
+        draw_legend(chart, placement.position.clone())
+    }
+}
+
+/// How a legend entry's sample of the series is drawn.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Swatch {
+    /// A line (curves).
+    Line,
+    /// A filled box at this opacity (bars, histograms).
+    Box(f64),
+    /// A dot (scatter plots).
+    Dot,
+}
+
+/// Draws a legend of `entries` (name, colour, swatch) in the right margin
+/// that [`Frame::chart`] kept free (`right_margin` pixels), level with the
+/// top of the plotting area. plotters' own legend belongs to the plotting
+/// area and loses its swatches and box outside it.
+pub fn draw_legend_beside<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    frame: &Frame,
+    right_margin: u32,
+    entries: &[(String, RGBColor, Swatch)],
+) -> Result<()> {
+    let labels: Vec<&str> = entries.iter().map(|e| e.0.as_str()).collect();
+    let (w, h) = super::legend::legend_size(&labels);
+    let left = frame.size.0 as i32 - 12 - right_margin as i32 + 8;
+    let top = 12 + if frame.title.is_empty() { 0 } else { 26 };
+    let (w, h) = (w.ceil() as i32, h.ceil() as i32);
+    root.draw(&Rectangle::new(
+        [(left, top), (left + w, top + h)],
+        WHITE.mix(0.85).filled(),
+    ))
+    .map_err(drawing)?;
+    root.draw(&Rectangle::new(
+        [(left, top), (left + w, top + h)],
+        RGBColor(200, 200, 200),
+    ))
+    .map_err(drawing)?;
+    for (row, (name, color, swatch)) in entries.iter().enumerate() {
+        let y = top + 14 + 19 * row as i32;
+        let x = left + 8;
+        match swatch {
+            Swatch::Line => root.draw(&PathElement::new(
+                vec![(x, y), (x + 18, y)],
+                color.stroke_width(2),
+            )),
+            Swatch::Box(alpha) => root.draw(&Rectangle::new(
+                [(x + 2, y - 5), (x + 16, y + 5)],
+                color.mix(*alpha).filled(),
+            )),
+            Swatch::Dot => root.draw(&Circle::new((x + 8, y), 4, color.filled())),
+        }
+        .map_err(drawing)?;
+        root.draw(&Text::new(
+            name.as_str(),
+            (x + 26, y - 7),
+            (FONT, 13).into_font().color(&BLACK),
+        ))
+        .map_err(drawing)?;
+    }
+    Ok(())
+}
+
 /// Builder methods shared by every chart type that has a [`Frame`].
 macro_rules! frame_setters {
     ($t:ty) => {

@@ -1,7 +1,8 @@
 //! Where a chart's legend goes: the corner of the plotting area that the
 //! data leaves free or, when every corner holds data, a band of room made
-//! above the data. A legend drawn over curves or bars hides what the figure
-//! is there to show.
+//! above the data if the legend is short, else beside the plot. A legend
+//! drawn over curves or bars hides what the figure is there to show; an
+//! axis stretched far past the data misstates it.
 
 use plotters::prelude::SeriesLabelPosition;
 use std::ops::Range;
@@ -38,19 +39,51 @@ pub fn legend_size(labels: &[&str]) -> (f64, f64) {
     )
 }
 
-/// The corner for a legend of `legend_px` pixels on a plotting area of
-/// `plot_px` pixels showing `x` by `y` (axis coordinates), and the y range
-/// to draw with. The corner whose legend box covers the least of `marks`
-/// wins (upper right, upper left, lower right, lower left on ties); when
-/// every corner covers some, the y range grows upward until the data lies
-/// below the legend, which then goes upper right.
+/// Where a legend goes and what the chart keeps for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Placement {
+    /// The legend's position, relative to the plotting area.
+    pub position: SeriesLabelPosition,
+    /// The y range to draw with.
+    pub y: Range<f64>,
+    /// Pixels to keep free right of the plotting area (for a legend beside it).
+    pub right_margin: u32,
+}
+
+impl Placement {
+    /// Whether the legend goes beside the plotting area, in the right
+    /// margin (drawn by [`draw_legend_beside`](super::frame::draw_legend_beside)).
+    pub fn is_beside(&self) -> bool {
+        self.right_margin > 0
+    }
+}
+
+/// The most of the plotting area's height that a band made above the data
+/// may take. Beyond it the legend goes beside the plot instead: a tall
+/// legend would squash the data into the bottom of the chart and stretch
+/// the axis far past any value (an accuracy axis up to 180%).
+const MAX_BAND: f64 = 0.2;
+
+/// Where a legend of `legend_px` pixels goes on a plotting area of
+/// `plot_px` pixels showing `x` by `y` (axis coordinates). The corner
+/// whose legend box covers the least of `marks` wins (upper right, upper
+/// left, lower right, lower left on ties); when every corner covers some,
+/// the y range grows upward until the data lies below the legend (upper
+/// right), unless that band would take more than 20% of the height: then
+/// the legend goes beside the plot, to its right, and the axes keep the
+/// data's range.
 pub fn place(
     marks: &[Mark],
     x: &Range<f64>,
     y: Range<f64>,
     plot_px: (f64, f64),
     legend_px: (f64, f64),
-) -> (SeriesLabelPosition, Range<f64>) {
+) -> Placement {
+    let inside = |position, y| Placement {
+        position,
+        y,
+        right_margin: 0,
+    };
     let (w, h) = (plot_px.0.max(1.0), plot_px.1.max(1.0));
     // The box as fractions of the plotting area, with the 5 px margin
     // plotters leaves between the legend and the axes.
@@ -58,7 +91,7 @@ pub fn place(
     let fy = ((legend_px.1 + 10.0) / h).min(0.9);
     let (xs, ys) = (x.end - x.start, y.end - y.start);
     if !(xs > 0.0 && ys > 0.0) {
-        return (SeriesLabelPosition::UpperRight, y);
+        return inside(SeriesLabelPosition::UpperRight, y);
     }
     let samples = sample(marks, |(a, b)| ((a - x.start) / xs, (b - y.start) / ys));
     let corners = [
@@ -82,12 +115,17 @@ pub fn place(
         }
     }
     match best {
-        Some((position, 0)) => (position, y),
-        _ => {
+        Some((position, 0)) => inside(position, y),
+        _ if fy <= MAX_BAND => {
             // The data keeps its place in the lower (1 - fy) of the area.
             let top = y.start + ys / (1.0 - fy);
-            (SeriesLabelPosition::UpperRight, y.start..top)
+            inside(SeriesLabelPosition::UpperRight, y.start..top)
         }
+        _ => Placement {
+            position: SeriesLabelPosition::UpperRight,
+            y,
+            right_margin: (legend_px.0 + 16.0).ceil() as u32,
+        },
     }
 }
 
@@ -134,13 +172,33 @@ mod tests {
     use super::*;
 
     fn corner(marks: &[Mark]) -> (SeriesLabelPosition, Range<f64>) {
-        place(
+        let p = place(
             marks,
             &(0.0..10.0),
             0.0..10.0,
             (500.0, 300.0),
             (100.0, 40.0),
-        )
+        );
+        assert_eq!(p.right_margin, 0);
+        (p.position, p.y)
+    }
+
+    #[test]
+    fn a_tall_legend_goes_beside_the_plot_and_the_axis_keeps_the_data_range() {
+        let zigzag: Vec<Mark> = (0..10)
+            .map(|i| Mark::Segment((i as f64, 0.0), (i as f64 + 1.0, 10.0)))
+            .collect();
+        // 100 px of a 300 px high area: a band would take 37%.
+        let p = place(
+            &zigzag,
+            &(0.0..10.0),
+            0.0..10.0,
+            (500.0, 300.0),
+            (100.0, 100.0),
+        );
+        assert_eq!(p.y, 0.0..10.0);
+        assert_eq!(p.right_margin, 116);
+        assert!(p.is_beside());
     }
 
     fn is(p: &SeriesLabelPosition, want: &str) -> bool {
