@@ -32,6 +32,15 @@ JOBS = int(os.environ.get("DEEPSCOPE_NOTEBOOK_JOBS", "2"))
 # would save it (about ten seconds a notebook). tests/kernel/test_ready.py
 # covers the ready path.
 KERNEL_READY = {"DEEPSCOPE_KERNEL_READY": "0"}
+# Each kernel gets its share of the cores for libtorch's threads: two
+# kernels of two OpenMP threads each on two cores spin against each other
+# in every parallel region. Measured on 2 cores, 03-generalization-1 and
+# 05-distillation side by side: 187 s with libtorch's default threads,
+# 155 s with one thread each (05-distillation alone 122 s against 76 s).
+# A thread count the caller set is kept.
+THREADS = {} if "OMP_NUM_THREADS" in os.environ else {
+    var: str(max(1, (os.cpu_count() or 1) // max(JOBS, 1))) for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+}
 _RUNS = {}
 
 
@@ -47,7 +56,7 @@ def execute(path):
     )
     try:
         # The environment as it is now: DEEPSCOPE_QUICK is set below, after import.
-        client.execute(env=dict(os.environ, **KERNEL_READY))  # raises CellExecutionError, with the cell, on any error
+        client.execute(env=dict(os.environ, **KERNEL_READY, **THREADS))  # raises CellExecutionError, with the cell, on any error
     except Exception:
         return None, traceback.format_exc()
     return nbformat.writes(nb), None
