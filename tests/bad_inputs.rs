@@ -33,6 +33,23 @@ fn ok<T>(r: Result<T, Error>) -> Result<(), Error> {
     r.map(|_| ())
 }
 
+/// `|x|^2` for the trust-region solver, its gradient given `extra` entries
+/// more than the point has (zero: a gradient of the right shape).
+struct Bowl {
+    extra: i64,
+}
+
+impl train::Twice for Bowl {
+    type State = ();
+    fn evaluate(&mut self, x: &Tensor) -> Result<(f64, Tensor, ()), Error> {
+        let g = Tensor::zeros([x.size()[0] + self.extra], (Kind::Double, Device::Cpu));
+        Ok((x.square().sum(Kind::Double).double_value(&[]), g, ()))
+    }
+    fn hessian_times(&mut self, _: &(), v: &Tensor) -> Result<Tensor, Error> {
+        Ok(v * 2.0)
+    }
+}
+
 /// A 2x2-pixel, 2-class MLP with one hidden layer of 3 (23 parameters).
 fn tiny_mlp() -> deepscope::model::Model {
     zoo::mlp(&[1, 2, 2], &[3], 2, zoo::Activation::Relu)
@@ -75,6 +92,7 @@ fn cases(dir: &std::path::Path) -> Vec<Case> {
     let grid_file = dir.join("empty-grid.json");
     let (d2, d3) = (dir.to_path_buf(), dir.to_path_buf());
     let (runs_dir, runs_dir2, runs_dir3) = (dir.join("runs"), dir.join("runs"), dir.join("runs"));
+    let junk_file = junk.clone();
     let layout = CsvLayout {
         label: LabelColumn::Last,
         height: 2,
@@ -1565,6 +1583,32 @@ fn cases(dir: &std::path::Path) -> Vec<Case> {
                 c.snapshot_epochs = vec![1, 5];
                 ok(train::fit(&mut tiny_mlp(), &d, &c))
             }),
+        ),
+        (
+            "TrustRegion::minimize: a CG tolerance of 1.5",
+            "the CG one below 1",
+            Box::new(|| {
+                let tr = train::TrustRegion {
+                    cg_tolerance: 1.5,
+                    ..train::TrustRegion::default()
+                };
+                ok(tr.minimize(&zeros(&[3]).to_kind(Kind::Double), &mut Bowl { extra: 0 }))
+            }),
+        ),
+        (
+            "TrustRegion::minimize: a matrix as the starting point",
+            "a non-empty vector [P]",
+            Box::new(|| ok(train::TrustRegion::default().minimize(&zeros(&[2, 2]), &mut Bowl { extra: 0 }))),
+        ),
+        (
+            "TrustRegion::minimize: a gradient of another shape",
+            "gradient: expected the point's shape [3]",
+            Box::new(|| ok(train::TrustRegion::default().minimize(&zeros(&[3]), &mut Bowl { extra: 1 }))),
+        ),
+        (
+            "RunFolder::new: a file where the folder goes",
+            "File exists",
+            Box::new(move || ok(train::RunFolder::new(&junk_file))),
         ),
         (
             "RunFolder::run: a key that is a path",
