@@ -112,40 +112,12 @@ impl TrustRegion {
         }
         let mut radius = g.f_norm()?.f_double_value(&[])?;
         let mut iterations = 0;
-        let done =
-            |x: Tensor, value, g: &Tensor, iterations, evaluations, converged, reason: &str| {
-                Ok(Minimum {
-                    x,
-                    value,
-                    gradient_norm: largest(g)?,
-                    iterations,
-                    evaluations,
-                    converged,
-                    reason: reason.to_string(),
-                })
-            };
-        loop {
+        let (converged, reason) = loop {
             if largest(&g)? <= self.gradient_tolerance {
-                return done(
-                    x,
-                    value,
-                    &g,
-                    iterations,
-                    evaluations,
-                    true,
-                    "gradient tolerance",
-                );
+                break (true, "gradient tolerance");
             }
             if iterations == self.max_iterations {
-                return done(
-                    x,
-                    value,
-                    &g,
-                    iterations,
-                    evaluations,
-                    false,
-                    "iteration limit",
-                );
+                break (false, "iteration limit");
             }
             iterations += 1;
             let (step, residual) = self.steihaug(f, &state, &g, radius)?;
@@ -175,28 +147,21 @@ impl TrustRegion {
             // Changes below the rounding of the value: nothing more to gain.
             let scale = 1e-15 * value.abs();
             if predicted.abs() <= scale && actual.abs() <= scale {
-                return done(
-                    x,
-                    value,
-                    &g,
-                    iterations,
-                    evaluations,
-                    false,
-                    "no further decrease in f64",
-                );
+                break (false, "no further decrease in f64");
             }
             if radius <= 1e-14 * x.f_norm()?.f_double_value(&[])?.max(1.0) {
-                return done(
-                    x,
-                    value,
-                    &g,
-                    iterations,
-                    evaluations,
-                    false,
-                    "trust region collapsed",
-                );
+                break (false, "trust region collapsed");
             }
-        }
+        };
+        Ok(Minimum {
+            gradient_norm: largest(&g)?,
+            x,
+            value,
+            iterations,
+            evaluations,
+            converged,
+            reason: reason.to_string(),
+        })
     }
 
     /// An approximate minimiser of `g.s + s.Hs/2` with `|s| <= radius`, by
