@@ -385,6 +385,8 @@ fn fit_linear(
             ))
         }
     };
+    // `theta` is the solver's point of the `[K * D + K]` made above: the
+    // views cannot fail.
     let theta = found.x;
     Ok(Fitted {
         weight: theta.narrow(0, 0, k * d).view([k, d]),
