@@ -58,6 +58,30 @@ pub struct Minimum {
     pub reason: String,
 }
 
+/// A solver's starting point must be a non-empty vector `[P]`.
+pub(super) fn check_start(x0: &Tensor) -> Result<()> {
+    if x0.dim() != 1 || x0.numel() == 0 {
+        return Err(Error::shape(
+            "starting point",
+            "a non-empty vector [P]",
+            crate::check::shape_str(&x0.size()),
+        ));
+    }
+    Ok(())
+}
+
+/// A gradient the function returned must have its point's shape.
+pub(super) fn check_gradient(g: &Tensor, x: &Tensor) -> Result<()> {
+    if g.size() != x.size() {
+        return Err(Error::shape(
+            "gradient",
+            format!("the point's shape {}", crate::check::shape_str(&x.size())),
+            crate::check::shape_str(&g.size()),
+        ));
+    }
+    Ok(())
+}
+
 /// A value and its gradient at one point.
 struct Point {
     step: f64,
@@ -74,13 +98,7 @@ impl Lbfgs {
         x0: &Tensor,
         mut f: impl FnMut(&Tensor) -> Result<(f64, Tensor)>,
     ) -> Result<Minimum> {
-        if x0.dim() != 1 || x0.numel() == 0 {
-            return Err(Error::shape(
-                "starting point",
-                "a non-empty vector [P]",
-                crate::check::shape_str(&x0.size()),
-            ));
-        }
+        check_start(x0)?;
         if self.memory == 0 || self.max_iterations == 0 {
             return Err(Error::invalid(
                 "L-BFGS needs a memory of at least 1 step and at least 1 iteration",
@@ -90,13 +108,7 @@ impl Lbfgs {
         let mut eval = |x: &Tensor| -> Result<(f64, Tensor)> {
             evaluations.set(evaluations.get() + 1);
             let (v, g) = f(x)?;
-            if g.size() != x.size() {
-                return Err(Error::shape(
-                    "gradient",
-                    format!("the point's shape {}", crate::check::shape_str(&x.size())),
-                    crate::check::shape_str(&g.size()),
-                ));
-            }
+            check_gradient(&g, x)?;
             Ok((v, g.to_kind(Kind::Double)))
         };
         let mut x = x0.to_kind(Kind::Double).detach().copy();

@@ -12,6 +12,7 @@
 use crate::error::{Error, Result};
 use tch::{Kind, Tensor};
 
+use super::lbfgs::{check_gradient, check_start};
 use super::Minimum;
 
 /// The settings of a trust-region Newton run.
@@ -64,13 +65,7 @@ fn largest(g: &Tensor) -> Result<f64> {
 
 impl TrustRegion {
     fn check(&self, x0: &Tensor) -> Result<()> {
-        if x0.dim() != 1 || x0.numel() == 0 {
-            return Err(Error::shape(
-                "starting point",
-                "a non-empty vector [P]",
-                crate::check::shape_str(&x0.size()),
-            ));
-        }
+        check_start(x0)?;
         if self.max_iterations == 0 || self.max_cg_steps == 0 {
             return Err(Error::invalid(
                 "trust-region Newton needs at least 1 iteration and 1 CG step",
@@ -93,13 +88,7 @@ impl TrustRegion {
         let mut eval = |f: &mut F, x: &Tensor| -> Result<(f64, Tensor, F::State)> {
             evaluations += 1;
             let (v, g, s) = f.evaluate(x)?;
-            if g.size() != x.size() {
-                return Err(Error::shape(
-                    "gradient",
-                    format!("the point's shape {}", crate::check::shape_str(&x.size())),
-                    crate::check::shape_str(&g.size()),
-                ));
-            }
+            check_gradient(&g, x)?;
             Ok((v, g.f_to_kind(Kind::Double)?, s))
         };
         // Never changed in place: each step makes a new tensor.
