@@ -90,17 +90,22 @@ pub fn try_lock(_: &File) -> io::Result<bool> {
     Ok(true)
 }
 
+/// The lock file of slot `index` (created if missing, never truncated:
+/// another process may hold a lock on it).
+fn lock_file(root: &Path, index: usize) -> io::Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(root.join(format!("slot-{index}.lock")))
+}
+
 /// Takes the first free folder of `size` under `root`, or a temporary folder
 /// when all are taken.
 pub fn acquire(root: &Path, size: usize) -> io::Result<Slot> {
     std::fs::create_dir_all(root)?;
     for index in 0..size {
-        let lock_path = root.join(format!("slot-{index}.lock"));
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)?;
+        let file = lock_file(root, index)?;
         if try_lock(&file)? {
             let dir = root.join(format!("slot-{index}"));
             std::fs::create_dir_all(&dir)?;
@@ -138,11 +143,7 @@ pub fn acquire(root: &Path, size: usize) -> io::Result<Slot> {
 pub fn seed_free_slots(root: &Path, from: &Slot, upto: usize) -> io::Result<Vec<usize>> {
     let mut copied = Vec::new();
     for index in (0..upto).filter(|&i| Some(i) != from.index) {
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(root.join(format!("slot-{index}.lock")))?;
+        let lock = lock_file(root, index)?;
         if !try_lock(&lock)? {
             continue;
         }
