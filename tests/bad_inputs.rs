@@ -538,6 +538,17 @@ fn cases(dir: &std::path::Path) -> Vec<Case> {
             }),
         ),
         (
+            "Tsne: Barnes-Hut with theta 0",
+            "Barnes-Hut needs a finite theta > 0 (TsneGradient::Exact for theta 0), got 0",
+            Box::new(|| {
+                let tsne = deepscope::transfer::Tsne {
+                    gradient: deepscope::transfer::TsneGradient::BarnesHut { theta: 0.0 },
+                    ..deepscope::transfer::Tsne::default()
+                };
+                ok(tsne.run(&zeros(&[200, 3])))
+            }),
+        ),
+        (
             "Occlusion: a model whose output is a conv map",
             "class scores [N, classes]",
             Box::new(|| {
@@ -1590,6 +1601,17 @@ fn cases(dir: &std::path::Path) -> Vec<Case> {
             Box::new(|| {
                 let tr = train::TrustRegion {
                     cg_tolerance: 1.5,
+                    ..train::TrustRegion::default()
+                };
+                ok(tr.minimize(&zeros(&[3]).to_kind(Kind::Double), &mut Bowl { extra: 0 }))
+            }),
+        ),
+        (
+            "TrustRegion::minimize: a preconditioner mix of 2",
+            "the preconditioner mix is a weight in [0, 1], got 2",
+            Box::new(|| {
+                let tr = train::TrustRegion {
+                    preconditioner_mix: 2.0,
                     ..train::TrustRegion::default()
                 };
                 ok(tr.minimize(&zeros(&[3]).to_kind(Kind::Double), &mut Bowl { extra: 0 }))

@@ -8,6 +8,15 @@
 //!
 //! The Hessian is never formed: each CG step asks the problem for one
 //! product `H v` at the current point ([`Twice::hessian_times`]).
+//!
+//! When the problem can give the Hessian's diagonal
+//! ([`Twice::hessian_diagonal`]), CG is preconditioned by a mix of that
+//! diagonal and the identity, `M = (1 - a) I + a diag(H)` (Hsia, Chiang &
+//! Lin 2018, who found `a = 0.01` never much worse than no preconditioner
+//! and often far better), and the trust region is measured in M's norm.
+//! Features of very different scales (pixels that are always black
+//! beside ones that vary) make H badly conditioned; the diagonal takes
+//! most of that away at the cost of one pass over the data per Newton step.
 
 use crate::error::{Error, Result};
 use tch::{Kind, Tensor};
@@ -29,17 +38,22 @@ pub struct TrustRegion {
     /// gradient's norm (liblinear: 0.1): an inexact Newton step is enough
     /// far from the minimum and becomes exact near it.
     pub cg_tolerance: f64,
+    /// The weight `a` of the Hessian's diagonal in the preconditioner
+    /// `(1 - a) I + a diag(H)`, in [0, 1]; 0 runs CG without one. Used
+    /// only when the problem gives the diagonal.
+    pub preconditioner_mix: f64,
 }
 
 impl Default for TrustRegion {
     /// 1,000 Newton steps of at most 250 CG steps, gradient tolerance 1e-8,
-    /// CG tolerance 0.1.
+    /// CG tolerance 0.1, preconditioner mix 0.01 (Hsia et al.'s choice).
     fn default() -> Self {
         TrustRegion {
             max_iterations: 1000,
             max_cg_steps: 250,
             gradient_tolerance: 1e-8,
             cg_tolerance: 0.1,
+            preconditioner_mix: 0.01,
         }
     }
 }
@@ -53,6 +67,11 @@ pub trait Twice {
     fn evaluate(&mut self, x: &Tensor) -> Result<(f64, Tensor, Self::State)>;
     /// `H v` at the point whose state is `state`.
     fn hessian_times(&mut self, state: &Self::State, v: &Tensor) -> Result<Tensor>;
+    /// The Hessian's diagonal `[P]` at the point whose state is `state`,
+    /// for a preconditioner; `None` (the default) when it is not known.
+    fn hessian_diagonal(&mut self, _state: &Self::State) -> Result<Option<Tensor>> {
+        Ok(None)
+    }
 }
 
 fn dot(a: &Tensor, b: &Tensor) -> Result<f64> {
@@ -78,7 +97,36 @@ impl TrustRegion {
                 self.gradient_tolerance, self.cg_tolerance
             )));
         }
+        if !(0.0..=1.0).contains(&self.preconditioner_mix) {
+            return Err(Error::invalid(format!(
+                "the preconditioner mix is a weight in [0, 1], got {}",
+                self.preconditioner_mix
+            )));
+        }
         Ok(())
+    }
+
+    /// `sqrt(M)` `[P]` at the point whose state is `state`, or `None` for
+    /// no preconditioner.
+    fn preconditioner<F: Twice>(&self, f: &mut F, state: &F::State) -> Result<Option<Tensor>> {
+        if self.preconditioner_mix == 0.0 {
+            return Ok(None);
+        }
+        let Some(diagonal) = f.hessian_diagonal(state)? else {
+            return Ok(None);
+        };
+        let a = self.preconditioner_mix;
+        // A diagonal entry below 0 (a nonconvex problem) would make M
+        // indefinite: the identity's share keeps M >= 1 - a there.
+        let m = diagonal
+            .f_to_kind(Kind::Double)?
+            .f_clamp_min(0.0)?
+            .f_mul_scalar(a)?
+            .f_add_scalar(1.0 - a)?;
+        if m.f_min()?.f_double_value(&[])? <= 0.0 {
+            return Ok(None);
+        }
+        Ok(Some(m.f_sqrt()?))
     }
 
     /// Minimises `f` from `x0` (`[P]`, worked in f64 on its device).
@@ -99,21 +147,46 @@ impl TrustRegion {
                 "the function is {value} at the starting point"
             )));
         }
-        let mut radius = g.f_norm()?.f_double_value(&[])?;
+        // Set at the first step to the (scaled) gradient's length: the first
+        // step goes no further than a gradient step of rate 1.
+        let mut radius = f64::NAN;
         let mut iterations = 0;
+        let mut stalled: Option<&str> = None;
         let (converged, reason) = loop {
             if largest(&g)? <= self.gradient_tolerance {
                 break (true, "gradient tolerance");
+            }
+            // After the gradient test: the step that stalled may have
+            // reached the tolerance.
+            if let Some(reason) = stalled {
+                break (false, reason);
             }
             if iterations == self.max_iterations {
                 break (false, "iteration limit");
             }
             iterations += 1;
-            let (step, residual) = self.steihaug(f, &state, &g, radius)?;
+            // CG works on y = sqrt(M) s, where the model's gradient is
+            // g / sqrt(M) and its Hessian H scaled by 1 / sqrt(M) both sides.
+            let scale = self.preconditioner(f, &state)?;
+            let g_scaled = match &scale {
+                Some(m) => g.f_div(m)?,
+                None => g.shallow_clone(),
+            };
+            if radius.is_nan() {
+                radius = g_scaled.f_norm()?.f_double_value(&[])?;
+            }
+            let (scaled_step, residual) =
+                self.steihaug(f, &state, scale.as_ref(), &g_scaled, radius)?;
             // The model's decrease, -(g.s + s.Hs/2), from the residual
-            // r = -g - Hs that CG keeps: no extra Hessian product.
-            let predicted = -0.5 * (dot(&g, &step)? - dot(&residual, &step)?);
-            let step_norm = step.f_norm()?.f_double_value(&[])?;
+            // r = -g - Hs that CG keeps: no extra Hessian product. It is
+            // the same in the scaled variables.
+            let predicted = -0.5 * (dot(&g_scaled, &scaled_step)? - dot(&residual, &scaled_step)?);
+            // The step's length in M's norm, the trust region's measure.
+            let step_norm = scaled_step.f_norm()?.f_double_value(&[])?;
+            let step = match &scale {
+                Some(m) => scaled_step.f_div(m)?,
+                None => scaled_step,
+            };
             let trial = x.f_add(&step)?;
             let (t_value, t_g, t_state) = eval(f, &trial)?;
             let actual = value - t_value;
@@ -135,12 +208,13 @@ impl TrustRegion {
             }
             // Changes below the rounding of the value: nothing more to gain.
             let scale = 1e-15 * value.abs();
-            if predicted.abs() <= scale && actual.abs() <= scale {
-                break (false, "no further decrease in f64");
-            }
-            if radius <= 1e-14 * x.f_norm()?.f_double_value(&[])?.max(1.0) {
-                break (false, "trust region collapsed");
-            }
+            stalled = if predicted.abs() <= scale && actual.abs() <= scale {
+                Some("no further decrease in f64")
+            } else if radius <= 1e-14 * x.f_norm()?.f_double_value(&[])?.max(1.0) {
+                Some("trust region collapsed")
+            } else {
+                None
+            };
         };
         Ok(Minimum {
             gradient_norm: largest(&g)?,
@@ -156,13 +230,22 @@ impl TrustRegion {
     /// An approximate minimiser of `g.s + s.Hs/2` with `|s| <= radius`, by
     /// conjugate gradients stopped at the boundary, at negative curvature
     /// or at a small residual; returns the step and the residual `-g - Hs`.
+    /// With `scale` (`sqrt(M)`), H stands for `H` divided by `scale` on
+    /// both sides, and `g` and the step are in the scaled variables.
     fn steihaug<F: Twice>(
         &self,
         f: &mut F,
         state: &F::State,
+        scale: Option<&Tensor>,
         g: &Tensor,
         radius: f64,
     ) -> Result<(Tensor, Tensor)> {
+        let mut hessian_times = |d: &Tensor| -> Result<Tensor> {
+            match scale {
+                Some(m) => Ok(f.hessian_times(state, &d.f_div(m)?)?.f_div(m)?),
+                None => f.hessian_times(state, d),
+            }
+        };
         let mut s = g.f_zeros_like()?;
         let mut r = g.f_neg()?;
         let mut d = r.shallow_clone();
@@ -172,7 +255,7 @@ impl TrustRegion {
             if rr.sqrt() <= stop {
                 break;
             }
-            let hd = f.hessian_times(state, &d)?;
+            let hd = hessian_times(&d)?;
             let curvature = dot(&d, &hd)?;
             let to_boundary = |s: &Tensor, d: &Tensor| -> Result<f64> {
                 let (sd, dd, ss) = (dot(s, d)?, dot(d, d)?, dot(s, s)?);
@@ -203,9 +286,24 @@ mod tests {
     use tch::Device;
 
     /// `0.5 x'Ax - b'x` with A symmetric positive definite: minimum at A^-1 b.
+    /// With `gives_diagonal`, it offers A's diagonal for the preconditioner;
+    /// `products` counts the Hessian-vector products asked of it.
     struct Quadratic {
         a: Tensor,
         b: Tensor,
+        gives_diagonal: bool,
+        products: usize,
+    }
+
+    impl Quadratic {
+        fn new(a: Tensor, b: Tensor) -> Self {
+            Quadratic {
+                a,
+                b,
+                gives_diagonal: false,
+                products: 0,
+            }
+        }
     }
 
     impl Twice for Quadratic {
@@ -216,7 +314,11 @@ mod tests {
             Ok((v, ax - &self.b, ()))
         }
         fn hessian_times(&mut self, _: &(), v: &Tensor) -> Result<Tensor> {
+            self.products += 1;
             Ok(self.a.mv(v))
+        }
+        fn hessian_diagonal(&mut self, _: &()) -> Result<Option<Tensor>> {
+            Ok(self.gives_diagonal.then(|| self.a.diagonal(0, 0, 1)))
         }
     }
 
@@ -258,12 +360,59 @@ mod tests {
             ..TrustRegion::default()
         };
         let start = Tensor::zeros([20], (Kind::Double, Device::Cpu));
-        let found = settings.minimize(&start, &mut Quadratic { a, b }).unwrap();
+        let found = settings
+            .minimize(&start, &mut Quadratic::new(a, b))
+            .unwrap();
         assert!(found.converged, "{}", found.reason);
         let err = (&found.x - &exact).abs().max().double_value(&[]);
         assert!(err < 1e-8, "{err}");
         // The first step is cut at the first radius (|g|); a few more finish.
         assert!(found.iterations <= 6, "{} iterations", found.iterations);
+    }
+
+    /// Variables on scales from 1 to 10^3 (a well-conditioned matrix
+    /// scaled by D on both sides): CG alone needs many products, the
+    /// diagonal preconditioner undoes most of the scaling.
+    #[test]
+    fn the_diagonal_preconditioner_reaches_the_same_minimum_with_fewer_products() {
+        tch::manual_seed(1);
+        let n = 60;
+        let opts = (Kind::Double, Device::Cpu);
+        let m = Tensor::randn([n, n], opts) / (n as f64).sqrt();
+        let well = m.matmul(&m.tr()) + Tensor::eye(n, opts);
+        let d = Tensor::logspace(0.0, 1.5, n, 10.0, opts);
+        let a = &d.unsqueeze(1) * well * d.unsqueeze(0);
+        let b = Tensor::randn([n], opts);
+        let exact = a.inverse().mv(&b);
+        let start = Tensor::zeros([n], opts);
+        let mut products = Vec::new();
+        for (mix, gives_diagonal) in [(0.0, true), (1.0, false), (1.0, true), (0.01, true)] {
+            let settings = TrustRegion {
+                gradient_tolerance: 1e-6,
+                preconditioner_mix: mix,
+                ..TrustRegion::default()
+            };
+            let mut f = Quadratic::new(a.shallow_clone(), b.shallow_clone());
+            f.gives_diagonal = gives_diagonal;
+            let found = settings.minimize(&start, &mut f).unwrap();
+            assert!(
+                found.converged,
+                "mix {mix}: {} after {} iterations, gradient {:.2e}, value {}",
+                found.reason, found.iterations, found.gradient_norm, found.value
+            );
+            eprintln!(
+                "mix {mix}, diagonal {gives_diagonal}: {} products",
+                f.products
+            );
+            let err = (&found.x - &exact).abs().max().double_value(&[]);
+            let size = exact.abs().max().double_value(&[]);
+            assert!(err < 1e-5 * size.max(1.0), "mix {mix}: {err}");
+            products.push(f.products);
+        }
+        // Mix 0 and a problem without a diagonal both run plain CG.
+        assert_eq!(products[0], products[1], "{products:?}");
+        assert!(products[2] * 3 < products[0], "{products:?}");
+        assert!(products[3] < products[0], "{products:?}");
     }
 
     #[test]
@@ -292,6 +441,13 @@ mod tests {
             ..TrustRegion::default()
         };
         assert!(bad.minimize(&p, &mut Rosenbrock).is_err());
+        for mix in [-0.1, 1.5, f64::NAN] {
+            let bad = TrustRegion {
+                preconditioner_mix: mix,
+                ..TrustRegion::default()
+            };
+            assert!(bad.minimize(&p, &mut Rosenbrock).is_err(), "{mix}");
+        }
         let empty = Tensor::zeros([0], (Kind::Double, Device::Cpu));
         assert!(TrustRegion::default()
             .minimize(&empty, &mut Rosenbrock)

@@ -13,8 +13,8 @@
 //!   scikit-learn's `LogisticRegression` and `LinearSVC`, tested against
 //!   them), or the softmax trained by Adam for a few epochs that the
 //!   Zeiler & Fergus notebook uses (Table 7).
-//! - [`Tsne`]: a 2-D embedding of features (exact or Barnes-Hut, through
-//!   the `bhtsne` crate) with its KL divergence and trustworthiness, drawn
+//! - [`Tsne`]: a 2-D embedding of features (exact or Barnes-Hut through
+//!   the `bhtsne` crate, or FFT-interpolated in libtorch) with its KL divergence and trustworthiness, drawn
 //!   coloured by class (DeCAF's Fig. 1).
 //! - [`Surgery`]: copy layers 1..n of a base net, freeze or fine-tune them,
 //!   re-initialise the rest (Yosinski's AnB, AnB+, random frozen layers;
@@ -41,4 +41,4 @@ mod tsne;
 pub use features::{Extractor, Features, Hog, Pixels, Pooling};
 pub use probe::{LinearProbe, ProbeLoss, ProbeResult, Solver, Strength};
 pub use surgery::{Lower, Surgery};
-pub use tsne::{Embedding, Tsne};
+pub use tsne::{Embedding, Tsne, TsneGradient};

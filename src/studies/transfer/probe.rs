@@ -456,10 +456,16 @@ fn lbfgs_fit(
 ///   gradient from `G = -2 C t * max(0, 1 - t z)`, and the generalised
 ///   Hessian `v + 2 C x^T (A * u)` with `A` the margin violators.
 ///
-/// All in float64; the data are never copied.
+/// The Hessian's diagonal, for the preconditioner, is `1 + x^2` weighted
+/// by `C P (1 - P)` (logistic) or `2 C A` (squared hinge), summed over the
+/// examples: one product with the squared features, kept after the first.
+///
+/// All in float64; the data are never copied (their squares are, once).
 struct LinearObjective<'a> {
     loss: ProbeLoss,
     x: &'a Tensor,
+    /// `x * x`, `[N, D]`, made at the first call for the diagonal.
+    x_squared: Option<Tensor>,
     /// One-hot `[N, K]` (logistic) or +-1 `[N, K]` (squared hinge).
     targets: Tensor,
     c: f64,
@@ -477,6 +483,7 @@ impl<'a> LinearObjective<'a> {
         Ok(LinearObjective {
             loss,
             x,
+            x_squared: None,
             targets,
             c,
             k,
@@ -563,6 +570,34 @@ impl Twice for LinearObjective<'_> {
                 self.gather(&au, &vw, Some(&vb))
             }
         }
+    }
+
+    fn hessian_diagonal(&mut self, state: &Tensor) -> Result<Option<Tensor>> {
+        let x_squared = match &self.x_squared {
+            Some(x2) => x2.shallow_clone(),
+            None => {
+                let x2 = self.x.f_square()?;
+                self.x_squared = Some(x2.shallow_clone());
+                x2
+            }
+        };
+        // The per-example, per-class curvature of the loss in z, `[N, K]`.
+        let (weight, bias_penalty) = match self.loss {
+            ProbeLoss::Logistic => {
+                let spread = state.f_mul(&state.f_neg()?.f_add_scalar(1.0)?)?;
+                (spread.f_mul_scalar(self.c)?, 0.0)
+            }
+            ProbeLoss::SquaredHinge => (state.f_mul_scalar(2.0 * self.c)?, 1.0),
+        };
+        let w = weight
+            .f_tr()?
+            .f_matmul(&x_squared)?
+            .f_add_scalar(1.0)?
+            .f_flatten(0, -1)?;
+        let b = weight
+            .f_sum_dim_intlist(0, false, Kind::Double)?
+            .f_add_scalar(bias_penalty)?;
+        Ok(Some(Tensor::f_cat(&[w, b], 0)?))
     }
 }
 
@@ -702,6 +737,20 @@ mod tests {
             // For the hinge, autograd's double backward is the generalised
             // Hessian too (relu's derivative taken as 0 at the kink).
             assert!(close(&hv, &h) < 1e-10, "{loss:?} H v {}", close(&hv, &h));
+
+            // The preconditioner's diagonal: e_j' H e_j from the products.
+            let p = k * d + k;
+            let eye = Tensor::eye(p, (Kind::Double, Device::Cpu));
+            let columns: Vec<Tensor> = (0..p)
+                .map(|j| problem.hessian_times(&state, &eye.get(j)).unwrap())
+                .collect();
+            let from_products = Tensor::stack(&columns, 0).diagonal(0, 0, 1);
+            let diagonal = problem.hessian_diagonal(&state).unwrap().unwrap();
+            assert!(
+                close(&diagonal, &from_products) < 1e-10,
+                "{loss:?} diagonal {}",
+                close(&diagonal, &from_products)
+            );
         }
     }
 

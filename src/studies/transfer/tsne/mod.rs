@@ -1,16 +1,46 @@
-//! t-SNE of feature vectors (van der Maaten & Hinton 2008), through the
-//! `bhtsne` crate: exact for small sets, Barnes-Hut beyond (van der Maaten
-//! 2014). DeCAF's Fig. 1 draws the features of each layer this way,
-//! coloured by class.
+//! t-SNE of feature vectors (van der Maaten & Hinton 2008): exact or
+//! Barnes-Hut (van der Maaten 2014) through the `bhtsne` crate, or with the
+//! repulsion interpolated on a grid and convolved by FFT (Linderman et al.
+//! 2019, as FIt-SNE and openTSNE) in libtorch. DeCAF's Fig. 1 draws the
+//! features of each layer this way, coloured by class.
+
+mod affinity;
+mod descent;
+mod interpolation;
 
 use crate::error::{Error, Result};
 use crate::plot::Scatter;
 use crate::runtime::rng::with_torch_seed;
+use affinity::{conditionals, distances_from, squared_norms, CHUNK};
 use tch::{Device, Kind, Tensor};
 
+/// How each step's gradient is computed; the attraction is over each
+/// point's nearest neighbours in the last two, the repulsion differs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TsneGradient {
+    /// Every pair, `O(N^2)` time and memory per step (bhtsne): up to a few
+    /// thousand points.
+    Exact,
+    /// Barnes-Hut's quadtree (bhtsne), `theta` its accuracy trade-off
+    /// (0.5 is usual; smaller is more exact and slower).
+    BarnesHut {
+        /// Largest ratio of a cell's size to its distance for the cell
+        /// to stand in for its points.
+        theta: f64,
+    },
+    /// The repulsion interpolated on a grid of 3 nodes per box about one
+    /// unit wide and summed by FFT, `O(N)` per step (FIt-SNE, openTSNE's
+    /// default); the attraction over the `3 * perplexity` nearest
+    /// neighbours, found exactly. Several times faster than Barnes-Hut
+    /// from a few thousand points. On this grid the repulsive forces are
+    /// within about 2% (in norm) of the exact sums and the normaliser
+    /// within 0.3% (measured on a spread-out embedding in the tests).
+    Interpolated,
+}
+
 /// The settings of a t-SNE run. `bhtsne` spreads the work over threads,
-/// so two runs with one seed agree to a few parts in a thousand of the KL
-/// divergence, not bit for bit.
+/// so two of its runs with one seed agree to a few parts in a thousand of
+/// the KL divergence, not bit for bit.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Tsne {
     /// The effective number of neighbours each point keeps (must stay below
@@ -19,9 +49,8 @@ pub struct Tsne {
     /// Gradient steps (the first 250, or a quarter of a shorter run, with
     /// the early exaggeration of P).
     pub epochs: usize,
-    /// Barnes-Hut's accuracy trade-off; 0 for the exact gradient (memory
-    /// `N^2`: up to a few thousand points).
-    pub theta: f64,
+    /// How each step's gradient is computed.
+    pub gradient: TsneGradient,
     /// Step size.
     pub learning_rate: f64,
     /// Seed of the initial embedding, N(0, 1e-4) as the original code draws it.
@@ -35,7 +64,7 @@ impl Default for Tsne {
         Tsne {
             perplexity: 30.0,
             epochs: 1000,
-            theta: 0.5,
+            gradient: TsneGradient::BarnesHut { theta: 0.5 },
             learning_rate: 200.0,
             seed: 0,
         }
@@ -74,11 +103,15 @@ impl Tsne {
                 (n as f64 - 1.0) / 3.0
             )));
         }
-        if self.epochs == 0 || !(self.theta.is_finite() && self.theta >= 0.0) {
-            return Err(Error::invalid(format!(
-                "t-SNE needs at least one epoch and a theta >= 0, got {} and {}",
-                self.epochs, self.theta
-            )));
+        if self.epochs == 0 {
+            return Err(Error::invalid("t-SNE needs at least one epoch, got 0"));
+        }
+        if let TsneGradient::BarnesHut { theta } = self.gradient {
+            if !(theta.is_finite() && theta > 0.0) {
+                return Err(Error::invalid(format!(
+                    "Barnes-Hut needs a finite theta > 0 (TsneGradient::Exact for theta 0), got {theta}"
+                )));
+            }
         }
         if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
             return Err(Error::invalid(format!(
@@ -87,26 +120,45 @@ impl Tsne {
             )));
         }
         let start = with_torch_seed(self.seed, || {
-            Tensor::randn([n as i64 * 2], (Kind::Double, Device::Cpu)) * 1e-4
+            Tensor::randn([n as i64, 2], (Kind::Double, Device::Cpu)) * 1e-4
         });
-        let start = Vec::<f64>::try_from(start)?;
-        let slices: Vec<&[f64]> = rows.chunks(rows.len() / n).collect();
         let lying = 250.min(self.epochs / 4);
-        let mut tsne: bhtsne::tSNE<f64, &[f64]> = bhtsne::tSNE::new(&slices);
-        tsne.embedding_dim(2)
-            .perplexity(self.perplexity)
-            .epochs(self.epochs)
-            .learning_rate(self.learning_rate)
-            .stop_lying_epoch(lying)
-            .momentum_switch_epoch(lying)
-            .initial_embedding(start);
-        if self.theta == 0.0 {
-            tsne.exact(|a, b| euclidean(a, b));
-        } else {
-            tsne.barnes_hut(self.theta, |a, b| euclidean(a, b));
+        let input = Tensor::from_slice(&rows).f_view([n as i64, -1])?;
+        let y = match self.gradient {
+            TsneGradient::Interpolated => {
+                let p = affinity::nearest_neighbours(&input, self.perplexity)?;
+                let schedule = descent::Schedule {
+                    epochs: self.epochs,
+                    early: lying,
+                    learning_rate: self.learning_rate,
+                };
+                Vec::<f64>::try_from(descent::descend(&p, &start, &schedule)?.f_flatten(0, -1)?)?
+            }
+            TsneGradient::Exact | TsneGradient::BarnesHut { .. } => {
+                let start = Vec::<f64>::try_from(start.f_flatten(0, -1)?)?;
+                let slices: Vec<&[f64]> = rows.chunks(rows.len() / n).collect();
+                let mut tsne: bhtsne::tSNE<f64, &[f64]> = bhtsne::tSNE::new(&slices);
+                tsne.embedding_dim(2)
+                    .perplexity(self.perplexity)
+                    .epochs(self.epochs)
+                    .learning_rate(self.learning_rate)
+                    .stop_lying_epoch(lying)
+                    .momentum_switch_epoch(lying)
+                    .initial_embedding(start);
+                if let TsneGradient::BarnesHut { theta } = self.gradient {
+                    tsne.barnes_hut(theta, |a, b| euclidean(a, b));
+                } else {
+                    tsne.exact(|a, b| euclidean(a, b));
+                }
+                tsne.embedding()
+            }
+        };
+        if y.iter().any(|v| !v.is_finite()) {
+            return Err(Error::invalid(format!(
+                "the embedding diverged (non-finite points): lower the learning rate ({})",
+                self.learning_rate
+            )));
         }
-        let y = tsne.embedding();
-        let input = Tensor::from_slice(&rows).view([n as i64, -1]);
         let kl_divergence = kl_divergence(
             &input,
             &Tensor::from_slice(&y).view([n as i64, 2]),
@@ -221,7 +273,7 @@ impl Embedding {
     /// The points coloured by class (`labels` index `classes`), with a
     /// legend: DeCAF's Fig. 1.
     pub fn scatter(&self, labels: &Tensor, classes: &[String]) -> Result<Scatter> {
-        let labels = Vec::<i64>::try_from(labels.to_device(Device::Cpu))?;
+        let labels = Vec::<i64>::try_from(labels.f_to_device(Device::Cpu)?)?;
         if labels.len() != self.points.len() {
             return Err(Error::invalid(format!(
                 "{} labels for {} points",
@@ -363,7 +415,7 @@ impl Embedding {
         // Ranks in the input: rank[i][j] = position of j among i's
         // neighbours by distance, from 1 (i itself last, as scikit-learn
         // puts it).
-        let din = squared_distances(&input);
+        let din = squared_distances(&input)?;
         let _ = din.diagonal(0, 0, 1).fill_(f64::INFINITY);
         let order_in = din.argsort(1, false);
         let mut rank = Tensor::zeros([n as i64, n as i64], (Kind::Int64, Device::Cpu));
@@ -372,7 +424,7 @@ impl Embedding {
             .expand([n as i64, n as i64], false);
         let _ = rank.scatter_(1, &order_in, &positions);
         // The k nearest in the embedding, the point itself left out.
-        let d = squared_distances(&embedded);
+        let d = squared_distances(&embedded)?;
         let _ = d.diagonal(0, 0, 1).fill_(f64::INFINITY);
         let near = d.argsort(1, false).narrow(1, 0, k as i64);
         let penalty = (rank.gather(1, &near, false) - k as i64)
@@ -384,96 +436,60 @@ impl Embedding {
     }
 }
 
-/// Rows per chunk of the `[N, N]` computations (bounds the temporaries).
-const CHUNK: i64 = 1024;
-
 /// KL(P || Q) of embedding `y [N, 2]` for input `x [N, D]`: P from
-/// Gaussian conditionals each calibrated by bisection to the perplexity's
-/// entropy, symmetrised and normalised; Q the Student-t similarities of the
-/// embedding. One `[N, N]` f32 matrix is kept; the rest goes by chunks.
+/// Gaussian conditionals over all other points, each calibrated to the
+/// perplexity, symmetrised and normalised (as scikit-learn's exact
+/// method); Q the Student-t similarities of the embedding. One `[N, N]`
+/// f32 matrix is kept; the rest goes by chunks.
 fn kl_divergence(x: &Tensor, y: &Tensor, perplexity: f64) -> Result<f64> {
     let n = x.size()[0];
-    let target = perplexity.ln();
-    let cond = Tensor::zeros([n, n], (Kind::Float, Device::Cpu));
-    let sq = |t: &Tensor| {
-        t.square()
-            .sum_dim_intlist([1i64].as_slice(), true, Kind::Double)
-    };
-    let (xsq, ysq) = (sq(x), sq(y));
+    let cond = Tensor::f_zeros([n, n], (Kind::Float, Device::Cpu))?;
+    let (xsq, ysq) = (squared_norms(x)?, squared_norms(y)?);
     for start in (0..n).step_by(CHUNK as usize) {
         let c = CHUNK.min(n - start);
-        let d = distances_from(x, &xsq, start, c);
+        let own =
+            Tensor::f_arange_start(start, start + c, (Kind::Int64, Device::Cpu))?.f_unsqueeze(1)?;
         // No point is its own neighbour.
-        let own = Tensor::arange_start(start, start + c, (Kind::Int64, Device::Cpu)).unsqueeze(1);
-        let d = d.scatter_value(1, &own, f64::INFINITY);
-        // Bisection on log beta, every row at once: the entropy of
-        // exp(-beta d) falls as beta grows.
-        let (mut lo, mut hi) = (
-            Tensor::full([c, 1], -50.0, (Kind::Double, Device::Cpu)),
-            Tensor::full([c, 1], 50.0, (Kind::Double, Device::Cpu)),
-        );
-        // Rows are shifted by their nearest distance so exp does not underflow.
-        let nearest = d.amin([1i64].as_slice(), true);
-        let shifted = &d - &nearest;
-        for _ in 0..100 {
-            let mid = (&lo + &hi) / 2.0;
-            let beta = mid.exp();
-            let p = (-(&beta * &shifted)).exp();
-            let sum = p.sum_dim_intlist([1i64].as_slice(), true, Kind::Double);
-            let mean_d = (&p * &shifted).nan_to_num(0.0, None, None).sum_dim_intlist(
-                [1i64].as_slice(),
-                true,
-                Kind::Double,
-            ) / &sum;
-            let entropy = sum.log() + &beta * mean_d;
-            let too_wide = entropy.gt(target);
-            lo = lo.where_self(&too_wide.logical_not(), &mid);
-            hi = mid.where_self(&too_wide.logical_not(), &hi);
-        }
-        let beta = ((&lo + &hi) / 2.0).exp();
-        let p = (-(&beta * &shifted)).exp();
-        let p = &p / p.sum_dim_intlist([1i64].as_slice(), true, Kind::Double);
-        cond.narrow(0, start, c).copy_(&p.to_kind(Kind::Float));
+        let d = distances_from(x, &xsq, start, c)?.f_scatter_value(1, &own, f64::INFINITY)?;
+        let p = conditionals(&d, perplexity)?;
+        cond.f_narrow(0, start, c)?
+            .f_copy_(&p.f_to_kind(Kind::Float)?)?;
     }
-    let p = ((&cond + cond.transpose(0, 1)) / (2.0 * n as f64)).clamp_min(f64::EPSILON);
+    let p = cond
+        .f_add(&cond.f_tr()?)?
+        .f_div_scalar(2.0 * n as f64)?
+        .f_clamp_min(f64::EPSILON)?;
     // Q = q / Z with q_ij = 1 / (1 + |y_i - y_j|^2), i != j.
     let mut z = 0.0;
     let mut p_log_pq = 0.0;
     for start in (0..n).step_by(CHUNK as usize) {
         let c = CHUNK.min(n - start);
-        let d = distances_from(y, &ysq, start, c);
-        let q = (d + 1.0).reciprocal();
-        let own = Tensor::arange_start(start, start + c, (Kind::Int64, Device::Cpu)).unsqueeze(1);
-        let off = Tensor::ones([c, n], (Kind::Double, Device::Cpu)).scatter_value(1, &own, 0.0);
-        z += (&q * &off).sum(Kind::Double).double_value(&[]);
-        let pc = p.narrow(0, start, c).to_kind(Kind::Double);
-        p_log_pq += (&pc * (pc.log() - q.log()) * &off)
-            .sum(Kind::Double)
-            .double_value(&[]);
+        let q = distances_from(y, &ysq, start, c)?
+            .f_add_scalar(1.0)?
+            .f_reciprocal()?;
+        let own =
+            Tensor::f_arange_start(start, start + c, (Kind::Int64, Device::Cpu))?.f_unsqueeze(1)?;
+        let off =
+            Tensor::f_ones([c, n], (Kind::Double, Device::Cpu))?.f_scatter_value(1, &own, 0.0)?;
+        z += q.f_mul(&off)?.f_sum(Kind::Double)?.f_double_value(&[])?;
+        let pc = p.f_narrow(0, start, c)?.f_to_kind(Kind::Double)?;
+        p_log_pq += pc
+            .f_mul(&pc.f_log()?.f_sub(&q.f_log()?)?)?
+            .f_mul(&off)?
+            .f_sum(Kind::Double)?
+            .f_double_value(&[])?;
     }
-    let mass = p.to_kind(Kind::Double).sum(Kind::Double).double_value(&[])
-        - p.diagonal(0, 0, 1)
-            .to_kind(Kind::Double)
-            .sum(Kind::Double)
-            .double_value(&[]);
+    let mass = p.f_sum(Kind::Double)?.f_double_value(&[])?
+        - p.f_diagonal(0, 0, 1)?
+            .f_sum(Kind::Double)?
+            .f_double_value(&[])?;
     // sum P log(P / (q / Z)) = sum P log(P / q) + (sum P) log Z
     Ok(p_log_pq + mass * z.ln())
 }
 
-/// Squared distances `[c, N]` from rows `start..start + c` of `x [N, D]`
-/// to every row, given the rows' squared norms `sq [N, 1]`.
-fn distances_from(x: &Tensor, sq: &Tensor, start: i64, c: i64) -> Tensor {
-    (sq.narrow(0, start, c) + sq.transpose(0, 1)
-        - x.narrow(0, start, c).matmul(&x.transpose(0, 1)) * 2.0)
-        .clamp_min(0.0)
-}
-
 /// Pairwise squared distances `[N, N]` of rows `[N, D]`.
-fn squared_distances(x: &Tensor) -> Tensor {
-    let sq = x
-        .square()
-        .sum_dim_intlist([1i64].as_slice(), true, Kind::Double);
-    distances_from(x, &sq, 0, x.size()[0])
+fn squared_distances(x: &Tensor) -> Result<Tensor> {
+    distances_from(x, &squared_norms(x)?, 0, x.size()[0])
 }
 
 #[cfg(test)]

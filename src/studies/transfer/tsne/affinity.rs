@@ -1,0 +1,201 @@
+//! t-SNE's input similarities: Gaussian conditionals calibrated to the
+//! perplexity (van der Maaten & Hinton 2008, Sec. 2), over all other
+//! points (for the exact KL divergence) or over each point's nearest
+//! neighbours, symmetrised into a sparse joint distribution P (van der
+//! Maaten 2014, Sec. 4.1: the `3 * perplexity` nearest carry almost all
+//! of a point's mass).
+
+use crate::error::Result;
+use tch::{Device, Kind, Tensor};
+
+/// Rows per chunk of the `[rows, N]` distance computations (bounds the
+/// temporaries at a few tens of MB for N = 10,000).
+pub(super) const CHUNK: i64 = 1024;
+
+/// Squared distances `[c, N]` from rows `start..start + c` of `x [N, D]`
+/// to every row, given the rows' squared norms `sq [N, 1]`.
+pub(super) fn distances_from(x: &Tensor, sq: &Tensor, start: i64, c: i64) -> Result<Tensor> {
+    let cross = x.f_narrow(0, start, c)?.f_matmul(&x.f_tr()?)?;
+    Ok(sq
+        .f_narrow(0, start, c)?
+        .f_add(&sq.f_tr()?)?
+        .f_sub(&cross.f_mul_scalar(2.0)?)?
+        .f_clamp_min(0.0)?)
+}
+
+/// Squared norms `[N, 1]` of the rows of `x [N, D]`.
+pub(super) fn squared_norms(x: &Tensor) -> Result<Tensor> {
+    Ok(x.f_square()?
+        .f_sum_dim_intlist([1i64].as_slice(), true, Kind::Double)?)
+}
+
+/// Each row's Gaussian conditional `p_{j|i}` `[R, M]` (f64, rows summing
+/// to 1) from squared distances `d [R, M]` (f64; `inf` for pairs left
+/// out, such as a point and itself): the precision `beta_i` of
+/// `exp(-beta_i d_ij)` is found by bisection on `ln beta` so that the
+/// row's entropy is `ln(perplexity)` nats, every row at once.
+pub(super) fn conditionals(d: &Tensor, perplexity: f64) -> Result<Tensor> {
+    let rows = d.size()[0];
+    let target = perplexity.ln();
+    let column = (Kind::Double, Device::Cpu);
+    let (mut lo, mut hi) = (
+        Tensor::f_full([rows, 1], -50.0, column)?.f_to_device(d.device())?,
+        Tensor::f_full([rows, 1], 50.0, column)?.f_to_device(d.device())?,
+    );
+    // Rows are shifted by their nearest distance so exp does not underflow.
+    let nearest = d.f_amin([1i64].as_slice(), true)?;
+    let shifted = d.f_sub(&nearest)?;
+    let row_sum = |t: &Tensor| t.f_sum_dim_intlist([1i64].as_slice(), true, Kind::Double);
+    let at = |log_beta: &Tensor| -> Result<(Tensor, Tensor)> {
+        let beta = log_beta.f_exp()?;
+        let p = beta.f_mul(&shifted)?.f_neg()?.f_exp()?;
+        Ok((beta, p))
+    };
+    // 100 halvings of [-50, 50] reach f64's resolution of ln beta.
+    for _ in 0..100 {
+        let mid = lo.f_add(&hi)?.f_div_scalar(2.0)?;
+        let (beta, p) = at(&mid)?;
+        let sum = row_sum(&p)?;
+        // inf * 0 for left-out pairs: they add nothing.
+        let mean_d = row_sum(&p.f_mul(&shifted)?.f_nan_to_num(0.0, None, None)?)?.f_div(&sum)?;
+        let entropy = sum.f_log()?.f_add(&beta.f_mul(&mean_d)?)?;
+        // The entropy falls as beta grows: too wide means beta too small.
+        let too_wide = entropy.f_gt(target)?;
+        lo = mid.f_where_self(&too_wide, &lo)?;
+        hi = hi.f_where_self(&too_wide, &mid)?;
+    }
+    let (_, p) = at(&lo.f_add(&hi)?.f_div_scalar(2.0)?)?;
+    Ok(p.f_div(&row_sum(&p)?)?)
+}
+
+/// A sparse symmetric joint distribution over pairs of points: entry `e`
+/// is `P[rows[e], cols[e]] = values[e]`; both `(i, j)` and `(j, i)` are
+/// listed, no pair twice, and the values sum to 1.
+pub(super) struct Affinities {
+    /// `[E]` int64.
+    pub rows: Tensor,
+    /// `[E]` int64.
+    pub cols: Tensor,
+    /// `[E]` f64.
+    pub values: Tensor,
+}
+
+/// P from each point's `floor(3 * perplexity)` nearest neighbours (at most
+/// `N - 1`) of `x [N, D]` (f64), found exactly by chunked distances:
+/// `(p_{j|i} + p_{i|j}) / 2N` on the union of the neighbour pairs.
+pub(super) fn nearest_neighbours(x: &Tensor, perplexity: f64) -> Result<Affinities> {
+    let n = x.size()[0];
+    let k = ((3.0 * perplexity).floor() as i64).clamp(1, n - 1);
+    let sq = squared_norms(x)?;
+    let (mut near, mut p) = (Vec::new(), Vec::new());
+    for start in (0..n).step_by(CHUNK as usize) {
+        let c = CHUNK.min(n - start);
+        let own =
+            Tensor::f_arange_start(start, start + c, (Kind::Int64, x.device()))?.f_unsqueeze(1)?;
+        let d = distances_from(x, &sq, start, c)?.f_scatter_value(1, &own, f64::INFINITY)?;
+        let (dk, idx) = d.f_topk(k, 1, false, true)?;
+        p.push(conditionals(&dk, perplexity)?);
+        near.push(idx);
+    }
+    let cols = Tensor::f_cat(&near, 0)?.f_flatten(0, -1)?;
+    let p = Tensor::f_cat(&p, 0)?.f_flatten(0, -1)?;
+    let rows = Tensor::f_arange(n, (Kind::Int64, x.device()))?.f_repeat_interleave_self_int(
+        k,
+        Some(0),
+        None,
+    )?;
+    // Both directions of every pair, then equal pairs summed: sorting the
+    // keys i * N + j puts the two halves of a symmetric pair together.
+    let keys = Tensor::f_cat(
+        &[
+            rows.f_mul_scalar(n)?.f_add(&cols)?,
+            cols.f_mul_scalar(n)?.f_add(&rows)?,
+        ],
+        0,
+    )?;
+    let both = Tensor::f_cat(&[&p, &p], 0)?;
+    let (sorted, order) = keys.f_sort(0, false)?;
+    let (unique, inverse, _) = sorted.f_unique_consecutive(true, false, Some(0))?;
+    let values = Tensor::f_zeros([unique.size()[0]], (Kind::Double, x.device()))?
+        .f_index_add(0, &inverse, &both.f_index_select(0, &order)?)?
+        .f_div_scalar(2.0 * n as f64)?;
+    Ok(Affinities {
+        rows: unique.f_div_scalar_mode(n, "floor")?,
+        cols: unique.f_remainder(n)?,
+        values,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each row's entropy is ln(perplexity): the calibration's purpose.
+    #[test]
+    fn conditionals_have_the_perplexity_asked_for() {
+        tch::manual_seed(0);
+        let d = Tensor::rand([6, 40], (Kind::Double, Device::Cpu)) * 20.0;
+        let d = d.scatter_value(
+            1,
+            &Tensor::from_slice(&[0i64; 6]).unsqueeze(1),
+            f64::INFINITY,
+        );
+        let p = conditionals(&d, 10.0).unwrap();
+        let sums = p.sum_dim_intlist([1i64].as_slice(), false, Kind::Double);
+        assert!((sums - 1.0).abs().max().double_value(&[]) < 1e-12);
+        let entropy = -(&p * p.clamp_min(1e-300).log()).sum_dim_intlist(
+            [1i64].as_slice(),
+            false,
+            Kind::Double,
+        );
+        let err = (entropy - 10f64.ln()).abs().max().double_value(&[]);
+        assert!(err < 1e-9, "{err}");
+        // The left-out pair gets nothing.
+        assert_eq!(p.get(0).double_value(&[0]), 0.0);
+    }
+
+    /// Against the dense P built from the same neighbour sets by hand:
+    /// symmetric, summing to 1, every listed pair once.
+    #[test]
+    fn nearest_neighbour_affinities_are_a_symmetric_distribution() {
+        tch::manual_seed(1);
+        let n = 50;
+        let x = Tensor::randn([n, 5], (Kind::Double, Device::Cpu));
+        let a = nearest_neighbours(&x, 4.0).unwrap();
+        let dense = Tensor::zeros([n, n], (Kind::Double, Device::Cpu));
+        let dense = dense.index_put(&[Some(&a.rows), Some(&a.cols)], &a.values, true);
+        assert!((dense.sum(Kind::Double).double_value(&[]) - 1.0).abs() < 1e-12);
+        let asym = (&dense - dense.tr()).abs().max().double_value(&[]);
+        assert!(asym < 1e-15, "{asym}");
+        // No pair listed twice: the dense copy has as many non-zeros.
+        assert_eq!(
+            dense.gt(0.0).sum(Kind::Int64).int64_value(&[]),
+            a.values.size()[0]
+        );
+        assert_eq!(
+            dense
+                .diagonal(0, 0, 1)
+                .abs()
+                .sum(Kind::Double)
+                .double_value(&[]),
+            0.0
+        );
+
+        // The same P by hand: the 12 nearest of each row, their conditionals.
+        let sq = squared_norms(&x).unwrap();
+        let d = distances_from(&x, &sq, 0, n).unwrap().scatter_value(
+            1,
+            &Tensor::arange(n, (Kind::Int64, Device::Cpu)).unsqueeze(1),
+            f64::INFINITY,
+        );
+        let (dk, idx) = d.topk(12, 1, false, true);
+        let cond = Tensor::zeros([n, n], (Kind::Double, Device::Cpu)).scatter(
+            1,
+            &idx,
+            &conditionals(&dk, 4.0).unwrap(),
+        );
+        let expected = (&cond + cond.tr()) / (2.0 * n as f64);
+        let err = (&dense - expected).abs().max().double_value(&[]);
+        assert!(err < 1e-15, "{err}");
+    }
+}
