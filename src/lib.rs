@@ -28,7 +28,9 @@ pub mod studies;
 pub use error::{Error, Result};
 // The paths users write: `deepscope::viz::Occlusion`, `deepscope::device`, ...
 pub use runtime::{device, rng};
-pub use studies::{adapt, dip, distill, generalization, info_plane, surface, transfer, viz};
+pub use studies::{
+    adapt, architectures, dip, distill, generalization, info_plane, surface, transfer, viz,
+};
 
 /// What the deepscope kernel imports into every notebook.
 pub mod prelude {
@@ -51,7 +53,9 @@ pub mod prelude {
         self, evaluate, fit, fit_objective, FitConfig, Objective, Optimizer, Schedule,
     };
     pub use crate::transfer::Extractor;
-    pub use crate::{adapt, dip, distill, generalization, info_plane, surface, transfer, viz};
+    pub use crate::{
+        adapt, architectures, dip, distill, generalization, info_plane, surface, transfer, viz,
+    };
     pub use crate::{quick_mode, weights, zoo};
     pub use tch::{self, Device, Kind, Tensor};
 }

@@ -2,6 +2,7 @@
 //! says what was wrong, and none may panic (a panic in a notebook cell can
 //! cost the user the kernel's state).
 
+use deepscope::architectures::{Convolution, EffectiveField};
 use deepscope::data::{
     self, transforms::*, Channels, CsvLayout, Dataset, LabelColumn, Order, Split,
 };
@@ -1658,6 +1659,150 @@ fn cases(dir: &std::path::Path) -> Vec<Case> {
                 let runs = train::RunFolder::new(runs_dir3.join("c"))?;
                 runs.run("k", "s", |_| Ok(0.9f64))?;
                 ok(runs.finished::<Vec<String>>("k", "s"))
+            }),
+        ),
+        (
+            "conv backward: dL/dy of the wrong shape",
+            "the convolution's output for this input and kernel",
+            Box::new(|| {
+                let c = Convolution::default().stride(2);
+                ok(c.kernel_gradient(&zeros(&[2, 3, 9, 9]), &zeros(&[2, 4, 5, 5]), [3, 3]))
+            }),
+        ),
+        (
+            "conv backward: dL/dy batch differs from the input's",
+            "[2, 4, 4, 4]",
+            Box::new(|| {
+                let c = Convolution::default().stride(2);
+                ok(c.kernel_gradient(&zeros(&[2, 3, 9, 9]), &zeros(&[3, 4, 4, 4]), [3, 3]))
+            }),
+        ),
+        (
+            "conv backward: input gradient with dL/dy of the wrong size",
+            "the convolution's output",
+            Box::new(|| {
+                let c = Convolution::default().padding(1);
+                ok(c.input_gradient(&zeros(&[1, 4, 7, 7]), &zeros(&[4, 3, 3, 3]), [8, 8]))
+            }),
+        ),
+        (
+            "conv backward: kernel larger than the padded input",
+            "more than the padded input's 6",
+            Box::new(|| {
+                let c = Convolution::default().padding(1);
+                ok(c.kernel_gradient(&zeros(&[1, 3, 4, 4]), &zeros(&[1, 2, 1, 1]), [7, 7]))
+            }),
+        ),
+        (
+            "conv backward: groups that do not divide the channels",
+            "groups must divide both channel counts",
+            Box::new(|| {
+                let c = Convolution::default().groups(2);
+                ok(c.input_gradient(&zeros(&[1, 3, 5, 5]), &zeros(&[3, 2, 3, 3]), [7, 7]))
+            }),
+        ),
+        (
+            "conv backward: kernel channels do not match the input",
+            "the input's 4 channels over 2 groups",
+            Box::new(|| {
+                let c = Convolution::default().groups(2);
+                ok(c.forward(&zeros(&[1, 4, 5, 5]), &zeros(&[2, 4, 3, 3])))
+            }),
+        ),
+        (
+            "conv backward: stride 0",
+            "stride >= 1",
+            Box::new(|| ok(Convolution::default().stride(0).output_size([5, 5], [3, 3]))),
+        ),
+        (
+            "conv backward: integer input",
+            "floating-point",
+            Box::new(|| {
+                let x = Tensor::zeros([1, 1, 5, 5], (Kind::Int64, Device::Cpu));
+                ok(Convolution::default().kernel_gradient(&x, &zeros(&[1, 1, 3, 3]), [3, 3]))
+            }),
+        ),
+        (
+            "conv backward: kernel of another precision",
+            "Double on Cpu",
+            Box::new(|| {
+                let k = Tensor::zeros([2, 1, 3, 3], (Kind::Double, Device::Cpu));
+                ok(Convolution::default().forward(&zeros(&[1, 1, 5, 5]), &k))
+            }),
+        ),
+        (
+            "summary: an input of the wrong rank",
+            "3 positive sizes without the batch dimension",
+            Box::new(|| {
+                let net = zoo::lenet5(10).build(Device::Cpu)?;
+                ok(net.summary_for(&[28, 28]))
+            }),
+        ),
+        (
+            "summary: an input of the wrong channel count",
+            "1 channels, as the model was built for",
+            Box::new(|| {
+                let net = zoo::lenet5(10).build(Device::Cpu)?;
+                ok(net.summary_for(&[3, 28, 28]))
+            }),
+        ),
+        (
+            "summary: an input too small for the stack",
+            "layer 'conv2' (conv) cannot take [6, 1, 1]",
+            Box::new(|| {
+                let net = zoo::lenet5(10).build(Device::Cpu)?;
+                ok(net.summary_for(&[1, 2, 2]))
+            }),
+        ),
+        (
+            "summary: an input whose flattened size the fc layer cannot take",
+            "takes [400] features",
+            Box::new(|| {
+                let net = zoo::lenet5(10).build(Device::Cpu)?;
+                ok(net.summary_for(&[1, 32, 32]))
+            }),
+        ),
+        (
+            "effective field: a layer without a map",
+            "not a map [C, H, W]",
+            Box::new(|| {
+                let net = zoo::lenet5(10).build(Device::Cpu)?;
+                ok(EffectiveField::measure(&net, "fc3", &zeros(&[2, 1, 28, 28])))
+            }),
+        ),
+        (
+            "effective field: inputs of the wrong shape",
+            "a batch [N, 1, 28, 28]",
+            Box::new(|| {
+                let net = zoo::lenet5(10).build(Device::Cpu)?;
+                ok(EffectiveField::measure(&net, "conv2", &zeros(&[2, 1, 32, 32])))
+            }),
+        ),
+        (
+            "effective field: NaN inputs",
+            "NaN or infinite",
+            Box::new(|| {
+                let net = zoo::lenet5(10).build(Device::Cpu)?;
+                let x = zeros(&[1, 1, 28, 28]).fill_(f64::NAN);
+                ok(EffectiveField::measure(&net, "conv2", &x))
+            }),
+        ),
+        (
+            "effective field: a share above 1",
+            "the share of the mass must be in (0, 1]",
+            Box::new(|| {
+                let net = zoo::lenet5(10).build(Device::Cpu)?;
+                let erf = EffectiveField::measure(&net, "conv2", &zeros(&[1, 1, 28, 28]))?;
+                ok(erf.side_holding(1.5))
+            }),
+        ),
+        (
+            "batch norm: eps 0",
+            "batch norm needs a finite eps > 0",
+            Box::new(|| {
+                ok(ModelBuilder::new(&[1, 4, 4])
+                    .batch_norm_eps("bn", "bn", 0.0)
+                    .build(Device::Cpu))
             }),
         ),
         (

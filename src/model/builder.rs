@@ -76,6 +76,7 @@ enum Spec {
     BatchNorm {
         name: String,
         path: String,
+        eps: f64,
     },
     Plain {
         name: String,
@@ -171,10 +172,17 @@ impl ModelBuilder {
     }
 
     /// Batch normalisation (momentum 0.1, eps 1e-5, as PyTorch).
-    pub fn batch_norm(mut self, name: &str, path: &str) -> Self {
+    pub fn batch_norm(self, name: &str, path: &str) -> Self {
+        self.batch_norm_eps(name, path, 1e-5)
+    }
+
+    /// Batch normalisation with `eps` added to the variance (GoogLeNet's
+    /// is 1e-3).
+    pub fn batch_norm_eps(mut self, name: &str, path: &str, eps: f64) -> Self {
         self.specs.push(Spec::BatchNorm {
             name: name.into(),
             path: path.into(),
+            eps,
         });
         self
     }
@@ -298,6 +306,7 @@ impl ModelBuilder {
             Spec::BatchNorm {
                 name: "bn1".into(),
                 path: sub("bn1"),
+                eps: 1e-5,
             },
             Spec::Plain {
                 name: "relu".into(),
@@ -312,6 +321,7 @@ impl ModelBuilder {
             Spec::BatchNorm {
                 name: "bn2".into(),
                 path: sub("bn2"),
+                eps: 1e-5,
             },
         ];
         // Whether a projection is needed is known only once the input
@@ -327,6 +337,7 @@ impl ModelBuilder {
                 Spec::BatchNorm {
                     name: "downsample.1".into(),
                     path: sub("downsample.1"),
+                    eps: 1e-5,
                 },
             ]
         });
@@ -474,7 +485,12 @@ fn make(
                 init: InitScheme::PyTorchDefault,
             }
         }
-        Spec::BatchNorm { name, path } => {
+        Spec::BatchNorm { name, path, eps } => {
+            if !(eps.is_finite() && *eps > 0.0) {
+                return Err(Error::invalid(format!(
+                    "layer '{name}': batch norm needs a finite eps > 0, got {eps}"
+                )));
+            }
             let c = *input.first().unwrap_or(&0);
             positive(c, name)?;
             let p = var_path(vs, path);
@@ -483,7 +499,7 @@ fn make(
                 path: path.clone(),
                 op: Op::BatchNorm {
                     momentum: 0.1,
-                    eps: 1e-5,
+                    eps: *eps,
                 },
                 params: vec![
                     (

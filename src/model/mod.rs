@@ -24,9 +24,11 @@ mod builder;
 mod init;
 mod layer;
 mod network;
+mod summary;
 
 pub use builder::{Conv, ModelBuilder};
 pub use layer::{
     dropout, local_response_norm, InitScheme, Layer, Op, PaddingMode, Shortcut, Upsampling,
 };
-pub use network::{Model, ParamGroup, Summary, Trace};
+pub use network::{Model, ParamGroup, Trace};
+pub use summary::{Field, LayerSummary, Summary, Window};

@@ -414,30 +414,6 @@ impl Model {
         }
         Ok(())
     }
-
-    /// A table of the layers: name, kind, parameter path, output shape and
-    /// parameter count.
-    pub fn summary(&self) -> Summary {
-        let rows = self
-            .layers
-            .iter()
-            .zip(&self.shapes)
-            .map(|(l, shape)| {
-                let n: i64 = l.named_params().iter().map(|(_, t)| t.numel() as i64).sum();
-                (
-                    l.name.clone(),
-                    l.op.kind_name().to_string(),
-                    l.path.clone(),
-                    shape.clone(),
-                    n,
-                )
-            })
-            .collect();
-        Summary {
-            rows,
-            total: self.num_parameters(),
-        }
-    }
 }
 
 /// One layer's parameters for an optimiser.
@@ -450,66 +426,9 @@ pub struct ParamGroup {
     pub params: Vec<(String, Tensor)>,
 }
 
-/// The table [`Model::summary`] returns; prints as text.
-pub struct Summary {
-    /// (name, kind, parameter path, output shape, parameter count) per layer.
-    pub rows: Vec<(String, String, String, Vec<i64>, i64)>,
-    /// Total trainable values.
-    pub total: i64,
-}
-
-impl fmt::Display for Summary {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "{:<12} {:<16} {:<14} {:<18} {:>12}",
-            "layer", "kind", "params at", "output", "parameters"
-        )?;
-        for (name, kind, path, shape, n) in &self.rows {
-            writeln!(
-                f,
-                "{name:<12} {kind:<16} {path:<14} {:<18} {n:>12}",
-                check::shape_str(shape)
-            )?;
-        }
-        write!(f, "{:<63} {:>12}", "total", self.total)
-    }
-}
-
 impl fmt::Debug for Model {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.summary())
-    }
-}
-
-impl Summary {
-    /// The summary as a table: one row per layer, then the total.
-    pub fn table(&self) -> Result<crate::display::Table> {
-        let mut t =
-            crate::display::Table::new(&["layer", "kind", "params at", "output", "parameters"])
-                .title("model summary");
-        for (name, kind, path, shape, n) in &self.rows {
-            t = t.row(&[
-                name.clone(),
-                kind.clone(),
-                path.clone(),
-                check::shape_str(shape),
-                n.to_string(),
-            ])?;
-        }
-        t.row(&[
-            "total".to_string(),
-            String::new(),
-            String::new(),
-            String::new(),
-            self.total.to_string(),
-        ])
-    }
-}
-
-impl crate::display::Show for Summary {
-    fn mime_bundle(&self) -> Result<crate::display::MimeBundle> {
-        crate::display::Report::new(self.table()?, self.to_string()).mime_bundle()
     }
 }
 
@@ -520,4 +439,4 @@ impl crate::display::Show for Model {
     }
 }
 
-crate::display::shows_at_cell_end!(Summary, Model);
+crate::display::shows_at_cell_end!(super::Summary, Model);

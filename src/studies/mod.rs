@@ -16,10 +16,13 @@
 //! - [`transfer`]: features of a trained net at any layer and linear
 //!   probes on them (DeCAF, Zeiler & Fergus Table 7).
 //! - [`distill`]: knowledge distillation (Hinton, Vinyals & Dean).
+//! - [`architectures`]: the convolution's backward pass written out, and
+//!   what sets the classic CNN architectures apart.
 //! - [`adapt`]: deep domain adaptation (DDC, DAN, Deep CORAL, DANN, ADDA,
 //!   DSN): its losses and layers.
 
 pub mod adapt;
+pub mod architectures;
 pub mod dip;
 pub mod distill;
 pub mod generalization;

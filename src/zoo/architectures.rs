@@ -140,11 +140,12 @@ pub fn alexnet(classes: i64) -> ModelBuilder {
         .linear("fc8", "classifier.6", classes)
 }
 
-/// torchvision's VGG without batch norm; `cfg` lists conv widths and `0`
-/// for a max pool. Layers are named as in the VGG paper: `conv3_2` is the
-/// second convolution of block 3, `pool3` ends it.
-fn vgg(cfg: &[i64], classes: i64) -> ModelBuilder {
-    let mut b = ModelBuilder::new(&[3, 224, 224]);
+/// VGG's convolutional blocks on `input` without batch norm; `cfg` lists
+/// conv widths (3x3, padding 1) and `0` for a 2x2 max pool. Layers are
+/// named as in the VGG paper: `conv3_2` is the second convolution of block
+/// 3, `pool3` ends it; parameter paths as torchvision's `features.i`.
+fn vgg_features(input: &[i64], cfg: &[i64]) -> ModelBuilder {
+    let mut b = ModelBuilder::new(input);
     let (mut index, mut block, mut conv) = (0, 1, 0);
     for &c in cfg {
         if c == 0 {
@@ -165,15 +166,26 @@ fn vgg(cfg: &[i64], classes: i64) -> ModelBuilder {
             index += 2;
         }
     }
-    b.adaptive_avg_pool("avgpool", [7, 7])
-        .flatten("flatten")
-        .linear("fc6", "classifier.0", 4096)
+    b
+}
+
+/// VGG's classifier: flatten, fc6 and fc7 of `width` units with ReLU and
+/// dropout 0.5, fc8 of `classes` (torchvision's `classifier.i` paths).
+fn vgg_head(b: ModelBuilder, width: i64, classes: i64) -> ModelBuilder {
+    b.flatten("flatten")
+        .linear("fc6", "classifier.0", width)
         .relu("relu6")
         .dropout("drop6", 0.5)
-        .linear("fc7", "classifier.3", 4096)
+        .linear("fc7", "classifier.3", width)
         .relu("relu7")
         .dropout("drop7", 0.5)
         .linear("fc8", "classifier.6", classes)
+}
+
+/// torchvision's VGG without batch norm for `[3, 224, 224]` inputs.
+fn vgg(cfg: &[i64], classes: i64) -> ModelBuilder {
+    let features = vgg_features(&[3, 224, 224], cfg).adaptive_avg_pool("avgpool", [7, 7]);
+    vgg_head(features, 4096, classes)
 }
 
 /// torchvision's VGG-11 (configuration A).
@@ -249,6 +261,230 @@ pub fn cifar_resnet(input: [i64; 3], n: usize, classes: i64, residual: bool) -> 
 /// ResNet-20 (n = 3) and, with `residual = false`, its plain twin.
 pub fn resnet20(input: [i64; 3], classes: i64, residual: bool) -> ModelBuilder {
     cifar_resnet(input, 3, classes, residual)
+}
+
+/// ResNet-32 (n = 5) and its plain twin.
+pub fn resnet32(input: [i64; 3], classes: i64, residual: bool) -> ModelBuilder {
+    cifar_resnet(input, 5, classes, residual)
+}
+
+/// ResNet-44 (n = 7) and its plain twin.
+pub fn resnet44(input: [i64; 3], classes: i64, residual: bool) -> ModelBuilder {
+    cifar_resnet(input, 7, classes, residual)
+}
+
+/// ResNet-56 (n = 9) and its plain twin.
+pub fn resnet56(input: [i64; 3], classes: i64, residual: bool) -> ModelBuilder {
+    cifar_resnet(input, 9, classes, residual)
+}
+
+/// The widths of one inception module (Szegedy et al. 2015, Table 1): the
+/// 1x1 branch, the 3x3 branch's reduction and output, the "5x5" branch's
+/// reduction and output, and the pool branch's projection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InceptionWidths {
+    /// 1x1 convolutions.
+    pub c1: i64,
+    /// 1x1 reduction before the 3x3.
+    pub c3_reduce: i64,
+    /// 3x3 convolutions.
+    pub c3: i64,
+    /// 1x1 reduction before the second wide branch.
+    pub c5_reduce: i64,
+    /// The second wide branch's outputs.
+    pub c5: i64,
+    /// 1x1 projection after the 3x3 max pool.
+    pub pool_proj: i64,
+}
+
+impl InceptionWidths {
+    const fn new(
+        c1: i64,
+        c3_reduce: i64,
+        c3: i64,
+        c5_reduce: i64,
+        c5: i64,
+        pool_proj: i64,
+    ) -> Self {
+        InceptionWidths {
+            c1,
+            c3_reduce,
+            c3,
+            c5_reduce,
+            c5,
+            pool_proj,
+        }
+    }
+
+    /// Output channels of the module.
+    pub fn output(&self) -> i64 {
+        self.c1 + self.c3 + self.c5 + self.pool_proj
+    }
+}
+
+/// torchvision's `BasicConv2d`: convolution without bias, batch norm
+/// (eps 1e-3), ReLU; parameters under `path.conv` and `path.bn`.
+fn basic_conv(b: ModelBuilder, name: &str, path: &str, out: i64, conv: Conv) -> ModelBuilder {
+    let (conv_name, bn_name, relu_name) = if name.is_empty() {
+        ("conv".to_string(), "bn".to_string(), "relu".to_string())
+    } else {
+        (
+            name.to_string(),
+            format!("{name}_bn"),
+            format!("{name}_relu"),
+        )
+    };
+    b.conv(&conv_name, &format!("{path}.conv"), out, conv.no_bias())
+        .batch_norm_eps(&bn_name, &format!("{path}.bn"), 1e-3)
+        .relu(&relu_name)
+}
+
+/// One inception module as a concatenation of four branches, with
+/// torchvision's parameter paths under `path` (`branch1`, `branch2.0`, ...).
+/// As in torchvision (whose ImageNet weights use it), the second wide
+/// branch convolves 3x3, not the paper's 5x5.
+pub fn inception(b: ModelBuilder, name: &str, widths: InceptionWidths) -> ModelBuilder {
+    let w = widths;
+    let p = |s: &str| format!("{name}.{s}");
+    let one = basic_conv(
+        ModelBuilder::branch(),
+        "",
+        &p("branch1"),
+        w.c1,
+        Conv::new(1),
+    );
+    let three = basic_conv(
+        basic_conv(
+            ModelBuilder::branch(),
+            "reduce",
+            &p("branch2.0"),
+            w.c3_reduce,
+            Conv::new(1),
+        ),
+        "",
+        &p("branch2.1"),
+        w.c3,
+        Conv::new(3).padding(1),
+    );
+    let wide = basic_conv(
+        basic_conv(
+            ModelBuilder::branch(),
+            "reduce",
+            &p("branch3.0"),
+            w.c5_reduce,
+            Conv::new(1),
+        ),
+        "",
+        &p("branch3.1"),
+        w.c5,
+        Conv::new(3).padding(1),
+    );
+    let pool = basic_conv(
+        ModelBuilder::branch().max_pool_with("pool", 3, 1, 1, true),
+        "",
+        &p("branch4.1"),
+        w.pool_proj,
+        Conv::new(1),
+    );
+    b.concat(name, vec![one, three, wide, pool])
+}
+
+/// torchvision's GoogLeNet (Inception v1, Szegedy et al. 2015) for
+/// `[3, 224, 224]` inputs, without the auxiliary classifiers (parameter
+/// paths as torchvision's state dict; 6,624,904 parameters at 1,000
+/// classes, as torchvision's `googlenet(aux_logits=False)`). Weights drawn
+/// as ResNet's (Kaiming, fan-out), not torchvision's truncated normal.
+pub fn googlenet(classes: i64) -> ModelBuilder {
+    type W = InceptionWidths;
+    let b = ModelBuilder::new(&[3, 224, 224]).init(InitScheme::KaimingNormalFanOut);
+    let b = basic_conv(b, "conv1", "conv1", 64, Conv::new(7).stride(2).padding(3))
+        .max_pool_with("pool1", 3, 2, 0, true);
+    let b = basic_conv(b, "conv2", "conv2", 64, Conv::new(1));
+    let b = basic_conv(b, "conv3", "conv3", 192, Conv::new(3).padding(1))
+        .max_pool_with("pool2", 3, 2, 0, true);
+    let b = inception(b, "inception3a", W::new(64, 96, 128, 16, 32, 32));
+    let b = inception(b, "inception3b", W::new(128, 128, 192, 32, 96, 64))
+        .max_pool_with("pool3", 3, 2, 0, true);
+    let b = inception(b, "inception4a", W::new(192, 96, 208, 16, 48, 64));
+    let b = inception(b, "inception4b", W::new(160, 112, 224, 24, 64, 64));
+    let b = inception(b, "inception4c", W::new(128, 128, 256, 24, 64, 64));
+    let b = inception(b, "inception4d", W::new(112, 144, 288, 32, 64, 64));
+    let b = inception(b, "inception4e", W::new(256, 160, 320, 32, 128, 128))
+        .max_pool_with("pool4", 2, 2, 0, true);
+    let b = inception(b, "inception5a", W::new(256, 160, 320, 32, 128, 128));
+    inception(b, "inception5b", W::new(384, 192, 384, 48, 128, 128))
+        .adaptive_avg_pool("avgpool", [1, 1])
+        .flatten("flatten")
+        .dropout("dropout", 0.2)
+        .linear("fc", "fc", classes)
+}
+
+/// The 28x28 grayscale input of the small zoo (Fashion-MNIST, MNIST).
+const SMALL: [i64; 3] = [1, 28, 28];
+
+/// AlexNet's shape for `[1, 28, 28]` inputs: five convolutions (32@5x5,
+/// 64@5x5, 96, 96, 64@3x3) with three overlapping 3x3/2 max pools, then
+/// fc 256, fc 256 with dropout 0.5, fc `classes`. Layer names as
+/// [`alexnet`]'s.
+pub fn alexnet_small(classes: i64) -> ModelBuilder {
+    ModelBuilder::new(&SMALL)
+        .conv("conv1", "features.0", 32, Conv::new(5).padding(2))
+        .relu("relu1")
+        .max_pool("pool1", 3, 2)
+        .conv("conv2", "features.3", 64, Conv::new(5).padding(2))
+        .relu("relu2")
+        .max_pool("pool2", 3, 2)
+        .conv("conv3", "features.6", 96, Conv::new(3).padding(1))
+        .relu("relu3")
+        .conv("conv4", "features.8", 96, Conv::new(3).padding(1))
+        .relu("relu4")
+        .conv("conv5", "features.10", 64, Conv::new(3).padding(1))
+        .relu("relu5")
+        .max_pool("pool5", 3, 2)
+        .flatten("flatten")
+        .dropout("drop6", 0.5)
+        .linear("fc6", "classifier.1", 256)
+        .relu("relu6")
+        .dropout("drop7", 0.5)
+        .linear("fc7", "classifier.4", 256)
+        .relu("relu7")
+        .linear("fc8", "classifier.6", classes)
+}
+
+/// VGG's shape for `[1, 28, 28]` inputs: blocks of 3x3 convolutions
+/// (32; 64; 128, 128), each ended by a 2x2 max pool, then fc 256, fc 256
+/// with dropout 0.5, fc `classes`. Layer names as [`vgg16`]'s.
+pub fn vgg_small(classes: i64) -> ModelBuilder {
+    vgg_head(
+        vgg_features(&SMALL, &[32, 0, 64, 0, 128, 128, 0]),
+        256,
+        classes,
+    )
+}
+
+/// GoogLeNet's shape for `[1, 28, 28]` inputs: a 3x3 stem of 32 channels,
+/// a 3x3/2 pool, inception modules 3a and 3b at a quarter of the paper's
+/// widths, a pool, module 4a at a quarter width, global average pool,
+/// dropout 0.2, fc `classes`.
+pub fn googlenet_small(classes: i64) -> ModelBuilder {
+    type W = InceptionWidths;
+    let b = ModelBuilder::new(&SMALL).init(InitScheme::KaimingNormalFanOut);
+    let b = basic_conv(b, "conv1", "conv1", 32, Conv::new(3).padding(1))
+        .max_pool_with("pool1", 3, 2, 0, true);
+    let b = inception(b, "inception3a", W::new(16, 24, 32, 4, 8, 8));
+    let b = inception(b, "inception3b", W::new(32, 32, 48, 8, 24, 16))
+        .max_pool_with("pool3", 3, 2, 0, true);
+    inception(b, "inception4a", W::new(48, 24, 52, 4, 12, 16))
+        .adaptive_avg_pool("avgpool", [1, 1])
+        .flatten("flatten")
+        .dropout("dropout", 0.2)
+        .linear("fc", "fc", classes)
+}
+
+/// ResNet-20 for `[1, 28, 28]` inputs (the CIFAR design, He et al. 2016
+/// Sec. 4.2) and, with `residual = false`, its plain twin.
+pub fn resnet_small(classes: i64, residual: bool) -> ModelBuilder {
+    resnet20(SMALL, classes, residual)
 }
 
 /// The nonlinearity of an [`mlp`].

@@ -341,7 +341,7 @@ pub fn pretrained_on(name: &str, device: Device) -> Result<Pretrained> {
         quick,
         cfg.epochs,
         cfg.fingerprint(),
-        model.summary()
+        layers_description(&model)
     );
     let key = crate::data::sha256_hex(description.as_bytes());
     let dir = cache_dir();
@@ -434,4 +434,26 @@ fn write_info(path: &Path, info: &PretrainedInfo) -> Result<()> {
 /// and subset in quick mode), without training anything.
 pub fn pretrained_data(name: &str) -> Result<Dataset> {
     dataset_for(&find_recipe(name)?, quick_mode())
+}
+
+/// The layers as the cache key has always described them (name, kind,
+/// parameter path, output shape, parameters, then the total), kept
+/// separate from [`Model::summary`](crate::model::Model::summary) so that a
+/// richer summary does not invalidate every cached net.
+fn layers_description(model: &Model) -> String {
+    let mut text = format!(
+        "{:<12} {:<16} {:<14} {:<18} {:>12}\n",
+        "layer", "kind", "params at", "output", "parameters"
+    );
+    for l in model.summary().layers {
+        text += &format!(
+            "{:<12} {:<16} {:<14} {:<18} {:>12}\n",
+            l.name,
+            l.kind,
+            l.path,
+            crate::check::shape_str(&l.output),
+            l.parameters
+        );
+    }
+    text + &format!("{:<63} {:>12}", "total", model.num_parameters())
 }

@@ -10,7 +10,7 @@ use super::deconvnet::{Deconvnet, Target};
 use crate::check;
 use crate::display::{shows_at_cell_end, ImageGrid, MimeBundle, Report, Scaling, Show, Table};
 use crate::error::{Error, Result};
-use crate::model::{Model, Op};
+use crate::model::{Field, Model, Op, Window};
 use crate::plot::{BarChart, Panels};
 use tch::{Kind, Tensor};
 
@@ -33,10 +33,7 @@ pub struct ReceptiveField {
 /// One convolution or pool: its window and the extent of its input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Step {
-    kernel: [i64; 2],
-    stride: [i64; 2],
-    padding: [i64; 2],
-    dilation: [i64; 2],
+    window: Window,
     input: [i64; 2],
 }
 
@@ -68,29 +65,12 @@ impl ReceptiveField {
             steps: Vec::new(),
         };
         for (i, l) in model.layers()[..=last].iter().enumerate() {
-            let (kernel, stride, padding, dilation) = match &l.op {
-                Op::Conv2d {
-                    stride,
-                    padding,
-                    dilation,
-                    ..
-                } => {
-                    let w = l.tensor("weight").ok_or_else(|| {
+            let window = match &l.op {
+                Op::Conv2d { .. } | Op::MaxPool2d { .. } | Op::AvgPool2d { .. } => {
+                    l.window().ok_or_else(|| {
                         Error::invalid(format!("conv layer '{}' has no weight", l.name))
-                    })?;
-                    ([w.size()[2], w.size()[3]], *stride, *padding, *dilation)
+                    })?
                 }
-                Op::MaxPool2d {
-                    kernel,
-                    stride,
-                    padding,
-                    ..
-                }
-                | Op::AvgPool2d {
-                    kernel,
-                    stride,
-                    padding,
-                } => (*kernel, *stride, *padding, [1, 1]),
                 Op::Relu
                 | Op::LeakyRelu(_)
                 | Op::Tanh
@@ -119,17 +99,16 @@ impl ReceptiveField {
                 )));
             }
             rf.steps.push(Step {
-                kernel,
-                stride,
-                padding,
-                dilation,
+                window,
                 input: [input[1], input[2]],
             });
-            for a in 0..2 {
-                rf.start[a] -= padding[a] * rf.jump[a];
-                rf.size[a] += (kernel[a] - 1) * dilation[a] * rf.jump[a];
-                rf.jump[a] *= stride[a];
+            let f = Field {
+                size: rf.size,
+                jump: rf.jump,
+                start: rf.start,
             }
+            .through(&window);
+            (rf.size, rf.jump, rf.start) = (f.size, f.jump, f.start);
         }
         Ok(rf)
     }
@@ -141,11 +120,11 @@ impl ReceptiveField {
         let mut lo = [row, column];
         let mut hi = [row, column];
         for step in self.steps.iter().rev() {
+            let w = &step.window;
             for a in 0..2 {
-                let reach = (step.kernel[a] - 1) * step.dilation[a];
-                lo[a] = (lo[a] * step.stride[a] - step.padding[a]).clamp(0, step.input[a] - 1);
-                hi[a] =
-                    (hi[a] * step.stride[a] - step.padding[a] + reach).clamp(0, step.input[a] - 1);
+                let reach = (w.kernel[a] - 1) * w.dilation[a];
+                lo[a] = (lo[a] * w.stride[a] - w.padding[a]).clamp(0, step.input[a] - 1);
+                hi[a] = (hi[a] * w.stride[a] - w.padding[a] + reach).clamp(0, step.input[a] - 1);
             }
         }
         PixelBox {
