@@ -132,6 +132,8 @@ bench: setup $(ADAPT_SITE)/.stamp
 	$(PY) bench/distill.py --rust target/bench-distill.json
 	cargo bench --bench dann --quiet -- --json > target/bench-dann.json
 	PYTHONPATH=$(ADAPT_SITE) $(PY) bench/dann.py --rust target/bench-dann.json
+	cargo bench --bench summary --quiet -- --json > target/bench-summary.json
+	$(PY) bench/summary.py --rust target/bench-summary.json
 	@$(MAKE) --no-print-directory bench-kernel
 
 # Stock evcxr_jupyter for comparison, built once into .venv (about 15 min).
