@@ -619,7 +619,6 @@ fn cases(dir: &std::path::Path) -> Vec<Case> {
             Box::new(|| {
                 let e = deepscope::transfer::Embedding {
                     points: vec![(0.0, 0.0), (1.0, 1.0)],
-                    kl_divergence: 0.0,
                 };
                 let labels = Tensor::from_slice(&[0i64, 1]);
                 ok(e.scatter_with_thumbnails(
@@ -632,12 +631,31 @@ fn cases(dir: &std::path::Path) -> Vec<Case> {
             }),
         ),
         (
+            "Embedding::kl_divergence: the input of another embedding",
+            "the KL divergence needs the 2 rows that were embedded, got [3, 4]",
+            Box::new(|| {
+                let e = deepscope::transfer::Embedding {
+                    points: vec![(0.0, 0.0), (1.0, 1.0)],
+                };
+                ok(e.kl_divergence(&zeros(&[3, 4]), 0.5))
+            }),
+        ),
+        (
+            "Embedding::kl_divergence: a perplexity beyond the other points",
+            "the perplexity must be finite, > 0 and below the 2 other points, got 5",
+            Box::new(|| {
+                let e = deepscope::transfer::Embedding {
+                    points: vec![(0.0, 0.0), (1.0, 1.0), (2.0, 0.0)],
+                };
+                ok(e.kl_divergence(&zeros(&[3, 4]), 5.0))
+            }),
+        ),
+        (
             "Embedding::neighbour_accuracy: k as large as the map",
             "needs 1 <= k < the 2 points, got k = 2",
             Box::new(|| {
                 let e = deepscope::transfer::Embedding {
                     points: vec![(0.0, 0.0), (1.0, 1.0)],
-                    kl_divergence: 0.0,
                 };
                 ok(e.neighbour_accuracy(&Tensor::from_slice(&[0i64, 1]), 2))
             }),
@@ -648,7 +666,6 @@ fn cases(dir: &std::path::Path) -> Vec<Case> {
             Box::new(|| {
                 let e = deepscope::transfer::Embedding {
                     points: vec![(0.0, 0.0), (1.0, 1.0)],
-                    kl_divergence: 0.0,
                 };
                 ok(e.neighbour_accuracy(&Tensor::from_slice(&[0i64, 1, 1]), 1))
             }),

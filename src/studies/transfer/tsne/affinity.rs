@@ -29,11 +29,10 @@ pub(super) fn squared_norms(x: &Tensor) -> Result<Tensor> {
         .f_sum_dim_intlist([1i64].as_slice(), true, Kind::Double)?)
 }
 
-/// Each row's Gaussian conditional `p_{j|i}` `[R, M]` (f64, rows summing
-/// to 1) from squared distances `d [R, M]` (f64; `inf` for pairs left
-/// out, such as a point and itself): the precision `beta_i` of
-/// `exp(-beta_i d_ij)` is chosen so that the row's entropy is
-/// `ln(perplexity)` nats.
+/// Each row's log precision `ln beta_i` `[R, 1]` (f64) for squared
+/// distances `d [R, M]` (f64; `inf` for pairs left out, such as a point
+/// and itself): the Gaussian conditional `p_{j|i}` proportional to
+/// `exp(-beta_i d_ij)` then has entropy `ln(perplexity)` nats.
 ///
 /// The entropy `H = ln S + beta E[d]` falls with `u = ln beta` at rate
 /// `dH/du = -beta^2 Var[d]`, so Newton's method on `u` settles most rows
@@ -44,7 +43,7 @@ pub(super) fn squared_norms(x: &Tensor) -> Result<Tensor> {
 /// its error, so the bracket at least halves every second step. Rows
 /// leave the computation as they converge: the rest cost only their own
 /// share of a pass.
-pub(super) fn conditionals(d: &Tensor, perplexity: f64) -> Result<Tensor> {
+pub(super) fn log_precisions(d: &Tensor, perplexity: f64) -> Result<Tensor> {
     /// Entropy error (nats) at which a row is done: near f64's resolution
     /// of `ln(perplexity)`.
     const TOLERANCE: f64 = 1e-11;
@@ -133,8 +132,15 @@ pub(super) fn conditionals(d: &Tensor, perplexity: f64) -> Result<Tensor> {
         last = take(&size)?;
         dist = take(&dist)?;
     }
-    let p = u_all.f_exp()?.f_mul(&shifted)?.f_neg()?.f_exp()?;
-    Ok(p.f_div(&row_sum(&p)?)?)
+    Ok(u_all)
+}
+
+/// Each row's Gaussian conditional `p_{j|i}` `[R, M]` (f64, rows summing
+/// to 1) from squared distances `d [R, M]` as [`log_precisions`] takes
+/// them: `softmax(-beta_i d_i)`, 0 for the pairs left out.
+pub(super) fn conditionals(d: &Tensor, perplexity: f64) -> Result<Tensor> {
+    let beta = log_precisions(d, perplexity)?.f_exp()?;
+    Ok(beta.f_mul(d)?.f_neg()?.f_softmax(1, Kind::Double)?)
 }
 
 /// A sparse symmetric joint distribution over pairs of points: entry `e`
