@@ -579,3 +579,30 @@ fn a_tall_legend_goes_beside_the_plot_instead_of_stretching_the_axis() {
         "the data's top at y = {top}: the axis was stretched"
     );
 }
+
+#[test]
+fn long_series_names_wrap_beside_the_plot_instead_of_squeezing_it() {
+    // Three curves through every corner, named as the transfer notebook's
+    // panels name them: the legend goes beside the plot.
+    let names = [
+        "trained from scratch on the same examples, 80 steps",
+        "frozen C1-FC7 with FCa and FCb trained on the new task",
+        "every layer fine-tuned from the source net",
+    ];
+    let mut fig = LinePlot::new().size(640, 300).title("three long names");
+    for (k, name) in names.iter().enumerate() {
+        let zigzag: Vec<f64> = (0..20)
+            .map(|i| 20.0 + 80.0 * (((i + k) % 2) as f64))
+            .collect();
+        fig = fig.values(*name, &zigzag);
+    }
+    let img = pixels(&fig);
+    let (x0, x1, y0, y1) = legend_box(&img).expect("a legend");
+    // Unwrapped, the longest name alone took 44 + 55 * 7.2 = 440 px: the
+    // plot kept under a third of the figure.
+    assert!(x0 >= 400, "the legend starts at x = {x0} of 640");
+    assert!(x1 < 640, "the legend is cut at the right edge: {x1}");
+    // More lines than names: 19 px a line, 10 px of padding.
+    let lines = (y1 - y0 - 10) / 19;
+    assert!(lines > 3, "{lines} lines for 3 long names");
+}

@@ -2,7 +2,7 @@
 
 use super::colormap::{series_color, Colormap};
 use super::frame::{
-    draw_placed_legend, frame_setters, range_of, tick_label, to_axis, Frame, Swatch,
+    draw_placed_legend, frame_setters, range_of, tick_label, to_axis, Axis, Frame, Swatch,
 };
 use super::legend::{self, Mark};
 use super::render::{drawing, Render, FONT};
@@ -154,6 +154,7 @@ impl Render for LinePlot {
                 position: SeriesLabelPosition::UpperRight,
                 y: yr,
                 right_margin: 0,
+                wrap: usize::MAX,
             }
         } else {
             let axis = |&(x, y): &(f64, f64)| Some((to_axis(x, xl)?, to_axis(y, yl)?));
@@ -172,13 +173,7 @@ impl Render for LinePlot {
                         .filter_map(|w| Some(Mark::Segment(w[0]?, w[1]?))),
                 );
             }
-            legend::place(
-                &marks,
-                &xr,
-                yr,
-                self.frame.plot_area(0),
-                legend::legend_size(&labels),
-            )
+            legend::place(&marks, &xr, yr, self.frame.plot_area(0), &labels)
         };
         let mut chart = self
             .frame
@@ -383,13 +378,7 @@ impl Render for Histogram {
                 })
             })
             .collect();
-        let placement = legend::place(
-            &marks,
-            &x,
-            0.0..top * 1.05,
-            frame.plot_area(0),
-            legend::legend_size(&labels),
-        );
+        let placement = legend::place(&marks, &x, 0.0..top * 1.05, frame.plot_area(0), &labels);
         let mut chart = frame.chart(root, x, placement.y.clone(), placement.right_margin)?;
         let alpha = if self.sets.len() > 1 { 0.45 } else { 0.8 };
         for (k, ((name, _), c)) in self.sets.iter().zip(&counts).enumerate() {
@@ -577,13 +566,7 @@ impl Render for Scatter {
             .iter()
             .filter_map(|&(x, y)| Some(Mark::Point(to_axis(x, xl)?, to_axis(y, yl)?)))
             .collect();
-        let placement = legend::place(
-            &marks,
-            &xr,
-            yr,
-            self.frame.plot_area(0),
-            legend::legend_size(&labels),
-        );
+        let placement = legend::place(&marks, &xr, yr, self.frame.plot_area(0), &labels);
         let mut chart = self
             .frame
             .chart(root, xr, placement.y.clone(), placement.right_margin)?;
@@ -728,17 +711,18 @@ impl Render for BarChart {
                 w.saturating_sub(24 + 60) as f64,
                 hgt.saturating_sub(24 + 40 + caption) as f64,
             );
-            legend::place(&marks, &x, y, area, legend::legend_size(&labels))
+            legend::place(&marks, &x, y, area, &labels)
         } else {
             legend::Placement {
                 position: SeriesLabelPosition::UpperRight,
                 y,
                 right_margin: 0,
+                wrap: usize::MAX,
             }
         };
         builder.margin_right(12 + placement.right_margin);
         let mut chart = builder
-            .build_cartesian_2d(x, placement.y.clone())
+            .build_cartesian_2d(Axis::new(x, false), Axis::new(placement.y.clone(), false))
             .map_err(drawing)?;
         let label = move |v: &f64| {
             let i = v.round();

@@ -3,6 +3,7 @@
 
 use super::render::{drawing, FONT};
 use crate::error::{Error, Result};
+use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -38,8 +39,90 @@ impl Default for Frame {
     }
 }
 
-/// A chart context on linear f64 axes.
-pub type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+/// A chart context on two [`Axis`] (f64; log axes hold log10 values).
+pub type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<Axis, Axis>>;
+
+/// An f64 axis whose grid lines and labels fall where a reader expects
+/// them: plotters' own choice on a linear axis; on a log axis (which
+/// holds log10 values) at powers of ten, or at 1, 2 and 5 times them when
+/// fewer than three decades show, so labels read 0.01 0.1 1 or 1 2 5 10,
+/// never the 2.5 4.0 6.3 of evenly spaced log10 values.
+#[derive(Clone)]
+pub struct Axis {
+    linear: RangedCoordf64,
+    log: bool,
+}
+
+impl Axis {
+    /// The axis over `range` (log10 values when `log`).
+    pub fn new(range: Range<f64>, log: bool) -> Self {
+        Axis {
+            linear: range.into(),
+            log,
+        }
+    }
+}
+
+impl Ranged for Axis {
+    type FormatOption = DefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
+        self.linear.map(value, limit)
+    }
+
+    fn key_points<Hint: KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
+        if !self.log {
+            return self.linear.key_points(hint);
+        }
+        let light = hint.weight().allow_light_points();
+        log_ticks(self.linear.range(), hint.max_num_points(), light)
+            .unwrap_or_else(|| self.linear.key_points(hint))
+    }
+
+    fn range(&self) -> Range<f64> {
+        self.linear.range()
+    }
+}
+
+/// Tick positions (log10 values) on a log axis over `range` (log10), at
+/// most `max` of them: decades when three or more show (every second,
+/// third, ... when too many), else 1, 2 and 5 times a power of ten, else
+/// 1 to 9 times one; with `light`, also the minor ticks between (the
+/// 2..9 multiples between shown decades). `None` when the range is too
+/// narrow to hold two such ticks (under a factor of about 2): the caller
+/// falls back on evenly spaced ticks.
+pub fn log_ticks(range: Range<f64>, max: usize, light: bool) -> Option<Vec<f64>> {
+    let (lo, hi) = (range.start.min(range.end), range.start.max(range.end));
+    if !(lo.is_finite() && hi.is_finite()) || max == 0 {
+        return None;
+    }
+    // A hair of slack so that a range ending exactly on a decade keeps it.
+    let inside = |v: f64| v >= lo - 1e-9 && v <= hi + 1e-9;
+    let (first, last) = (lo.floor() as i64, hi.ceil() as i64);
+    let multiples = |mantissas: &[f64]| -> Vec<f64> {
+        (first..=last)
+            .flat_map(|e| mantissas.iter().map(move |m| m.log10() + e as f64))
+            .filter(|&v| inside(v))
+            .collect()
+    };
+    let decades = multiples(&[1.0]);
+    if decades.len() >= 3 {
+        let step = decades.len().div_ceil(max).max(1);
+        let major: Vec<f64> = decades.iter().copied().step_by(step).collect();
+        if light && step == 1 {
+            return Some(multiples(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]));
+        }
+        return Some(major);
+    }
+    let all: [f64; 9] = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0];
+    let one_two_five = multiples(&[1.0, 2.0, 5.0]);
+    if one_two_five.len() >= 3 && one_two_five.len() <= max {
+        return Some(if light { multiples(&all) } else { one_two_five });
+    }
+    let ones = multiples(&all);
+    (ones.len() >= 2 && ones.len() <= max).then_some(ones)
+}
 
 /// Maps a data value to plot coordinates (log10 on a log axis).
 pub fn to_axis(v: f64, log: bool) -> Option<f64> {
@@ -72,8 +155,9 @@ pub fn range_of(values: impl Iterator<Item = f64>, log: bool) -> Result<Range<f6
 /// value; 0 when unknown): up to 3 decimals without trailing zeros, more
 /// when the span is so small that 3 would print neighbouring ticks alike
 /// (a loss that moves in the fourth decimal); scientific notation for very
-/// large or small values, with enough digits for the same reason; 2
-/// significant digits on log axes.
+/// large or small values, with enough digits for the same reason; on log
+/// axes (`v` in log10) at most 2 significant digits, trailing zeros
+/// dropped ("0.5", "2", "20", "1e-3").
 pub fn tick_label(v: f64, log: bool, span: f64) -> String {
     let x = if log { 10f64.powf(v) } else { v };
     // About the finest tick spacing plotters picks for the span.
@@ -84,6 +168,10 @@ pub fn tick_label(v: f64, log: bool, span: f64) -> String {
     };
     if x == 0.0 || (!log && x.abs() < 1e-12) {
         "0".into()
+    } else if log && (x.abs() >= 1e4 || x.abs() < 1e-2) {
+        // Ticks at 1, 2 or 5 times a power of ten: "1e-3", "5e4".
+        let s = format!("{x:.1e}");
+        s.replace(".0e", "e")
     } else if x.abs() >= 1e4 || x.abs() < 1e-2 {
         let digits = step.map_or(1, |s| {
             (x.abs().log10().floor() as i32 - s.log10().floor() as i32).clamp(1, 6)
@@ -91,7 +179,12 @@ pub fn tick_label(v: f64, log: bool, span: f64) -> String {
         format!("{x:.digits$e}")
     } else if log {
         let digits = (1 - x.abs().log10().floor() as i32).max(0) as usize;
-        format!("{x:.digits$}")
+        let s = format!("{x:.digits$}");
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s
+        }
     } else {
         let digits = step.map_or(3, |s| (-s.log10()).ceil().clamp(3.0, 9.0) as usize);
         let s = format!("{x:.digits$}");
@@ -133,8 +226,10 @@ impl Frame {
             builder.caption(&self.title, (FONT, 18));
         }
         let (xs, ys) = (x.end - x.start, y.end - y.start);
-        let mut chart = builder.build_cartesian_2d(x, y).map_err(drawing)?;
         let (xl, yl) = (self.x_log, self.y_log);
+        let mut chart = builder
+            .build_cartesian_2d(Axis::new(x, xl), Axis::new(y, yl))
+            .map_err(drawing)?;
         let xf = move |v: &f64| tick_label(*v, xl, xs);
         let yf = move |v: &f64| tick_label(*v, yl, ys);
         chart
@@ -180,7 +275,7 @@ pub fn draw_placed_legend<'a, DB: DrawingBackend + 'a>(
     entries: &[(String, RGBColor, Swatch)],
 ) -> Result<()> {
     if placement.is_beside() {
-        draw_legend_beside(root, frame, placement.right_margin, entries)
+        draw_legend_beside(root, frame, placement, entries)
     } else {
         draw_legend(chart, placement.position.clone())
     }
@@ -204,12 +299,12 @@ pub enum Swatch {
 pub fn draw_legend_beside<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     frame: &Frame,
-    right_margin: u32,
+    placement: &super::legend::Placement,
     entries: &[(String, RGBColor, Swatch)],
 ) -> Result<()> {
     let labels: Vec<&str> = entries.iter().map(|e| e.0.as_str()).collect();
-    let (w, h) = super::legend::legend_size(&labels);
-    let left = frame.size.0 as i32 - 12 - right_margin as i32 + 8;
+    let (w, h) = super::legend::wrapped_size(&labels, placement.wrap);
+    let left = frame.size.0 as i32 - 12 - placement.right_margin as i32 + 8;
     let top = 12 + if frame.title.is_empty() { 0 } else { 26 };
     let (w, h) = (w.ceil() as i32, h.ceil() as i32);
     root.draw(&Rectangle::new(
@@ -222,8 +317,9 @@ pub fn draw_legend_beside<DB: DrawingBackend>(
         RGBColor(200, 200, 200),
     ))
     .map_err(drawing)?;
-    for (row, (name, color, swatch)) in entries.iter().enumerate() {
-        let y = top + 14 + 19 * row as i32;
+    let mut row = 0;
+    for (name, color, swatch) in entries {
+        let y = top + 14 + 19 * row;
         let x = left + 8;
         match swatch {
             Swatch::Line => root.draw(&PathElement::new(
@@ -237,12 +333,16 @@ pub fn draw_legend_beside<DB: DrawingBackend>(
             Swatch::Dot => root.draw(&Circle::new((x + 8, y), 4, color.filled())),
         }
         .map_err(drawing)?;
-        root.draw(&Text::new(
-            name.as_str(),
-            (x + 26, y - 7),
-            (FONT, 13).into_font().color(&BLACK),
-        ))
-        .map_err(drawing)?;
+        // A wrapped label's lines go under one another, beside one swatch.
+        for line in super::legend::wrap(name, placement.wrap) {
+            root.draw(&Text::new(
+                line,
+                (x + 26, top + 7 + 19 * row),
+                (FONT, 13).into_font().color(&BLACK),
+            ))
+            .map_err(drawing)?;
+            row += 1;
+        }
     }
     Ok(())
 }
@@ -288,7 +388,7 @@ pub(crate) use frame_setters;
 
 #[cfg(test)]
 mod tests {
-    use super::tick_label;
+    use super::{log_ticks, tick_label};
 
     #[test]
     fn tick_labels_keep_neighbouring_ticks_apart_on_small_spans() {
@@ -305,7 +405,51 @@ mod tests {
         assert_eq!(tick_label(0.0015, false, 0.005), "1.5e-3");
         assert_eq!(tick_label(0.00155, false, 0.0005), "1.55e-3");
         assert_eq!(tick_label(0.0015, false, 0.0), "1.5e-3");
-        // Log axes: 2 significant digits, whatever the span.
-        assert_eq!(tick_label(0.5f64.log10(), true, 3.0), "0.50");
+        // Log axes: at most 2 significant digits, no trailing zeros.
+        assert_eq!(tick_label(0.5f64.log10(), true, 3.0), "0.5");
+        assert_eq!(tick_label(2f64.log10(), true, 3.0), "2");
+        assert_eq!(tick_label(20f64.log10(), true, 3.0), "20");
+        assert_eq!(tick_label(0.25f64.log10(), true, 3.0), "0.25");
+        assert_eq!(tick_label(-3.0, true, 3.0), "1e-3");
+        assert_eq!(tick_label(5e4f64.log10(), true, 3.0), "5e4");
+    }
+
+    fn powers(ticks: &[f64]) -> Vec<f64> {
+        // Rounded to 4 significant digits, to compare with literals.
+        ticks
+            .iter()
+            .map(|v| {
+                let x = 10f64.powf(*v);
+                let scale = 10f64.powi(3 - x.log10().floor() as i32);
+                (x * scale).round() / scale
+            })
+            .collect()
+    }
+
+    #[test]
+    fn log_axes_tick_at_decades_or_at_one_two_five() {
+        // Five decades: the decades, each once.
+        let t = log_ticks(-3.0..1.0, 10, false).unwrap();
+        assert_eq!(powers(&t), [0.001, 0.01, 0.1, 1.0, 10.0]);
+        // With the light grid: every multiple 1..9 between.
+        let t = log_ticks(-1.0..1.0, 10, true).unwrap();
+        assert_eq!(t.len(), 19);
+        // Twelve decades with room for 5 labels: every third decade.
+        let t = log_ticks(-6.0..6.0, 5, false).unwrap();
+        assert_eq!(powers(&t), [1e-6, 1e-3, 1.0, 1e3, 1e6]);
+        // 0.3 to 8 (about 1.4 decades): 0.5, 1, 2, 5.
+        let t = log_ticks(0.3f64.log10()..8f64.log10(), 10, false).unwrap();
+        assert_eq!(powers(&t), [0.5, 1.0, 2.0, 5.0]);
+        // 2.2 to 9 (no 1, 2 or 5 but one 5): 3, 4, ..., 9.
+        let t = log_ticks(2.2f64.log10()..9.5f64.log10(), 10, false).unwrap();
+        assert_eq!(powers(&t), [3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]);
+        // A factor of 1.2: too narrow for these ticks.
+        assert!(log_ticks(3.1f64.log10()..3.7f64.log10(), 10, false).is_none());
+        // Reversed or non-finite ranges.
+        assert_eq!(
+            log_ticks(1.0..-3.0, 10, false),
+            log_ticks(-3.0..1.0, 10, false)
+        );
+        assert!(log_ticks(f64::NAN..1.0, 10, false).is_none());
     }
 }

@@ -39,6 +39,52 @@ pub fn legend_size(labels: &[&str]) -> (f64, f64) {
     )
 }
 
+/// The size of a legend beside the plot whose labels wrap at `chars`
+/// characters a line (see [`wrap`]).
+pub fn wrapped_size(labels: &[&str], chars: usize) -> (f64, f64) {
+    let lines: Vec<String> = labels.iter().flat_map(|l| wrap(l, chars)).collect();
+    let longest = lines.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+    (
+        44.0 + 7.2 * longest as f64,
+        10.0 + 19.0 * lines.len() as f64,
+    )
+}
+
+/// `label` in lines of at most `chars` characters (at least 1), broken at
+/// spaces; a word longer than a line is cut.
+pub fn wrap(label: &str, chars: usize) -> Vec<String> {
+    let chars = chars.max(1);
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in label.split_whitespace() {
+        let mut word: Vec<char> = word.chars().collect();
+        while word.len() > chars {
+            if !line.is_empty() {
+                lines.push(std::mem::take(&mut line));
+            }
+            lines.push(word.drain(..chars).collect());
+        }
+        let word: String = word.into_iter().collect();
+        let needed = line.chars().count() + usize::from(!line.is_empty()) + word.chars().count();
+        if !line.is_empty() && needed > chars {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(&word);
+    }
+    if !line.is_empty() || lines.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+/// The most of the plotting area's width that a legend beside the plot
+/// may take: longer labels wrap, so that a long series name does not
+/// squeeze the data into a strip.
+const MAX_BESIDE: f64 = 0.35;
+
 /// Where a legend goes and what the chart keeps for it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Placement {
@@ -48,6 +94,9 @@ pub struct Placement {
     pub y: Range<f64>,
     /// Pixels to keep free right of the plotting area (for a legend beside it).
     pub right_margin: u32,
+    /// Characters per line of a legend beside the plot (its labels wrap
+    /// there); unused inside the plot.
+    pub wrap: usize,
 }
 
 impl Placement {
@@ -64,25 +113,28 @@ impl Placement {
 /// the axis far past any value (an accuracy axis up to 180%).
 const MAX_BAND: f64 = 0.2;
 
-/// Where a legend of `legend_px` pixels goes on a plotting area of
-/// `plot_px` pixels showing `x` by `y` (axis coordinates). The corner
+/// Where a legend of `labels` goes on a plotting area of `plot_px` pixels
+/// showing `x` by `y` (axis coordinates). The corner
 /// whose legend box covers the least of `marks` wins (upper right, upper
 /// left, lower right, lower left on ties); when every corner covers some,
 /// the y range grows upward until the data lies below the legend (upper
 /// right), unless that band would take more than 20% of the height: then
 /// the legend goes beside the plot, to its right, and the axes keep the
-/// data's range.
+/// data's range; there its labels wrap so that it takes at most 35% of
+/// the width.
 pub fn place(
     marks: &[Mark],
     x: &Range<f64>,
     y: Range<f64>,
     plot_px: (f64, f64),
-    legend_px: (f64, f64),
+    labels: &[&str],
 ) -> Placement {
+    let legend_px = legend_size(labels);
     let inside = |position, y| Placement {
         position,
         y,
         right_margin: 0,
+        wrap: usize::MAX,
     };
     let (w, h) = (plot_px.0.max(1.0), plot_px.1.max(1.0));
     // The box as fractions of the plotting area, with the 5 px margin
@@ -121,11 +173,18 @@ pub fn place(
             let top = y.start + ys / (1.0 - fy);
             inside(SeriesLabelPosition::UpperRight, y.start..top)
         }
-        _ => Placement {
-            position: SeriesLabelPosition::UpperRight,
-            y,
-            right_margin: (legend_px.0 + 16.0).ceil() as u32,
-        },
+        _ => {
+            // Characters that fit in the share of the width, never fewer
+            // than 12 (a legend needs words, not letters).
+            let chars = ((MAX_BESIDE * w - 44.0) / 7.2).floor().max(12.0) as usize;
+            let (width, _) = wrapped_size(labels, chars);
+            Placement {
+                position: SeriesLabelPosition::UpperRight,
+                y,
+                right_margin: (width + 16.0).ceil() as u32,
+                wrap: chars,
+            }
+        }
     }
 }
 
@@ -171,14 +230,11 @@ fn sample(marks: &[Mark], to_unit: impl Fn((f64, f64)) -> (f64, f64)) -> Vec<(f6
 mod tests {
     use super::*;
 
+    /// Two labels of 7 characters: a legend of 94.4 x 48 px.
+    const TWO: [&str; 2] = ["curve a", "curve b"];
+
     fn corner(marks: &[Mark]) -> (SeriesLabelPosition, Range<f64>) {
-        let p = place(
-            marks,
-            &(0.0..10.0),
-            0.0..10.0,
-            (500.0, 300.0),
-            (100.0, 40.0),
-        );
+        let p = place(marks, &(0.0..10.0), 0.0..10.0, (500.0, 300.0), &TWO);
         assert_eq!(p.right_margin, 0);
         (p.position, p.y)
     }
@@ -188,16 +244,12 @@ mod tests {
         let zigzag: Vec<Mark> = (0..10)
             .map(|i| Mark::Segment((i as f64, 0.0), (i as f64 + 1.0, 10.0)))
             .collect();
-        // 100 px of a 300 px high area: a band would take 37%.
-        let p = place(
-            &zigzag,
-            &(0.0..10.0),
-            0.0..10.0,
-            (500.0, 300.0),
-            (100.0, 100.0),
-        );
+        // 105 px of a 300 px high area: a band would take 38%.
+        let five = ["curve a", "curve b", "curve c", "curve d", "curve e"];
+        let p = place(&zigzag, &(0.0..10.0), 0.0..10.0, (500.0, 300.0), &five);
         assert_eq!(p.y, 0.0..10.0);
-        assert_eq!(p.right_margin, 116);
+        // 44 + 7 * 7.2 px of legend and 16 of margin.
+        assert_eq!(p.right_margin, 111);
         assert!(p.is_beside());
     }
 
@@ -242,8 +294,8 @@ mod tests {
             .collect();
         let (p, y) = corner(&bars);
         assert!(is(&p, "UpperRight"), "{p:?}");
-        // The box is (40 + 10) / 300 of the height: the data keeps the rest.
-        let want = 10.0 / (1.0 - 50.0 / 300.0);
+        // The box is (48 + 10) / 300 of the height: the data keeps the rest.
+        let want = 10.0 / (1.0 - 58.0 / 300.0);
         assert!((y.end - want).abs() < 1e-9, "{y:?}");
         assert_eq!(y.start, 0.0);
     }
@@ -277,6 +329,36 @@ mod tests {
         let (p, y) = corner(&short);
         assert!(is(&p, "UpperRight"), "{p:?}");
         assert_eq!(y, 0.0..10.0);
+    }
+
+    #[test]
+    fn long_labels_beside_the_plot_wrap_to_about_a_third_of_the_width() {
+        let zigzag: Vec<Mark> = (0..10)
+            .map(|i| Mark::Segment((i as f64, 0.0), (i as f64 + 1.0, 10.0)))
+            .collect();
+        let long = "trained from scratch on the same five examples per class, 80 steps";
+        let labels = [long, "pixels", "HOG", "pool5", "relu6", "relu7"];
+        let p = place(&zigzag, &(0.0..10.0), 0.0..10.0, (560.0, 300.0), &labels);
+        assert!(p.is_beside());
+        // (0.35 * 560 - 44) / 7.2 = 21.1: 21 characters a line.
+        assert_eq!(p.wrap, 21);
+        assert!(
+            f64::from(p.right_margin) <= 0.35 * 560.0 + 16.0,
+            "{}",
+            p.right_margin
+        );
+        let lines = wrap(long, p.wrap);
+        assert!(lines.iter().all(|l| l.chars().count() <= 21), "{lines:?}");
+        assert_eq!(lines.join(" "), long);
+    }
+
+    #[test]
+    fn wrapping_breaks_at_spaces_and_cuts_only_words_longer_than_a_line() {
+        assert_eq!(wrap("a bc def", 4), ["a bc", "def"]);
+        assert_eq!(wrap("abcdefghij k", 4), ["abcd", "efgh", "ij k"]);
+        assert_eq!(wrap("short", 40), ["short"]);
+        assert_eq!(wrap("", 5), [""]);
+        assert_eq!(wrap("x y", 0), ["x", "y"]);
     }
 
     #[test]
