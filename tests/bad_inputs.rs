@@ -520,6 +520,33 @@ fn cases(dir: &std::path::Path) -> Vec<Case> {
             }),
         ),
         (
+            "LinearProbe: dual coordinate descent for logistic regression",
+            "dual coordinate descent fits the squared-hinge probe only",
+            Box::new(move || {
+                use deepscope::transfer::{DualCoordinateDescent, LinearProbe, Solver};
+                let probe = LinearProbe {
+                    solver: Solver::DualCoordinateDescent(DualCoordinateDescent::default()),
+                    ..LinearProbe::logistic().c(1.0)
+                };
+                ok(probe.run(&digits_like()))
+            }),
+        ),
+        (
+            "LinearProbe: dual coordinate descent with no passes",
+            "a finite tolerance > 0 and at least one pass, got 0.0001 and 0",
+            Box::new(move || {
+                use deepscope::transfer::{DualCoordinateDescent, LinearProbe, Solver};
+                let probe = LinearProbe {
+                    solver: Solver::DualCoordinateDescent(DualCoordinateDescent {
+                        max_epochs: 0,
+                        ..DualCoordinateDescent::default()
+                    }),
+                    ..LinearProbe::svm().c(1.0)
+                };
+                ok(probe.run(&digits_like()))
+            }),
+        ),
+        (
             "LinearProbe: more folds than examples of a class",
             "4 training examples cannot fill 5 folds",
             Box::new(move || ok(deepscope::transfer::LinearProbe::logistic().run(&digits_like()))),

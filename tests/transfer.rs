@@ -8,7 +8,7 @@
 
 use deepscope::data::{self, Dataset, Split};
 use deepscope::train::{Lbfgs, TrustRegion};
-use deepscope::transfer::{LinearProbe, ProbeLoss, Solver};
+use deepscope::transfer::{DualCoordinateDescent, LinearProbe, ProbeLoss, Solver};
 use deepscope::weights;
 use std::path::Path;
 use tch::Kind;
@@ -66,7 +66,12 @@ fn logistic_regression_and_the_linear_svm_match_scikit_learn() {
             )
         })
     });
-    for (probe, name) in probes {
+    // The SVM's dual: the same minimum, reached from the other side.
+    let dual = LinearProbe {
+        solver: Solver::DualCoordinateDescent(DualCoordinateDescent::default()),
+        ..LinearProbe::svm().c(C_SVM)
+    };
+    for (probe, name) in probes.chain([(dual, "svm")]) {
         let ours = probe.run(&ds).unwrap();
         let theirs = &reference[name];
         let (obj, acc) = (

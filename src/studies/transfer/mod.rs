@@ -36,9 +36,11 @@
 mod features;
 mod probe;
 mod surgery;
+mod svm_dual;
 mod tsne;
 
 pub use features::{Extractor, Features, Hog, Pixels, Pooling};
 pub use probe::{LinearProbe, ProbeLoss, ProbeResult, Solver, Strength};
 pub use surgery::{Lower, Surgery};
+pub use svm_dual::DualCoordinateDescent;
 pub use tsne::{Embedding, Tsne, TsneGradient};
