@@ -381,6 +381,19 @@ impl Embedding {
         Ok(hits as f64 / n as f64)
     }
 
+    /// The number of points, when `x` has one row per point (what
+    /// `measure` compares with the embedding), else an error naming it.
+    fn embedded_rows(&self, x: &Tensor, measure: &str) -> Result<usize> {
+        let n = self.points.len();
+        if x.size().first() != Some(&(n as i64)) {
+            return Err(Error::invalid(format!(
+                "{measure} needs the {n} rows that were embedded, got {:?}",
+                x.size()
+            )));
+        }
+        Ok(n)
+    }
+
     /// The KL divergence `KL(P || Q)` that t-SNE minimises, between the
     /// input's neighbour distribution P (Gaussian conditionals over all
     /// other points, calibrated to `perplexity`, as scikit-learn computes
@@ -389,13 +402,7 @@ impl Embedding {
     /// 10,000 points on 2 cores), `O(N)` memory. `x` is the `[N, ...]`
     /// input that was embedded, `perplexity` the run's.
     pub fn kl_divergence(&self, x: &Tensor, perplexity: f64) -> Result<f64> {
-        let n = self.points.len();
-        if x.size().first() != Some(&(n as i64)) {
-            return Err(Error::invalid(format!(
-                "the KL divergence needs the {n} rows that were embedded, got {:?}",
-                x.size()
-            )));
-        }
+        let n = self.embedded_rows(x, "the KL divergence")?;
         if !(perplexity.is_finite() && perplexity > 0.0 && perplexity < n as f64 - 1.0) {
             return Err(Error::invalid(format!(
                 "the perplexity must be finite, > 0 and below the {} other points, got {perplexity}",
@@ -416,13 +423,7 @@ impl Embedding {
     /// only true neighbours of the input `x`, lower as false neighbours
     /// ranked far in the input intrude.
     pub fn trustworthiness(&self, x: &Tensor, k: usize) -> Result<f64> {
-        let n = self.points.len();
-        if x.size().first() != Some(&(n as i64)) {
-            return Err(Error::invalid(format!(
-                "trustworthiness needs the {n} rows that were embedded, got {:?}",
-                x.size()
-            )));
-        }
+        let n = self.embedded_rows(x, "trustworthiness")?;
         if k == 0 || 2 * k >= n {
             return Err(Error::invalid(format!(
                 "trustworthiness needs 1 <= k < n / 2, got k = {k} for {n} points"
