@@ -206,6 +206,17 @@ mod tests {
     use super::*;
     use tch::Device;
 
+    /// Every row of `p` has entropy `ln(perplexity)` nats, to 1e-9.
+    fn assert_entropy(p: &Tensor, perplexity: f64) {
+        let entropy = -(p * p.clamp_min(1e-300).log()).sum_dim_intlist(
+            [1i64].as_slice(),
+            false,
+            Kind::Double,
+        );
+        let err = (entropy - perplexity.ln()).abs().max().double_value(&[]);
+        assert!(err < 1e-9, "{err}");
+    }
+
     /// Each row's entropy is ln(perplexity): the calibration's purpose.
     #[test]
     fn conditionals_have_the_perplexity_asked_for() {
@@ -219,13 +230,7 @@ mod tests {
         let p = conditionals(&d, 10.0).unwrap();
         let sums = p.sum_dim_intlist([1i64].as_slice(), false, Kind::Double);
         assert!((sums - 1.0).abs().max().double_value(&[]) < 1e-12);
-        let entropy = -(&p * p.clamp_min(1e-300).log()).sum_dim_intlist(
-            [1i64].as_slice(),
-            false,
-            Kind::Double,
-        );
-        let err = (entropy - 10f64.ln()).abs().max().double_value(&[]);
-        assert!(err < 1e-9, "{err}");
+        assert_entropy(&p, 10f64);
         // The left-out pair gets nothing.
         assert_eq!(p.get(0).double_value(&[0]), 0.0);
     }
@@ -241,13 +246,7 @@ mod tests {
         let d = base * scales.unsqueeze(1);
         let _ = d.get(3).get(7).fill_(1e9);
         let p = conditionals(&d, 5.0).unwrap();
-        let entropy = -(&p * p.clamp_min(1e-300).log()).sum_dim_intlist(
-            [1i64].as_slice(),
-            false,
-            Kind::Double,
-        );
-        let err = (entropy - 5f64.ln()).abs().max().double_value(&[]);
-        assert!(err < 1e-9, "{err}");
+        assert_entropy(&p, 5f64);
     }
 
     /// Against the dense P built from the same neighbour sets by hand:
