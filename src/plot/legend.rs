@@ -33,10 +33,12 @@ pub enum Mark {
 /// (plotters' series-label layout, measured on rendered charts).
 pub fn legend_size(labels: &[&str]) -> (f64, f64) {
     let longest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
-    (
-        44.0 + 7.2 * longest as f64,
-        10.0 + 19.0 * labels.len() as f64,
-    )
+    box_size(longest, labels.len())
+}
+
+/// A legend box holding `lines` rows, the longest `longest` characters.
+fn box_size(longest: usize, lines: usize) -> (f64, f64) {
+    (44.0 + 7.2 * longest as f64, 10.0 + 19.0 * lines as f64)
 }
 
 /// The size of a legend beside the plot whose labels wrap at `chars`
@@ -44,10 +46,7 @@ pub fn legend_size(labels: &[&str]) -> (f64, f64) {
 pub fn wrapped_size(labels: &[&str], chars: usize) -> (f64, f64) {
     let lines: Vec<String> = labels.iter().flat_map(|l| wrap(l, chars)).collect();
     let longest = lines.iter().map(|l| l.chars().count()).max().unwrap_or(0);
-    (
-        44.0 + 7.2 * longest as f64,
-        10.0 + 19.0 * lines.len() as f64,
-    )
+    box_size(longest, lines.len())
 }
 
 /// `label` in lines of at most `chars` characters (at least 1), broken at
