@@ -245,7 +245,8 @@ fn overlays_blend_the_map_over_the_image_with_alpha() {
     let o = Overlay::new(&image, &heat)
         .unwrap()
         .alpha(0.5)
-        .colormap(Colormap::Gray);
+        .colormap(Colormap::Gray)
+        .no_colorbar();
     let img = pixels(&o);
     assert_eq!(img.dimensions(), (4, 4));
     // Left edge: heat 0 (black) half over white = 128; right edge: white over white.
@@ -257,6 +258,65 @@ fn overlays_blend_the_map_over_the_image_with_alpha() {
     ))
     .contains("heat map: expected [h, w]"));
     assert!(err_text(Overlay::new(&image.get(0), &heat)).contains("image: expected [C, H, W]"));
+}
+
+/// The default overlay has a colour bar whose ends are the map's extremes
+/// (the hot colormap's black at the bottom, white at the top), a title
+/// wrapped to the figure's width above the image, and takes maps that are
+/// transposed (not contiguous) or flat.
+#[test]
+fn overlays_carry_a_colour_bar_and_a_wrapped_title() {
+    let image = Tensor::zeros([1, 32, 32], (Kind::Float, Device::Cpu));
+    let heat = Tensor::linspace(-2.0, 3.0, 64, (Kind::Float, Device::Cpu)).view([8, 8]);
+    let plain = Overlay::new(&image, &heat).unwrap().scale(4).no_colorbar();
+    assert_eq!(pixels(&plain).dimensions(), (128, 128));
+    let title = "change in the probability of the correct class when the square covers each pixel";
+    let o = Overlay::new(&image, &heat.tr())
+        .unwrap()
+        .scale(4)
+        .alpha(1.0)
+        .title(title)
+        .colorbar_label("ΔP");
+    let img = pixels(&o);
+    let (w, h) = img.dimensions();
+    assert_eq!(w, 128 + 84, "the bar adds its width");
+    // Below the title the figure is as tall as the bar needs (170 px), more
+    // than the 128 px image.
+    let title_h = h - 170;
+    assert!(
+        title_h >= 6 + 2 * 18,
+        "room for a title wrapped to two lines: {title_h}"
+    );
+    // The image starts below the title: its top-left pixel is the map's
+    // value there (transposed: heat[0][0] = -2, the minimum: black).
+    assert_eq!(img.get_pixel(0, title_h).0, [0, 0, 0]);
+    assert_eq!(
+        img.get_pixel(0, title_h - 1).0,
+        [255, 255, 255],
+        "above it, the title's band"
+    );
+    // The bar's column runs from near white at its top to near black.
+    let brightness: Vec<u32> = (title_h..h)
+        .map(|y| {
+            img.get_pixel(128 + 84 - 14, y)
+                .0
+                .iter()
+                .map(|&c| c as u32)
+                .sum()
+        })
+        .filter(|&b| b != 3 * 255)
+        .collect();
+    assert!(
+        brightness.len() > 60,
+        "a bar at least 60 px tall: {}",
+        brightness.len()
+    );
+    assert!(
+        brightness[0] > 700 && brightness[brightness.len() - 1] < 40,
+        "{brightness:?}"
+    );
+    let flat = Overlay::new(&image, &Tensor::ones([4, 4], (Kind::Float, Device::Cpu))).unwrap();
+    assert!(to_png(&flat).is_ok());
 }
 
 #[test]

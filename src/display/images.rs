@@ -255,6 +255,10 @@ impl Render for ImageGrid {
 
 /// A heatmap laid over an image: occlusion sensitivity, attributions,
 /// receptive fields. The map is resized (bilinear) to the image.
+///
+/// By default a colour bar beside the image gives the map's values (what a
+/// colour means is otherwise lost to the reader); a title, wrapped to the
+/// figure's width, says what the map is.
 #[derive(Debug)]
 pub struct Overlay {
     image: Tensor,
@@ -263,7 +267,19 @@ pub struct Overlay {
     colormap: Colormap,
     scale: u32,
     symmetric: bool,
+    title: String,
+    colorbar: Option<String>,
 }
+
+/// Width of the colour bar beside an overlay, in pixels.
+const OVERLAY_BAR_W: u32 = 84;
+/// Height the colour bar needs to be read, in pixels: the figure grows to it.
+const OVERLAY_BAR_MIN_H: u32 = 170;
+/// Title and bar-label fonts, and the width of one of their characters
+/// (about 0.55 em, as measured for the legends).
+const OVERLAY_TITLE_FONT: f64 = 14.0;
+const OVERLAY_LABEL_FONT: f64 = 12.0;
+const EM_PER_CHAR: f64 = 0.55;
 
 impl Overlay {
     /// `heat` `[h, w]` over `image` `[C, H, W]` (C = 1 or 3, values in [0, 1]).
@@ -286,23 +302,93 @@ impl Overlay {
             return Err(Error::shape("heat map", "[h, w]", check::shape_str(&hs)));
         }
         check::floating(heat, "heat map")?;
+        // `f_reshape`, not `view`: a transposed or sliced map is not
+        // contiguous.
         let heat = heat
-            .to_device(tch::Device::Cpu)
-            .to_kind(Kind::Float)
-            .view([1, 1, hs[0], hs[1]])
+            .f_to_device(tch::Device::Cpu)?
+            .f_to_kind(Kind::Float)?
+            .f_reshape([1, 1, hs[0], hs[1]])?
             .f_upsample_bilinear2d([ih, iw], false, None, None)?
-            .view([ih, iw]);
+            .f_reshape([ih, iw])?;
         Ok(Overlay {
             image: image
-                .to_device(tch::Device::Cpu)
-                .to_kind(Kind::Float)
-                .clamp(0.0, 1.0),
+                .f_to_device(tch::Device::Cpu)?
+                .f_to_kind(Kind::Float)?
+                .f_clamp(0.0, 1.0)?
+                .f_contiguous()?,
             heat,
             alpha: 0.5,
             colormap: Colormap::Hot,
             scale: 1,
             symmetric: false,
+            title: String::new(),
+            colorbar: Some(String::new()),
         })
+    }
+
+    /// A title above the overlay, wrapped to its width.
+    pub fn title(mut self, title: impl Into<String>) -> Self {
+        self.title = title.into();
+        self
+    }
+
+    /// A label above the colour bar (the map's quantity and unit).
+    pub fn colorbar_label(mut self, label: impl Into<String>) -> Self {
+        self.colorbar = Some(label.into());
+        self
+    }
+
+    /// No colour bar: the image alone (thumbnails, pixel tests).
+    pub fn no_colorbar(mut self) -> Self {
+        self.colorbar = None;
+        self
+    }
+
+    /// The map's values at the colormap's two ends: its min and max (a
+    /// unit around a flat map's value, which then shows mid-scale), or
+    /// `-m..m` with `m` its largest magnitude when symmetric. Values that
+    /// are not finite count as 0, as they are drawn.
+    fn value_range(&self) -> (f64, f64) {
+        let h = nan_to_zero(&self.heat);
+        if self.symmetric {
+            let m = h.abs().max().double_value(&[]).max(1e-12);
+            return (-m, m);
+        }
+        let (lo, hi) = (h.min().double_value(&[]), h.max().double_value(&[]));
+        if hi > lo {
+            (lo, hi)
+        } else {
+            (lo - 0.5, hi + 0.5)
+        }
+    }
+
+    /// `(image width, image height, bar width, title lines, title height,
+    /// bar label lines)` in pixels.
+    fn layout(&self) -> (u32, u32, u32, Vec<String>, u32, Vec<String>) {
+        let s = self.image.size();
+        let (w, h) = (s[2] as u32 * self.scale, s[1] as u32 * self.scale);
+        let bar_w = if self.colorbar.is_some() {
+            OVERLAY_BAR_W
+        } else {
+            0
+        };
+        let chars =
+            |width: u32, font: f64| ((width as f64 - 8.0) / (EM_PER_CHAR * font)).max(1.0) as usize;
+        let title = if self.title.is_empty() {
+            Vec::new()
+        } else {
+            crate::plot::wrap(&self.title, chars(w + bar_w, OVERLAY_TITLE_FONT))
+        };
+        let title_h = if title.is_empty() {
+            0
+        } else {
+            6 + 18 * title.len() as u32
+        };
+        let label = match &self.colorbar {
+            Some(l) if !l.is_empty() => crate::plot::wrap(l, chars(bar_w, OVERLAY_LABEL_FONT)),
+            _ => Vec::new(),
+        };
+        (w, h, bar_w, title, title_h, label)
     }
 
     /// Opacity of the heat map, in [0, 1].
@@ -330,22 +416,52 @@ impl Overlay {
     }
 }
 
+/// `lines` of text from `at` down, `step` pixels apart, at `font` px.
+fn draw_lines<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    lines: &[String],
+    at: (i32, i32),
+    font: f64,
+    step: i32,
+) -> Result<()> {
+    for (i, line) in lines.iter().enumerate() {
+        area.draw(&Text::new(
+            line.as_str(),
+            (at.0, at.1 + step * i as i32),
+            (FONT, font).into_font(),
+        ))
+        .map_err(drawing)?;
+    }
+    Ok(())
+}
+
 impl Render for Overlay {
     fn size(&self) -> (u32, u32) {
-        let s = self.image.size();
-        (s[2] as u32 * self.scale, s[1] as u32 * self.scale)
+        let (w, h, bar_w, _, title_h, _) = self.layout();
+        let body = if bar_w > 0 {
+            h.max(OVERLAY_BAR_MIN_H)
+        } else {
+            h
+        };
+        (w + bar_w, title_h + body)
     }
 
     fn draw_on<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+        let (w, _, bar_w, title, title_h, label) = self.layout();
+        root.fill(&WHITE).map_err(drawing)?;
+        draw_lines(root, &title, (4, 4), OVERLAY_TITLE_FONT, 18)?;
+        let (lo, hi) = self.value_range();
+        if bar_w > 0 {
+            let bar = root.margin(title_h, 0, w, 0);
+            draw_lines(&bar, &label, (6, 4), OVERLAY_LABEL_FONT, 15)?;
+            // The bar's own top margin (40 px) holds two label lines.
+            let below_label = (19 + 15 * label.len() as u32).saturating_sub(40);
+            let body = bar.margin(below_label, 0, 0, 0);
+            crate::plot::draw_colorbar(&body, self.colormap, lo, hi)?;
+        }
         let base = to_rgb(&self.image, Colormap::Gray)?;
         let h = nan_to_zero(&self.heat);
-        let t = if self.symmetric {
-            let m = h.abs().max().clamp_min(1e-12);
-            &h / m * 0.5 + 0.5
-        } else {
-            let (lo, hi) = (h.min(), h.max());
-            (&h - &lo) / (hi - &lo).clamp_min(1e-12)
-        };
+        let t = ((&h - lo) / (hi - lo)).clamp(0.0, 1.0);
         let heat = to_rgb(&t.unsqueeze(0), self.colormap)?;
         let a = self.alpha;
         let mix = |x: u8, y: u8| ((1.0 - a) * x as f64 + a * y as f64).round() as u8;
@@ -359,6 +475,6 @@ impl Render for Overlay {
                     .collect()
             })
             .collect();
-        put_pixels(root, &blended, 0, 0, self.scale as i32)
+        put_pixels(root, &blended, 0, title_h as i32, self.scale as i32)
     }
 }

@@ -86,7 +86,9 @@ fn value_range(
     })
 }
 
-pub(super) fn draw_colorbar<DB: DrawingBackend>(
+/// A vertical colour bar for `map` from `lo` (bottom) to `hi` (top), with
+/// ticks, filling `area` within its margins.
+pub(crate) fn draw_colorbar<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     map: Colormap,
     lo: f64,

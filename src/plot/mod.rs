@@ -25,8 +25,10 @@ mod surface3d;
 
 pub use charts::{BarChart, Histogram, LinePlot, Scatter, Series};
 pub use colormap::{series_color, Colormap};
+pub(crate) use field::draw_colorbar;
 pub use field::{isoline_runs, matrix_from_tensor, Contour, Heatmap};
 pub use frame::Frame;
+pub(crate) use legend::wrap;
 pub use panels::Panels;
 pub use render::{
     drawing, encode_png, ensure_font, rgb_pixels, save, to_png, to_svg, Render, FONT,
