@@ -418,6 +418,11 @@ fn cases(dir: &std::path::Path) -> Vec<Case> {
             Box::new(|| ok(Overlay::new(&zeros(&[3, 4, 4]), &zeros(&[1, 2, 2])))),
         ),
         (
+            "Overlay: an image without pixels",
+            "image: expected at least one pixel",
+            Box::new(|| ok(Overlay::new(&zeros(&[1, 0, 4]), &zeros(&[2, 2])))),
+        ),
+        (
             "Table: row of the wrong length",
             "1 cells, the table has 2 columns",
             Box::new(|| ok(Table::new(&["a", "b"]).row(&["x"]))),

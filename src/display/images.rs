@@ -297,6 +297,13 @@ impl Overlay {
                 format!("{c} channels"),
             ));
         }
+        if ih == 0 || iw == 0 {
+            return Err(Error::shape(
+                "image",
+                "at least one pixel",
+                check::shape_str(&size),
+            ));
+        }
         let hs = heat.size();
         if hs.len() != 2 || hs[0] == 0 || hs[1] == 0 {
             return Err(Error::shape("heat map", "[h, w]", check::shape_str(&hs)));
@@ -349,6 +356,8 @@ impl Overlay {
     /// `-m..m` with `m` its largest magnitude when symmetric. Values that
     /// are not finite count as 0, as they are drawn.
     fn value_range(&self) -> (f64, f64) {
+        // `heat` is a Float CPU map of at least one pixel (checked in
+        // `new`): its reductions cannot fail.
         let h = nan_to_zero(&self.heat);
         if self.symmetric {
             let m = h.abs().max().double_value(&[]).max(1e-12);
