@@ -310,13 +310,15 @@ impl Overlay {
         }
         check::floating(heat, "heat map")?;
         // `f_reshape`, not `view`: a transposed or sliced map is not
-        // contiguous.
+        // contiguous. Values that are not finite are drawn as 0: cleared
+        // once here, for the range and the colours alike.
         let heat = heat
             .f_to_device(tch::Device::Cpu)?
             .f_to_kind(Kind::Float)?
             .f_reshape([1, 1, hs[0], hs[1]])?
             .f_upsample_bilinear2d([ih, iw], false, None, None)?
-            .f_reshape([ih, iw])?;
+            .f_reshape([ih, iw])?
+            .f_nan_to_num(0.0, 0.0, 0.0)?;
         Ok(Overlay {
             image: image
                 .f_to_device(tch::Device::Cpu)?
@@ -356,9 +358,9 @@ impl Overlay {
     /// `-m..m` with `m` its largest magnitude when symmetric. Values that
     /// are not finite count as 0, as they are drawn.
     fn value_range(&self) -> (f64, f64) {
-        // `heat` is a Float CPU map of at least one pixel (checked in
+        // `heat` is a finite Float CPU map of at least one pixel (made so in
         // `new`): its reductions cannot fail.
-        let h = nan_to_zero(&self.heat);
+        let h = &self.heat;
         if self.symmetric {
             let m = h.abs().max().double_value(&[]).max(1e-12);
             return (-m, m);
@@ -469,8 +471,7 @@ impl Render for Overlay {
             crate::plot::draw_colorbar(&body, self.colormap, lo, hi)?;
         }
         let base = to_rgb(&self.image, Colormap::Gray)?;
-        let h = nan_to_zero(&self.heat);
-        let t = ((&h - lo) / (hi - lo)).clamp(0.0, 1.0);
+        let t = ((&self.heat - lo) / (hi - lo)).clamp(0.0, 1.0);
         let heat = to_rgb(&t.unsqueeze(0), self.colormap)?;
         let a = self.alpha;
         let mix = |x: u8, y: u8| ((1.0 - a) * x as f64 + a * y as f64).round() as u8;
