@@ -785,6 +785,12 @@ mod tests {
         }
     }
 
+    /// `ours` within `bound` of `reference`, relative to it.
+    fn assert_same_minimum(ours: f64, reference: f64, bound: f64, what: &str) {
+        let rel = (ours - reference).abs() / reference;
+        assert!(rel < bound, "{what}: {ours} against {reference}");
+    }
+
     #[test]
     fn both_solvers_reach_the_same_minimum() {
         tch::manual_seed(5);
@@ -804,12 +810,11 @@ mod tests {
             .unwrap();
             let lbfgs =
                 fit_linear(loss, &Solver::Lbfgs(Lbfgs::default()), &x, &y, k, 2.0, 0).unwrap();
-            let rel = (newton.objective - lbfgs.objective).abs() / lbfgs.objective;
-            assert!(
-                rel < 1e-10,
-                "{loss:?}: {} against {}",
+            assert_same_minimum(
                 newton.objective,
-                lbfgs.objective
+                lbfgs.objective,
+                1e-10,
+                &format!("{loss:?}"),
             );
         }
     }
@@ -848,12 +853,11 @@ mod tests {
                 3,
             )
             .unwrap();
-            let rel = (fitted.objective - newton.objective).abs() / newton.objective;
-            assert!(
-                rel < 1e-8,
-                "{n}x{d}: {} against {}",
+            assert_same_minimum(
                 fitted.objective,
-                newton.objective
+                newton.objective,
+                1e-8,
+                &format!("{n}x{d}"),
             );
             let gap = (&fitted.weight - &newton.weight)
                 .abs()
