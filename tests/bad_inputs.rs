@@ -1537,6 +1537,30 @@ fn cases(dir: &std::path::Path) -> Vec<Case> {
                 ok(distill::confusable_groups(&p, 2, 0))
             }),
         ),
+        (
+            "update_batch_norm: batch size 0",
+            "got 2 images and batch size 0",
+            Box::new(|| ok(train::update_batch_norm(&mut tiny_mlp(), &tiny_split(), 0))),
+        ),
+        (
+            "update_batch_norm: no images",
+            "got 0 images",
+            Box::new(|| {
+                let empty = Split::new(zeros(&[0, 1, 2, 2]), Tensor::zeros([0], (Kind::Int64, Device::Cpu)))?;
+                ok(train::update_batch_norm(&mut tiny_mlp(), &empty, 8))
+            }),
+        ),
+        (
+            "interpolate: BatchStats::Recomputed from no images",
+            "needs images to estimate the statistics from",
+            Box::new(|| {
+                let mut net = tiny_mlp();
+                let w = Weights::of(&net);
+                let empty = Split::new(zeros(&[0, 1, 2, 2]), Tensor::zeros([0], (Kind::Int64, Device::Cpu)))?;
+                let sets = [("train", &tiny_split())];
+                ok(deepscope::surface::interpolate(&mut net, &w, &w, &[0.5], &sets, deepscope::surface::BatchStats::Recomputed(&empty), 2))
+            }),
+        ),
         // Loss surfaces and Hessians.
         (
             "LossGrid::new: an empty axis",

@@ -7,8 +7,8 @@ mod common;
 use common::err_text;
 use deepscope::data::Split;
 use deepscope::surface::{
-    self, along, interpolate, linspace, random_direction, LossGrid, Normalization, Role, Scan2d,
-    Weights,
+    self, along, interpolate, linspace, random_direction, BatchStats, LossGrid, Normalization,
+    Role, Scan2d, Weights,
 };
 use deepscope::zoo;
 use tch::{Device, Kind, Tensor};
@@ -97,8 +97,18 @@ fn interpolation_ends_at_both_solutions_and_can_carry_batch_norm_statistics() {
     let b = Weights::of(&other);
     let alphas = linspace(0.0, 1.0, 5);
     let sets = [("train", &train), ("test", &test)];
-    let states = interpolate(&mut model, &a, &b, &alphas, &sets, true, 32).unwrap();
-    let params_only = interpolate(&mut model, &a, &b, &alphas, &sets, false, 32).unwrap();
+    let states = interpolate(
+        &mut model,
+        &a,
+        &b,
+        &alphas,
+        &sets,
+        BatchStats::Interpolated,
+        32,
+    )
+    .unwrap();
+    let params_only =
+        interpolate(&mut model, &a, &b, &alphas, &sets, BatchStats::First, 32).unwrap();
     assert!(
         Weights::of(&model)
             .tensors
@@ -155,7 +165,16 @@ fn interpolation_ends_at_both_solutions_and_can_carry_batch_norm_statistics() {
     );
     let beyond = Weights::lerp(&a, &b, far, true).unwrap();
     assert!(beyond.get(name).unwrap().min().double_value(&[]) >= 0.0);
-    let outside = interpolate(&mut model, &a, &b, &[far], &sets, true, 32).unwrap();
+    let outside = interpolate(
+        &mut model,
+        &a,
+        &b,
+        &[far],
+        &sets,
+        BatchStats::Interpolated,
+        32,
+    )
+    .unwrap();
     assert!(
         outside
             .sets
@@ -169,6 +188,59 @@ fn interpolation_ends_at_both_solutions_and_can_carry_batch_norm_statistics() {
     let (lp, ap) = c.plots("along d");
     assert_eq!(lp.series().len(), 1);
     assert_eq!(ap.series().len(), 1);
+}
+
+#[test]
+fn recomputed_statistics_are_each_points_own_on_the_whole_line() {
+    let mut model = net();
+    let (train, test) = (data(64, 4), data(32, 5));
+    let a = Weights::of(&model);
+    let other = zoo::resnet20([3, 16, 16], 4, true)
+        .seed(9)
+        .build(Device::Cpu)
+        .unwrap();
+    let b = Weights::of(&other);
+    let alphas = [-0.5, 0.0, 0.5, 1.5];
+    let sets = [("train", &train), ("test", &test)];
+    let line = interpolate(
+        &mut model,
+        &a,
+        &b,
+        &alphas,
+        &sets,
+        BatchStats::Recomputed(&train),
+        16,
+    )
+    .unwrap();
+    assert!(
+        Weights::of(&model)
+            .tensors
+            .iter()
+            .zip(&a.tensors)
+            .all(|(x, y)| x.2.equal(&y.2)),
+        "the model ends at a, its own statistics included"
+    );
+    // Each point, by hand: the interpolated weights, then the statistics of
+    // the training images, then an evaluation.
+    for (k, &alpha) in alphas.iter().enumerate() {
+        Weights::lerp(&a, &b, alpha, false)
+            .unwrap()
+            .load_into(&model)
+            .unwrap();
+        deepscope::train::update_batch_norm(&mut model, &train, 16).unwrap();
+        model.set_train(false);
+        for (s, (_, split)) in sets.iter().enumerate() {
+            let e = deepscope::train::evaluate(&mut model, split, 16).unwrap();
+            assert!(
+                (line.sets[s].1[k] - e.loss).abs() < 1e-9 && line.sets[s].2[k] == e.accuracy,
+                "alpha {alpha}, set {s}: {} vs {}",
+                line.sets[s].1[k],
+                e.loss
+            );
+            assert!(e.loss.is_finite());
+        }
+    }
+    a.load_into(&model).unwrap();
 }
 
 #[test]

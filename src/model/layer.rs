@@ -244,6 +244,22 @@ impl Layer {
         }
     }
 
+    /// The layers inside a block or a concat, mutably, in the order of
+    /// [`Layer::sublayers`].
+    pub(crate) fn sublayers_mut(&mut self) -> Vec<&mut Layer> {
+        match &mut self.op {
+            Op::Concat(branches) => branches.iter_mut().flatten().collect(),
+            Op::Block { main, shortcut, .. } => {
+                let mut v: Vec<&mut Layer> = main.iter_mut().collect();
+                if let Shortcut::Layers(s) = shortcut {
+                    v.extend(s.iter_mut());
+                }
+                v
+            }
+            _ => Vec::new(),
+        }
+    }
+
     /// Every parameter of this layer and its sub-layers with its full name
     /// (`path.short`), in a stable order.
     pub fn named_params(&self) -> Vec<(String, Tensor)> {

@@ -65,6 +65,20 @@ impl Model {
         *self.rng.lock().unwrap_or_else(|e| e.into_inner()) = seeded(seed);
     }
 
+    /// Calls `f` on every layer, nested ones (block branches, shortcuts,
+    /// concat branches) after the layer that holds them.
+    pub(crate) fn for_each_layer_mut(&mut self, f: &mut dyn FnMut(&mut Layer)) {
+        fn walk(layer: &mut Layer, f: &mut dyn FnMut(&mut Layer)) {
+            f(layer);
+            for sub in layer.sublayers_mut() {
+                walk(sub, f);
+            }
+        }
+        for layer in &mut self.layers {
+            walk(layer, f);
+        }
+    }
+
     /// The layers, in order.
     pub fn layers(&self) -> &[Layer] {
         &self.layers

@@ -20,6 +20,7 @@
 //! # Ok::<(), deepscope::Error>(())
 //! ```
 
+mod batch_norm;
 mod checkpoint;
 mod classify;
 mod curves;
@@ -40,6 +41,7 @@ mod update;
 pub use crate::display::ProgressMode;
 /// The interrupt flag (at home in [`runtime`](crate::runtime)).
 pub use crate::runtime::interrupt;
+pub use batch_norm::update_batch_norm;
 pub use checkpoint::CheckpointMeta;
 pub(crate) use classify::accuracy;
 pub use classify::Classification;

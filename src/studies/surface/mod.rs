@@ -3,8 +3,9 @@
 //! - [`direction`]: weights as points ([`Weights`]), Gaussian random
 //!   directions with filter or layer normalisation (biases and batch-norm
 //!   parameters zero by default), orthogonalisation (Li et al. 2018).
-//! - [`scan`]: 1-D interpolation between two solutions, with or without the
-//!   batch-norm statistics, and along a direction; 2-D grids in evaluation
+//! - [`scan`]: 1-D interpolation between two solutions (batch-norm
+//!   statistics kept, interpolated or re-estimated at each point), and
+//!   along a direction; 2-D grids in evaluation
 //!   mode, in shards that separate processes can run, resumable (partial
 //!   results saved as they come), merged; contour and heatmap plots.
 //! - [`trajectory`]: checkpoints projected on their top two principal directions.
@@ -19,5 +20,5 @@ pub mod scan;
 pub mod trajectory;
 
 pub use direction::{orthogonalize, random_direction, Normalization, Role, Weights};
-pub use scan::{along, interpolate, linspace, Curve, LossGrid, Scan2d};
+pub use scan::{along, interpolate, linspace, BatchStats, Curve, LossGrid, Scan2d};
 pub use trajectory::{trajectory, Trajectory};

@@ -10,7 +10,7 @@ use crate::display::{shows_at_cell_end, MimeBundle, Report, Show, Table};
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::plot::{Contour, Heatmap, LinePlot, Surface3d};
-use crate::train::evaluate;
+use crate::train::{evaluate, update_batch_norm};
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
 use std::path::Path;
@@ -93,7 +93,7 @@ fn curve(
     alphas: &[f64],
     sets: &[(&str, &Split)],
     batch: usize,
-    point: impl Fn(f64) -> Result<Weights>,
+    mut point: impl FnMut(&mut Model, f64) -> Result<Weights>,
     end: &Weights,
 ) -> Result<Curve> {
     check_sets(sets, batch)?;
@@ -102,7 +102,7 @@ fn curve(
         .map(|(n, _)| (n.to_string(), Vec::new(), Vec::new()))
         .collect();
     for &alpha in alphas {
-        let w = point(alpha)?;
+        let w = point(model, alpha)?;
         for (k, (_, split)) in sets.iter().enumerate() {
             let (l, acc) = measure(model, &w, split, batch)?;
             out[k].1.push(l);
@@ -116,24 +116,55 @@ fn curve(
     })
 }
 
-/// The loss on each set at `(1 - alpha) a + alpha b` for each alpha; with
-/// `with_buffers` batch-norm running statistics are interpolated too.
-/// `model` ends with `a` loaded.
+/// Where the batch-norm running statistics at each point of a line
+/// between two solutions come from.
+#[derive(Debug, Clone, Copy)]
+pub enum BatchStats<'a> {
+    /// The first solution's, at every point.
+    First,
+    /// Interpolated with the weights (Li et al.'s "states"). Beyond the ends
+    /// they are extrapolated, and a running variance that falls below zero
+    /// is clamped at zero (see [`Weights::lerp`]): the loss there can be an
+    /// artefact of the statistics, not of the weights.
+    Interpolated,
+    /// Re-estimated at each point from these images, in batches of the
+    /// scan's batch size ([`update_batch_norm`]): defined on the whole line,
+    /// beyond the ends included.
+    Recomputed(&'a Split),
+}
+
+/// The loss on each set at `(1 - alpha) a + alpha b` for each alpha, with
+/// batch-norm statistics as `stats` says. `model` ends with `a` loaded.
 pub fn interpolate(
     model: &mut Model,
     a: &Weights,
     b: &Weights,
     alphas: &[f64],
     sets: &[(&str, &Split)],
-    with_buffers: bool,
+    stats: BatchStats,
     batch: usize,
 ) -> Result<Curve> {
+    if let BatchStats::Recomputed(split) = stats {
+        if split.is_empty() {
+            return Err(Error::invalid(
+                "BatchStats::Recomputed needs images to estimate the statistics from, got none",
+            ));
+        }
+    }
     curve(
         model,
         alphas,
         sets,
         batch,
-        |alpha| Weights::lerp(a, b, alpha, with_buffers),
+        |model, alpha| match stats {
+            BatchStats::First => Weights::lerp(a, b, alpha, false),
+            BatchStats::Interpolated => Weights::lerp(a, b, alpha, true),
+            BatchStats::Recomputed(split) => {
+                Weights::lerp(a, b, alpha, false)?.load_into(model)?;
+                update_batch_norm(model, split, batch)?;
+                Ok(Weights::of(model))
+            }
+        },
         a,
     )
 }
@@ -152,7 +183,7 @@ pub fn along(
         alphas,
         sets,
         batch,
-        |alpha| center.moved(&[(alpha, d)], false),
+        |_, alpha| center.moved(&[(alpha, d)], false),
         center,
     )
 }
