@@ -88,12 +88,20 @@ impl History {
 pub(super) struct HistoryFigure<'a> {
     pub history: &'a History,
     pub loss_label: &'a str,
+    /// [`FitConfig::label`](super::FitConfig::label).
+    pub label: Option<&'a str>,
 }
 
 impl LiveFigure for HistoryFigure<'_> {
     fn frames(&self, caption: &str) -> Result<Vec<MimeBundle>> {
         match self.history.curves(self.loss_label) {
-            Some(curves) => Ok(vec![figure_bundle(&curves.caption(caption), "training")?]),
+            Some(curves) => {
+                let caption = match self.label {
+                    Some(label) => format!("{label}: {caption}"),
+                    None => caption.to_string(),
+                };
+                Ok(vec![figure_bundle(&curves.caption(caption), "training")?])
+            }
             None => Ok(Vec::new()),
         }
     }

@@ -53,6 +53,10 @@ pub struct FitConfig {
     pub snapshot_epochs: Vec<usize>,
     /// How to show progress.
     pub progress: ProgressMode,
+    /// What the run is, written before the progress line on its live
+    /// figure (`"ResNet-20, batch 32"`), so that a cell training several
+    /// nets says which figure is which.
+    pub label: Option<String>,
     /// The stop flag checked between batches (default: the process-wide one
     /// the kernel and Ctrl-C set).
     pub interrupt: Option<Arc<AtomicBool>>,
@@ -75,6 +79,7 @@ impl FitConfig {
             checkpoint_dir: None,
             snapshot_epochs: Vec::new(),
             progress: ProgressMode::Auto,
+            label: None,
             interrupt: None,
         }
     }
@@ -452,6 +457,7 @@ impl Run<'_> {
         HistoryFigure {
             history: &self.history,
             loss_label: &self.loss_label,
+            label: self.config.label.as_deref(),
         }
     }
 
