@@ -1620,6 +1620,14 @@ fn cases(dir: &std::path::Path) -> Vec<Case> {
                 ok(hessian::seek_critical_point(&mut tiny_mlp(), &x, &two_labels(), 2, f64::NAN))
             }),
         ),
+        (
+            "refine_critical_point: a NaN tolerance",
+            "needs a finite tolerance > 0, got NaN",
+            Box::new(|| {
+                let x = zeros(&[2, 1, 2, 2]);
+                ok(hessian::refine_critical_point(&mut tiny_mlp(), &x, &two_labels(), 2, f64::NAN))
+            }),
+        ),
         // Data, training.
         (
             "Jitter: a shift as large as the image",

@@ -114,3 +114,27 @@ fn seeking_a_critical_point_shrinks_the_gradient() {
     let n1 = hessian::seek_critical_point(&mut model, &x, &y, 300, 1e-3).unwrap();
     assert!(n1 < n0 / 3.0, "gradient norm {n0} -> {n1}");
 }
+
+#[test]
+fn newton_refinement_lands_on_a_critical_point_the_adam_search_only_nears() {
+    let (mut model, x, y) = tiny();
+    let after_adam = hessian::seek_critical_point(&mut model, &x, &y, 300, 1e-3).unwrap();
+    let r = hessian::refine_critical_point(&mut model, &x, &y, 20, 1e-5).unwrap();
+    assert!((r.start_norm - after_adam).abs() < 1e-9 * after_adam.max(1.0));
+    assert!(r.converged && r.gradient_norm <= 1e-5, "{r:?}");
+    // The norm it reports is the model's.
+    let (_, g) = loss_and_gradient(&model, &x, &y).unwrap();
+    assert!((g.norm().double_value(&[]) - r.gradient_norm).abs() < 1e-12);
+    // A point already within the tolerance is left where it is.
+    let before = hessian::parameters(&model)
+        .iter()
+        .map(|t| t.copy())
+        .collect::<Vec<_>>();
+    let again = hessian::refine_critical_point(&mut model, &x, &y, 20, 1e-3).unwrap();
+    assert_eq!(again.steps, 0);
+    assert!(before
+        .iter()
+        .zip(hessian::parameters(&model))
+        .all(|(a, b)| a.equal(&b)));
+    assert!(hessian::refine_critical_point(&mut model, &x, &y, 5, 0.0).is_err());
+}

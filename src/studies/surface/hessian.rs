@@ -227,3 +227,103 @@ pub fn seek_critical_point(
     let (_, g) = loss_and_gradient(model, x, y)?;
     Ok(g.norm().double_value(&[]))
 }
+
+/// How [`refine_critical_point`] ended.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Refinement {
+    /// The gradient norm before the first step.
+    pub start_norm: f64,
+    /// The gradient norm where the model was left.
+    pub gradient_norm: f64,
+    /// Steps taken (accepted).
+    pub steps: usize,
+    /// Whether the gradient norm reached the tolerance.
+    pub converged: bool,
+}
+
+/// Newton's method on the gradient, from where `model` is, made robust as
+/// Levenberg-Marquardt on `0.5 ||g||^2`: each step is
+/// `d = -(H^2 + mu I)^-1 H g` with the exact Hessian `H` (by its
+/// eigendecomposition), which is Newton's `-H^-1 g` when `mu` is small,
+/// so it converges to the nearby critical point whatever its index (as
+/// Dauphin et al.'s Newton-type search did), and a short gradient step on
+/// `||g||^2` when `mu` is large. A step that lowers the gradient norm is
+/// taken and `mu` shrinks; otherwise `mu` grows and the step is tried again
+/// (up to 40 times). Stops when the norm is at most `tolerance`, after
+/// `max_steps` steps, or when no `mu` lowers it. For nets small enough for
+/// [`hessian`]; the loss as in [`loss_and_gradient`].
+pub fn refine_critical_point(
+    model: &mut Model,
+    x: &Tensor,
+    y: &Tensor,
+    max_steps: usize,
+    tolerance: f64,
+) -> Result<Refinement> {
+    if !(tolerance.is_finite() && tolerance > 0.0) {
+        return Err(Error::invalid(format!(
+            "refine_critical_point needs a finite tolerance > 0, got {tolerance}"
+        )));
+    }
+    let params = parameters(model);
+    let norm = |model: &Model| -> Result<(f64, Tensor)> {
+        let (_, g) = loss_and_gradient(model, x, y)?;
+        Ok((g.norm().double_value(&[]), g))
+    };
+    let (start_norm, mut g) = norm(model)?;
+    let mut current = start_norm;
+    let mut steps = 0;
+    let mut mu: Option<f64> = None;
+    while current > tolerance && steps < max_steps {
+        if crate::runtime::interrupt::should_stop(None) {
+            break;
+        }
+        let (eig, vectors) = hessian(model, x, y)?.f_linalg_eigh("L")?;
+        let coefficients = vectors.transpose(0, 1).mv(&g);
+        let largest = eig.abs().max().double_value(&[]).max(1e-300);
+        let mut damping = mu.unwrap_or(1e-6 * largest * largest);
+        let mut accepted = false;
+        for _ in 0..40 {
+            let gain = &eig / (eig.square() + damping);
+            let step = -vectors.mv(&(gain * &coefficients));
+            add_flat(&params, &step)?;
+            let (next, next_g) = norm(model)?;
+            if next < current {
+                current = next;
+                g = next_g;
+                accepted = true;
+                damping /= 3.0;
+                break;
+            }
+            add_flat(&params, &(-step))?;
+            damping *= 4.0;
+        }
+        mu = Some(damping);
+        if !accepted {
+            break;
+        }
+        steps += 1;
+    }
+    Ok(Refinement {
+        start_norm,
+        gradient_norm: current,
+        steps,
+        converged: current <= tolerance,
+    })
+}
+
+/// Adds the flat `[P]` vector `d` to the parameters, in order.
+fn add_flat(params: &[Tensor], d: &Tensor) -> Result<()> {
+    tch::no_grad(|| -> Result<()> {
+        let mut offset = 0;
+        for p in params {
+            let n = p.numel() as i64;
+            let part = d
+                .f_narrow(0, offset, n)?
+                .f_to_kind(p.kind())?
+                .f_reshape(p.size().as_slice())?;
+            let _ = p.shallow_clone().f_add_(&part)?;
+            offset += n;
+        }
+        Ok(())
+    })
+}
