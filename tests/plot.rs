@@ -320,6 +320,34 @@ fn overlays_carry_a_colour_bar_and_a_wrapped_title() {
 }
 
 #[test]
+fn a_colour_bar_label_wraps_inside_its_bar_instead_of_running_off_the_figure() {
+    // A scatter coloured by a value whose name is longer than the 90 px
+    // bar area: the label wraps to lines within the bar's columns.
+    let points: Vec<(f64, f64)> = (0..20).map(|i| (i as f64, (i * i) as f64)).collect();
+    let values: Vec<f64> = (0..20).map(|i| i as f64).collect();
+    let label = "log2(1 + start epoch) of each point";
+    let s = Scatter::new(points)
+        .color_by(&values, Colormap::Viridis, label)
+        .size(640, 400);
+    let img = pixels(&s);
+    let (w, _) = img.dimensions();
+    let dark =
+        |x: u32, y: u32| img.get_pixel(x, y).0.iter().map(|&c| c as u32).sum::<u32>() < 3 * 160;
+    let inked_rows: Vec<u32> = (0..60)
+        .filter(|&y| (w - 90..w).any(|x| dark(x, y)))
+        .collect();
+    // Text on at least three separated bands of rows (three lines) above
+    // the bar, which starts lower to make room.
+    let bands = inked_rows.windows(2).filter(|p| p[1] > p[0] + 1).count() + 1;
+    assert!(bands >= 3, "label lines: {bands} ({inked_rows:?})");
+    // Nothing runs into the figure's last columns.
+    assert!(
+        (0..60).all(|y| (w - 3..w).all(|x| !dark(x, y))),
+        "the label reaches the right edge"
+    );
+}
+
+#[test]
 fn tables_render_as_escaped_html_and_aligned_text() {
     let t = Table::new(&["claim", "paper", "ours"])
         .title("Yosinski")

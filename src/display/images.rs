@@ -275,10 +275,9 @@ pub struct Overlay {
 const OVERLAY_BAR_W: u32 = 84;
 /// Height the colour bar needs to be read, in pixels: the figure grows to it.
 const OVERLAY_BAR_MIN_H: u32 = 170;
-/// Title and bar-label fonts, and the width of one of their characters
-/// (about 0.55 em, as measured for the legends).
+/// Title font, and the width of one of its characters (about 0.55 em, as
+/// measured for the legends).
 const OVERLAY_TITLE_FONT: f64 = 14.0;
-const OVERLAY_LABEL_FONT: f64 = 12.0;
 const EM_PER_CHAR: f64 = 0.55;
 
 impl Overlay {
@@ -373,9 +372,9 @@ impl Overlay {
         }
     }
 
-    /// `(image width, image height, bar width, title lines, title height,
-    /// bar label lines)` in pixels.
-    fn layout(&self) -> (u32, u32, u32, Vec<String>, u32, Vec<String>) {
+    /// `(image width, image height, bar width, title lines, title height)`
+    /// in pixels.
+    fn layout(&self) -> (u32, u32, u32, Vec<String>, u32) {
         let s = self.image.size();
         let (w, h) = (s[2] as u32 * self.scale, s[1] as u32 * self.scale);
         let bar_w = if self.colorbar.is_some() {
@@ -395,11 +394,7 @@ impl Overlay {
         } else {
             6 + 18 * title.len() as u32
         };
-        let label = match &self.colorbar {
-            Some(l) if !l.is_empty() => crate::plot::wrap(l, chars(bar_w, OVERLAY_LABEL_FONT)),
-            _ => Vec::new(),
-        };
-        (w, h, bar_w, title, title_h, label)
+        (w, h, bar_w, title, title_h)
     }
 
     /// Opacity of the heat map, in [0, 1].
@@ -448,7 +443,7 @@ fn draw_lines<DB: DrawingBackend>(
 
 impl Render for Overlay {
     fn size(&self) -> (u32, u32) {
-        let (w, h, bar_w, _, title_h, _) = self.layout();
+        let (w, h, bar_w, _, title_h) = self.layout();
         let body = if bar_w > 0 {
             h.max(OVERLAY_BAR_MIN_H)
         } else {
@@ -458,17 +453,14 @@ impl Render for Overlay {
     }
 
     fn draw_on<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
-        let (w, _, bar_w, title, title_h, label) = self.layout();
+        let (w, _, bar_w, title, title_h) = self.layout();
         root.fill(&WHITE).map_err(drawing)?;
         draw_lines(root, &title, (4, 4), OVERLAY_TITLE_FONT, 18)?;
         let (lo, hi) = self.value_range();
         if bar_w > 0 {
             let bar = root.margin(title_h, 0, w, 0);
-            draw_lines(&bar, &label, (6, 4), OVERLAY_LABEL_FONT, 15)?;
-            // The bar's own top margin (40 px) holds two label lines.
-            let below_label = (19 + 15 * label.len() as u32).saturating_sub(40);
-            let body = bar.margin(below_label, 0, 0, 0);
-            crate::plot::draw_colorbar(&body, self.colormap, lo, hi)?;
+            let label = self.colorbar.as_deref().unwrap_or("");
+            crate::plot::draw_colorbar(&bar, self.colormap, lo, hi, label)?;
         }
         let base = to_rgb(&self.image, Colormap::Gray)?;
         let t = ((&self.heat - lo) / (hi - lo)).clamp(0.0, 1.0);

@@ -556,9 +556,8 @@ impl Render for Scatter {
                 ))
             });
             chart.draw_series(dots).map_err(drawing)?;
-            let title = self.names.first().cloned().unwrap_or_default();
-            bar.titled(&title, (FONT, 12)).map_err(drawing)?;
-            return super::field::draw_colorbar(&bar, *map, lo, hi);
+            let label = self.names.first().cloned().unwrap_or_default();
+            return super::field::draw_colorbar(&bar, *map, lo, hi, &label);
         }
         let labels: Vec<&str> = self.names.iter().map(String::as_str).collect();
         let marks: Vec<Mark> = self

@@ -86,15 +86,41 @@ fn value_range(
     })
 }
 
-/// A vertical colour bar for `map` from `lo` (bottom) to `hi` (top), with
-/// ticks, filling `area` within its margins.
+/// Font size of a colour bar's label.
+const COLORBAR_LABEL_FONT: f64 = 12.0;
+
+/// A colour bar's label in lines that fit a bar area `width` pixels wide
+/// (about 0.55 em a character).
+fn colorbar_label_lines(label: &str, width: u32) -> Vec<String> {
+    if label.is_empty() {
+        return Vec::new();
+    }
+    let chars = ((width as f64 - 8.0) / (0.55 * COLORBAR_LABEL_FONT)).max(1.0) as usize;
+    super::wrap(label, chars)
+}
+
+/// A vertical colour bar for `lo..hi` filling `area`, under `label`
+/// wrapped to the area's width (two lines fit in the bar's top margin;
+/// more move the bar down), so that a long label is never cut.
 pub(crate) fn draw_colorbar<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     map: Colormap,
     lo: f64,
     hi: f64,
+    label: &str,
 ) -> Result<()> {
-    let mut chart = ChartBuilder::on(area)
+    let lines = colorbar_label_lines(label, area.dim_in_pixel().0);
+    for (i, line) in lines.iter().enumerate() {
+        area.draw(&Text::new(
+            line.as_str(),
+            (6, 4 + 15 * i as i32),
+            (FONT, COLORBAR_LABEL_FONT).into_font(),
+        ))
+        .map_err(drawing)?;
+    }
+    let below_label = (19 + 15 * lines.len() as u32).saturating_sub(40);
+    let area = area.margin(below_label, 0, 0, 0);
+    let mut chart = ChartBuilder::on(&area)
         .margin_top(40)
         .margin_bottom(45)
         .margin_right(8)
@@ -333,7 +359,7 @@ impl Render for Heatmap {
         if categorical {
             draw_category_legend(&bar, &present, &self.categories)
         } else {
-            draw_colorbar(&bar, self.colormap, lo, hi)
+            draw_colorbar(&bar, self.colormap, lo, hi, "")
         }
     }
 }
