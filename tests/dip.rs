@@ -337,10 +337,69 @@ fn the_guard_undoes_a_diverging_step_with_the_optimizer_state() {
         best = best.max(r.psnr_observed);
         last = r.psnr_observed;
     }
-    assert!(run
-        .history
+    // Each rollback is recorded, with the state it restored: the record's
+    // PSNR against the observation is the checkpoint's, which no accepted
+    // step after it fell below by more than the margin.
+    for &it in &run.rollbacks {
+        assert!(
+            run.history.iter().any(|r| r.iteration == it),
+            "rollback at {it} not recorded"
+        );
+    }
+    // The last record describes the final output, rollback or not.
+    let last = run.last().unwrap();
+    let own = quality::psnr(&run.output, &img).unwrap();
+    assert!(
+        (last.psnr_observed - own).abs() < 1e-4,
+        "{} vs {own}",
+        last.psnr_observed
+    );
+}
+
+#[test]
+fn a_rollback_at_the_end_leaves_output_average_and_last_record_in_agreement() {
+    // Guard at every step with a drop of 0.5 dB at lr 0.5: with this seed
+    // the guard rolls back at step 38 (among others), so a run of 38 steps
+    // ends on a restored state.
+    let img = degrade::crop(&deepscope::data::image("astronaut").unwrap(), 60, 200, 32).unwrap();
+    let task = Task::fit(&img).unwrap().with_clean(&img).unwrap();
+    let run = Prior::new(tiny())
+        .iterations(38)
+        .lr(0.5)
+        .record_every(1)
+        .snapshots(&[38])
+        .guard(Some(Guard {
+            every: 1,
+            drop_db: 0.5,
+        }))
+        .progress(ProgressMode::Silent)
+        .device(Device::Cpu)
+        .run(&task)
+        .unwrap();
+    assert!(run.rollbacks.contains(&38), "{:?}", run.rollbacks);
+    let last = run.last().unwrap();
+    assert_eq!(last.iteration, 38);
+    let out = quality::psnr(&run.output, &img).unwrap();
+    let avg = quality::psnr(&run.averaged, &img).unwrap();
+    assert!(
+        (last.psnr_clean.unwrap() - out).abs() < 1e-4,
+        "{last:?} vs {out}"
+    );
+    assert!(
+        (last.psnr_averaged.unwrap() - avg).abs() < 1e-4,
+        "{last:?} vs {avg}"
+    );
+    // A snapshot asked for at a rollback's iteration is the restored state.
+    let snap = run.snapshot(38).unwrap();
+    assert!(snap.averaged.equal(&run.averaged) && snap.output.equal(&run.output));
+    // The plot marks the rollbacks.
+    let plot = run.psnr_plot();
+    let marks = plot
+        .series()
         .iter()
-        .all(|r| !run.rollbacks.contains(&r.iteration)));
+        .find(|s| s.name.starts_with("guard rollback"))
+        .unwrap();
+    assert_eq!(marks.points.len(), run.rollbacks.len());
 }
 
 #[test]

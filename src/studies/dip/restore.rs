@@ -16,6 +16,10 @@
 //! are not restored. Here the check comes before the step: on a drop, the
 //! parameters, buffers, Adam state and averaged output all return to the
 //! last good checkpoint and no step is taken from the diverged weights.
+//! The restored state is recorded at the iteration of the rollback (its
+//! output and averaged output, as they were at the checkpoint), so the
+//! history's last record always describes the run's final output, and the
+//! PSNR plot marks each rollback.
 
 use super::net::SkipConfig;
 use super::quality::{psnr, ssim};
@@ -325,9 +329,37 @@ impl Prior {
                     Some(cp) if p < cp.psnr_observed - g.drop_db => {
                         cp.restore(&model, &mut opt, &mut averaged)?;
                         rollbacks.push(it);
+                        // The restored state, recorded at this iteration.
+                        let now = cp.output.copy();
+                        let avg = averaged.as_ref().map_or_else(|| now.copy(), Tensor::copy);
+                        history.push(measure_record(
+                            it,
+                            cp.loss,
+                            cp.psnr_observed,
+                            &now,
+                            &avg,
+                            clean.as_ref(),
+                        )?);
+                        if self.snapshots.contains(&it) {
+                            snapshots.push(OutputSnapshot {
+                                iteration: it,
+                                output: now.to_device(Device::Cpu),
+                                averaged: avg.to_device(Device::Cpu),
+                            });
+                        }
+                        last_output = now;
                         continue;
                     }
-                    _ => checkpoint = Some(Checkpoint::take(&model, &opt, &averaged, p)),
+                    _ => {
+                        checkpoint = Some(Checkpoint::take(
+                            &model,
+                            &opt,
+                            &averaged,
+                            &out.get(0),
+                            loss_value,
+                            p,
+                        ))
+                    }
                 }
             }
             optimize(&loss, &groups, &mut opt, self.lr, None)?;
@@ -339,29 +371,21 @@ impl Prior {
             };
             averaged = Some(avg.shallow_clone());
             if measure {
-                let (psnr_clean, psnr_averaged, ssim_clean) = match &clean {
-                    Some(cl) => (
-                        Some(psnr(&now, cl)?),
-                        Some(psnr(&avg, cl)?),
-                        Some(ssim(&now, cl)?),
-                    ),
-                    None => (None, None, None),
-                };
-                let record = Record {
-                    iteration: it,
-                    loss: loss_value,
-                    psnr_observed: psnr_obs.unwrap_or(f64::NAN),
-                    psnr_clean,
-                    psnr_averaged,
-                    ssim_clean,
-                };
-                history.push(record);
+                history.push(measure_record(
+                    it,
+                    loss_value,
+                    psnr_obs.unwrap_or(f64::NAN),
+                    &now,
+                    &avg,
+                    clean.as_ref(),
+                )?);
                 let figure = LiveView {
                     task: &task.name,
                     observation: &observation_cpu,
                     output: &now,
                     averaged: &avg,
                     history: &history,
+                    rollbacks: &rollbacks,
                 };
                 monitor.step(it, status(&history), &figure);
             }
@@ -381,6 +405,7 @@ impl Prior {
             output: &last_output,
             averaged: &averaged,
             history: &history,
+            rollbacks: &rollbacks,
         };
         monitor.finish(interrupted, &figure);
         Ok(Restoration {
@@ -397,11 +422,41 @@ impl Prior {
     }
 }
 
+/// The measurements of one iteration's output and averaged output.
+fn measure_record(
+    iteration: usize,
+    loss: f64,
+    psnr_observed: f64,
+    output: &Tensor,
+    averaged: &Tensor,
+    clean: Option<&Tensor>,
+) -> Result<Record> {
+    let (psnr_clean, psnr_averaged, ssim_clean) = match clean {
+        Some(cl) => (
+            Some(psnr(output, cl)?),
+            Some(psnr(averaged, cl)?),
+            Some(ssim(output, cl)?),
+        ),
+        None => (None, None, None),
+    };
+    Ok(Record {
+        iteration,
+        loss,
+        psnr_observed,
+        psnr_clean,
+        psnr_averaged,
+        ssim_clean,
+    })
+}
+
 /// The last good state for the guard.
 struct Checkpoint {
     tensors: Vec<Tensor>,
     optimizer: OptimizerState,
     averaged: Option<Tensor>,
+    /// The output at the checkpoint, `[C, H, W]`.
+    output: Tensor,
+    loss: f64,
     psnr_observed: f64,
 }
 
@@ -410,6 +465,8 @@ impl Checkpoint {
         model: &Model,
         opt: &OptimizerState,
         averaged: &Option<Tensor>,
+        output: &Tensor,
+        loss: f64,
         psnr_observed: f64,
     ) -> Self {
         Checkpoint {
@@ -420,6 +477,8 @@ impl Checkpoint {
                 .collect(),
             optimizer: opt.duplicate(),
             averaged: averaged.as_ref().map(Tensor::copy),
+            output: output.copy(),
+            loss,
             psnr_observed,
         }
     }
@@ -475,15 +534,17 @@ pub struct OutputSnapshot {
 pub struct Restoration {
     /// The task's name.
     pub task: String,
-    /// The last output `[C, H, W]` (CPU).
+    /// The final output `[C, H, W]` (CPU): the last step's, or after a
+    /// rollback at the end, the restored one. The last record measures it.
     pub output: Tensor,
-    /// The averaged output `[C, H, W]` (CPU).
+    /// The final averaged output `[C, H, W]` (CPU), as [`Restoration::output`].
     pub averaged: Tensor,
     /// Measurements every `record_every` steps.
     pub history: Vec<Record>,
     /// The kept outputs.
     pub snapshots: Vec<OutputSnapshot>,
-    /// Iterations at which the guard undid a diverging step.
+    /// Iterations at which the guard undid a diverging step (each has a
+    /// record of the restored state).
     pub rollbacks: Vec<usize>,
     /// Whether the run was interrupted.
     pub interrupted: bool,
@@ -530,7 +591,7 @@ impl Restoration {
     /// The PSNR curves against iteration: against the clean image (output
     /// and averaged output) when known, and against the observation.
     pub fn psnr_plot(&self) -> LinePlot {
-        psnr_plot(&self.task, &self.history)
+        psnr_plot(&self.task, &self.history, &self.rollbacks)
     }
 
     /// The loss against iteration (log scale), as in the paper's Fig. 2.
@@ -610,7 +671,10 @@ impl Show for Restoration {
 
 shows_at_cell_end!(Restoration);
 
-fn psnr_plot(task: &str, history: &[Record]) -> LinePlot {
+/// The PSNR curves, with a dot where the guard restored the last good
+/// state (at the restored output's PSNR against the clean image, or against
+/// the observation when no clean image is known).
+fn psnr_plot(task: &str, history: &[Record], rollbacks: &[usize]) -> LinePlot {
     let series = |f: &dyn Fn(&Record) -> Option<f64>| -> Vec<(f64, f64)> {
         history
             .iter()
@@ -630,7 +694,22 @@ fn psnr_plot(task: &str, history: &[Record]) -> LinePlot {
             .line("output vs clean", clean)
             .line("averaged vs clean", series(&|r| r.psnr_averaged));
     }
-    plot.line("output vs observation", series(&|r| Some(r.psnr_observed)))
+    plot = plot.line("output vs observation", series(&|r| Some(r.psnr_observed)));
+    if rollbacks.is_empty() {
+        return plot;
+    }
+    let marks = series(&|r| {
+        rollbacks
+            .contains(&r.iteration)
+            .then_some(r.psnr_clean.unwrap_or(r.psnr_observed))
+    });
+    plot.points(
+        format!(
+            "guard rollback ({}): last good state restored",
+            rollbacks.len()
+        ),
+        marks,
+    )
 }
 
 /// The progress status: PSNR against the clean image (and of the averaged
@@ -656,6 +735,7 @@ struct LiveView<'a> {
     output: &'a Tensor,
     averaged: &'a Tensor,
     history: &'a [Record],
+    rollbacks: &'a [usize],
 }
 
 impl LiveFigure for LiveView<'_> {
@@ -683,7 +763,7 @@ impl LiveFigure for LiveView<'_> {
             .title(format!("{}: {caption}", self.task));
         let mut frames = vec![images.mime_bundle()?];
         if !self.history.is_empty() {
-            frames.push(psnr_plot(self.task, self.history).mime_bundle()?);
+            frames.push(psnr_plot(self.task, self.history, self.rollbacks).mime_bundle()?);
         }
         Ok(frames)
     }
@@ -710,7 +790,8 @@ mod tests {
         };
         step(&mut opt);
         let mut averaged = Some(Tensor::ones([3, 64, 64], (Kind::Float, Device::Cpu)));
-        let cp = Checkpoint::take(&model, &opt, &averaged, 20.0);
+        let output = Tensor::zeros([3, 64, 64], (Kind::Float, Device::Cpu));
+        let cp = Checkpoint::take(&model, &opt, &averaged, &output, 0.1, 20.0);
         let snapshot = |m: &Model, o: &OptimizerState| -> Vec<Tensor> {
             m.named_tensors()
                 .into_iter()
