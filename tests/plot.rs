@@ -348,6 +348,96 @@ fn a_colour_bar_label_wraps_inside_its_bar_instead_of_running_off_the_figure() {
 }
 
 #[test]
+fn an_image_extent_puts_row_zero_at_the_top_and_a_scan_extent_at_the_bottom() {
+    // Row 0 low (dark in viridis), row 1 high (yellow).
+    let values = vec![vec![0.0, 0.0], vec![1.0, 1.0]];
+    let brightness = |h: &Heatmap, y: u32| {
+        let img = pixels(h);
+        img.get_pixel(300, y)
+            .0
+            .iter()
+            .map(|&c| c as u32)
+            .sum::<u32>()
+    };
+    let image = Heatmap::new(values.clone()).image_extent(0.0, 28.0, 0.0, 28.0);
+    let scan = Heatmap::new(values.clone()).extent(0.0, 28.0, 0.0, 28.0);
+    let grid = Heatmap::new(values);
+    for (name, h, top_dark) in [
+        ("image", &image, true),
+        ("scan", &scan, false),
+        ("grid", &grid, true),
+    ] {
+        let (top, bottom) = (brightness(h, 120), brightness(h, 260));
+        assert_eq!(top < bottom, top_dark, "{name}: top {top}, bottom {bottom}");
+    }
+}
+
+#[test]
+fn column_names_wider_than_their_columns_are_written_downwards() {
+    let names = [
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ];
+    let short = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"];
+    let values: Vec<Vec<f64>> = (0..10)
+        .map(|i| (0..10).map(|j| (i + j) as f64).collect())
+        .collect();
+    // The height of the ink under the plot: the rows below the lowest cell
+    // (found from the left column of cells) that hold dark pixels, in the
+    // columns of the cells.
+    let label_ink_rows = |labels: &[&str]| {
+        let img = pixels(&Heatmap::new(values.clone()).labels(labels, labels));
+        let (w, h) = img.dimensions();
+        let coloured = |x: u32, y: u32| {
+            let p = img.get_pixel(x, y).0;
+            p.iter().max().unwrap() - p.iter().min().unwrap() > 40
+        };
+        let x_mid = w / 2 - 60;
+        let plot_bottom = (0..h).rev().find(|&y| coloured(x_mid, y)).unwrap();
+        (plot_bottom + 8..h)
+            .filter(|&y| {
+                (150..w - 120)
+                    .any(|x| img.get_pixel(x, y).0.iter().map(|&c| c as u32).sum::<u32>() < 300)
+            })
+            .count()
+    };
+    let (long, shortest) = (label_ink_rows(&names), label_ink_rows(&short));
+    assert!(
+        long >= 45,
+        "long names take the height of 'T-shirt/top': {long} rows"
+    );
+    assert!(
+        shortest <= 20,
+        "short names stay on one line: {shortest} rows"
+    );
+}
+
+#[test]
+fn a_title_longer_than_the_figure_wraps_to_lines_inside_it() {
+    let title = "denoising (sigma 25/255): PSNR of the output and of the averaged output against the clean image, and against the noisy observation";
+    let p = LinePlot::new()
+        .title(title)
+        .line("a", vec![(0.0, 1.0), (1.0, 2.0)]);
+    let img = pixels(&p);
+    let (w, _) = img.dimensions();
+    let dark = |x: u32, y: u32| img.get_pixel(x, y).0.iter().all(|&c| c < 120);
+    // Rows of the title band (above the plot's first gridline) with ink.
+    let inked: Vec<u32> = (0..80).filter(|&y| (0..w).any(|x| dark(x, y))).collect();
+    let lines = inked.windows(2).filter(|p| p[1] > p[0] + 1).count() + 1;
+    assert!(lines >= 3, "the title takes three lines: {inked:?}");
+    // Nothing is cut at either side: the outermost columns stay white.
+    assert!((0..80).all(|y| !dark(0, y) && !dark(1, y) && !dark(w - 1, y) && !dark(w - 2, y)));
+}
+
+#[test]
 fn tables_render_as_escaped_html_and_aligned_text() {
     let t = Table::new(&["claim", "paper", "ours"])
         .title("Yosinski")

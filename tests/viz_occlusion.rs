@@ -131,6 +131,10 @@ fn one_sweep_gives_the_maps_of_one_window_at_a_time() {
         &reference.feature,
         "feature total",
     );
+    // On the image, the cells are centred on the occluders' centres: the
+    // first row's window covers pixels 0..5 (centre 2.5), a stride (3 px)
+    // per cell; 6 rows reach 1 + 18 = 19, 5 columns 1 + 15 = 16.
+    assert_eq!(maps.position_extent(), (1.0, 16.0, 1.0, 19.0));
 }
 
 #[test]

@@ -536,8 +536,15 @@ impl Render for Scatter {
                 )));
             }
             check_finite("scatter colour values", values)?;
+            // NaN values (drawn at the colormap's start) do not set the range;
+            // without one finite value there is no range to draw.
             let lo = values.iter().cloned().fold(f64::INFINITY, f64::min);
             let hi = values.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            if !lo.is_finite() {
+                return Err(Error::invalid(
+                    "scatter colour values: none is a number, so they have no range to colour by",
+                ));
+            }
             let (lo, hi) = if hi > lo {
                 (lo, hi)
             } else {
@@ -673,9 +680,7 @@ impl Render for BarChart {
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(60);
-        if !frame.title.is_empty() {
-            builder.caption(&frame.title, (FONT, 18));
-        }
+        frame.put_title(root, &mut builder, 12)?;
         let k = self.series.len() as f64;
         let width = 0.8 / k;
         let bar = |s: usize, i: usize, h: f64| {
@@ -705,7 +710,7 @@ impl Render for BarChart {
                 .collect();
             // The margins and label areas set just above.
             let (w, hgt) = frame.size;
-            let caption = if frame.title.is_empty() { 0 } else { 26 };
+            let caption = frame.title_height(w);
             let area = (
                 w.saturating_sub(24 + 60) as f64,
                 hgt.saturating_sub(24 + 40 + caption) as f64,

@@ -162,6 +162,8 @@ pub struct Heatmap {
     col_labels: Vec<String>,
     annotate: bool,
     extent: Option<(f64, f64, f64, f64)>,
+    /// Row 0 at the top of the extent (an image) rather than at the bottom.
+    top_down: bool,
     categories: Vec<String>,
 }
 
@@ -225,6 +227,17 @@ impl Heatmap {
     /// `y0..y1` with row 0 at `y0` (at the bottom), as for a scan grid.
     pub fn extent(mut self, x0: f64, x1: f64, y0: f64, y1: f64) -> Self {
         self.extent = Some((x0, x1, y0, y1));
+        self.top_down = false;
+        self
+    }
+
+    /// Place the cells on image coordinates: columns span `x0..x1` left to
+    /// right, rows span `y0..y1` top to bottom (row 0 at `y0`, at the top,
+    /// and the y axis growing downwards), so that a map over an image's
+    /// pixels has its axes in pixels, the right way up.
+    pub fn image_extent(mut self, x0: f64, x1: f64, y0: f64, y1: f64) -> Self {
+        self.extent = Some((x0, x1, y0, y1));
+        self.top_down = true;
         self
     }
 }
@@ -254,20 +267,38 @@ impl Render for Heatmap {
         let side = if self.categories.is_empty() { 90 } else { 150 };
         let (main, bar) = root.split_horizontally(w.saturating_sub(side));
         let (x0, x1, y0, y1, flip) = match self.extent {
-            Some((a, b, c, d)) => (a, b, c, d, false),
+            Some((a, b, c, d))
+                if !([a, b, c, d].iter().all(|v| v.is_finite()) && a != b && c != d) =>
+            {
+                return Err(Error::invalid(format!(
+                    "heatmap extent {a}..{b} x {c}..{d}: each axis needs two different finite ends"
+                )))
+            }
+            Some((a, b, c, d)) => (a, b, c, d, self.top_down),
             None => (0.0, cols as f64, 0.0, rows as f64, true),
         };
         let mut frame = self.frame.clone();
         frame.x_log = false;
         frame.y_log = false;
+        let y_area = if self.row_labels.is_empty() { 55 } else { 95 };
+        // Column names wider than their column are written upwards, in a
+        // label area as tall as the longest name, instead of running into
+        // each other.
+        let longest = self
+            .col_labels
+            .iter()
+            .map(|l| l.chars().count())
+            .max()
+            .unwrap_or(0);
+        let name_px = (longest as f64 * 0.55 * 12.0).ceil() as u32;
+        let column_px = (w.saturating_sub(side + 24 + y_area)) as f64 / cols as f64;
+        let upright = !self.col_labels.is_empty() && name_px as f64 > 0.9 * column_px;
         let mut builder = ChartBuilder::on(&main);
         builder
             .margin(12)
-            .x_label_area_size(45)
-            .y_label_area_size(if self.row_labels.is_empty() { 55 } else { 95 });
-        if !frame.title.is_empty() {
-            builder.caption(&frame.title, (FONT, 18));
-        }
+            .x_label_area_size(if upright { name_px + 30 } else { 45 })
+            .y_label_area_size(y_area);
+        frame.put_title(&main, &mut builder, 12)?;
         let y_range = if flip { y1..y0 } else { y0..y1 };
         let (xs, ys) = ((x1 - x0).abs(), (y1 - y0).abs());
         let mut chart = builder
@@ -283,7 +314,10 @@ impl Render for Heatmap {
             }
         };
         let xf = move |v: &f64| {
-            if cl.is_empty() {
+            if upright {
+                // Written below, by hand (see after the mesh).
+                String::new()
+            } else if cl.is_empty() {
                 super::frame::tick_label(*v, false, xs)
             } else {
                 cat(&cl, *v)
@@ -312,6 +346,25 @@ impl Render for Heatmap {
         }
         mesh.draw().map_err(drawing)?;
         let (dx, dy) = ((x1 - x0) / cols as f64, (y1 - y0) / rows as f64);
+        if upright {
+            // Each name reads downwards from just below its column's centre.
+            let bottom = if flip { y1 } else { y0 };
+            let (bx, by) = main.get_base_pixel();
+            let style = TextStyle::from((FONT, 12).into_font().transform(FontTransform::Rotate90))
+                .pos(plotters::style::text_anchor::Pos::new(
+                    plotters::style::text_anchor::HPos::Left,
+                    plotters::style::text_anchor::VPos::Center,
+                ));
+            for (c, name) in self.col_labels.iter().enumerate() {
+                let (px, py) = chart.backend_coord(&(x0 + (c as f64 + 0.5) * dx, bottom));
+                main.draw(&Text::new(
+                    name.as_str(),
+                    (px - bx, py - by + 8),
+                    style.clone(),
+                ))
+                .map_err(drawing)?;
+            }
+        }
         let map = self.colormap;
         let categorical = !self.categories.is_empty();
         let cells = self.values.iter().enumerate().flat_map(|(r, row)| {

@@ -148,7 +148,15 @@ pub fn range_of(values: impl Iterator<Item = f64>, log: bool) -> Result<Range<f6
         }));
     }
     let pad = if hi > lo { (hi - lo) * 0.05 } else { 0.5 };
-    Ok(lo - pad..hi + pad)
+    let (a, b) = (lo - pad, hi + pad);
+    // Values near the largest float make an infinite span, on which the
+    // tick search never ends.
+    if !(a.is_finite() && b.is_finite()) {
+        return Err(Error::invalid(format!(
+            "values from {lo:e} to {hi:e} span more than a float can hold: nothing to plot"
+        )));
+    }
+    Ok(a..b)
 }
 
 /// A tick label on an axis spanning `span` (its largest minus its smallest
@@ -192,7 +200,70 @@ pub fn tick_label(v: f64, log: bool, span: f64) -> String {
     }
 }
 
+/// Font size of chart titles, and the pixels a title line takes.
+const TITLE_FONT: f64 = 18.0;
+const TITLE_LINE: u32 = 22;
+
 impl Frame {
+    /// The title in lines that fit `width` pixels (about 0.55 em a
+    /// character), so that a long title wraps instead of running off both
+    /// sides of the figure.
+    fn title_lines(&self, width: u32) -> Vec<String> {
+        if self.title.is_empty() {
+            return Vec::new();
+        }
+        let chars = ((width as f64 - 24.0) / (0.55 * TITLE_FONT)).max(8.0) as usize;
+        super::wrap(&self.title, chars)
+    }
+
+    /// Pixels the title takes above the chart in a figure `width` pixels
+    /// wide: 26 for one line (plotters' caption), one more line's height
+    /// for each line after it.
+    pub(crate) fn title_height(&self, width: u32) -> u32 {
+        match self.title_lines(width).len() {
+            0 => 0,
+            n => 26 + TITLE_LINE * (n as u32 - 1),
+        }
+    }
+
+    /// The title on `builder`: one line as plotters' caption; a longer
+    /// title drawn line by line, centred, with the chart moved down below
+    /// it.
+    pub(crate) fn put_title<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        builder: &mut ChartBuilder<'_, '_, DB>,
+        margin: u32,
+    ) -> Result<()> {
+        let width = root.dim_in_pixel().0;
+        let lines = self.title_lines(width);
+        if lines.len() <= 1 {
+            if !self.title.is_empty() {
+                builder.caption(&self.title, (FONT, TITLE_FONT));
+            }
+            return Ok(());
+        }
+        let style = TextStyle::from((FONT, TITLE_FONT).into_font()).pos(
+            plotters::style::text_anchor::Pos::new(
+                plotters::style::text_anchor::HPos::Center,
+                plotters::style::text_anchor::VPos::Top,
+            ),
+        );
+        for (i, line) in lines.iter().enumerate() {
+            root.draw(&Text::new(
+                line.as_str(),
+                (
+                    width as i32 / 2,
+                    margin as i32 + (TITLE_LINE * i as u32) as i32,
+                ),
+                style.clone(),
+            ))
+            .map_err(drawing)?;
+        }
+        builder.margin_top(margin + self.title_height(width));
+        Ok(())
+    }
+
     /// The plotting area's size in pixels, `(width, height)`, inside the
     /// margins, title and axis-label areas that [`chart`](Self::chart)
     /// lays out, with `right_margin` pixels kept free on the right.
@@ -200,7 +271,7 @@ impl Frame {
         let (w, h) = self.size;
         let y_area = if self.y_label.is_empty() { 50 } else { 65 };
         let x_area = if self.x_label.is_empty() { 30 } else { 45 };
-        let caption = if self.title.is_empty() { 0 } else { 26 };
+        let caption = self.title_height(w);
         (
             w.saturating_sub(24 + right_margin + y_area) as f64,
             h.saturating_sub(24 + x_area + caption) as f64,
@@ -222,9 +293,7 @@ impl Frame {
             .margin_right(12 + right_margin)
             .x_label_area_size(if self.x_label.is_empty() { 30 } else { 45 })
             .y_label_area_size(if self.y_label.is_empty() { 50 } else { 65 });
-        if !self.title.is_empty() {
-            builder.caption(&self.title, (FONT, 18));
-        }
+        self.put_title(root, &mut builder, 12)?;
         let (xs, ys) = (x.end - x.start, y.end - y.start);
         let (xl, yl) = (self.x_log, self.y_log);
         let mut chart = builder
@@ -305,7 +374,7 @@ pub fn draw_legend_beside<DB: DrawingBackend>(
     let labels: Vec<&str> = entries.iter().map(|e| e.0.as_str()).collect();
     let (w, h) = super::legend::wrapped_size(&labels, placement.wrap);
     let left = frame.size.0 as i32 - 12 - placement.right_margin as i32 + 8;
-    let top = 12 + if frame.title.is_empty() { 0 } else { 26 };
+    let top = 12 + frame.title_height(frame.size.0) as i32;
     let (w, h) = (w.ceil() as i32, h.ceil() as i32);
     root.draw(&Rectangle::new(
         [(left, top), (left + w, top + h)],

@@ -97,9 +97,7 @@ impl Render for Surface3d {
         };
         let mut builder = ChartBuilder::on(root);
         builder.margin(20);
-        if !self.frame.title.is_empty() {
-            builder.caption(&self.frame.title, (FONT, 18));
-        }
+        self.frame.put_title(root, &mut builder, 20)?;
         let mut chart = builder
             .build_cartesian_3d(x0..x1, lo..hi, y0..y1)
             .map_err(drawing)?;

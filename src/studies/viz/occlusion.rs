@@ -157,6 +157,12 @@ impl<'a> Occlusion<'a> {
                 "target class {target} is out of range: the model has {classes} classes"
             )));
         }
+        // From here on every tensor is made here from the checked image
+        // (rank 3, window inside it, finite, the model's input shape) and
+        // the checked logits (rank 2, target in range): the windows' starts
+        // keep them inside the image, `select` indices are the target and a
+        // map of the feature layer's own, and the concatenations have one
+        // value per position. None of the tch calls below can fail.
         let base_prob = base_logits
             .softmax(1, Kind::Float)
             .double_value(&[0, target]);
@@ -259,35 +265,67 @@ impl<'a> Occlusion<'a> {
 }
 
 impl OcclusionMaps {
-    /// The maps side by side: the target class's probability per occluder
+    /// Where the cells of the per-position maps (`class_prob`, `top_class`,
+    /// `feature`) lie on the image, in pixels, as `(x0, x1, y0, y1)` for
+    /// [`Heatmap::image_extent`]: each cell is centred on its occluder's
+    /// centre and is one stride wide and high.
+    pub fn position_extent(&self) -> (f64, f64, f64, f64) {
+        let size = self.class_prob.size();
+        let (rows, cols) = (
+            size.first().copied().unwrap_or(0),
+            size.get(1).copied().unwrap_or(0),
+        );
+        let along = |axis: usize, n: i64| {
+            let lo = (self.window[axis] - self.stride[axis]) as f64 / 2.0;
+            (lo, lo + (n * self.stride[axis]) as f64)
+        };
+        let ((x0, x1), (y0, y1)) = (along(1, cols), along(0, rows));
+        (x0, x1, y0, y1)
+    }
+
+    /// The maps side by side, on the image's pixel coordinates (row 0 at
+    /// the top): the target class's probability per occluder
     /// position, the most probable class, the strongest feature map's total
     /// activation (if one was followed) and the per-pixel attribution.
     pub fn figure(&self) -> Result<Panels<Heatmap>> {
-        let mut maps = vec![Heatmap::from_tensor(&self.class_prob)?
-            .range(0.0, 1.0)
-            .title(format!("p(class {}) per position", self.target))
-            .size(420, 340)];
+        let (x0, x1, y0, y1) = self.position_extent();
+        let on_image = |h: Heatmap| {
+            h.image_extent(x0, x1, y0, y1)
+                .x_label("occluder centre x (px)")
+                .y_label("y (px)")
+                .size(420, 340)
+        };
+        let mut maps = vec![on_image(
+            Heatmap::from_tensor(&self.class_prob)?
+                .range(0.0, 1.0)
+                .title(format!("p(class {}) per position", self.target)),
+        )];
         let top = Vec::<i64>::try_from(self.top_class.flatten(0, -1))?;
         let classes = top.iter().copied().max().unwrap_or(0).max(self.target) + 1;
         let names: Vec<String> = (0..classes).map(|c| c.to_string()).collect();
-        maps.push(
+        maps.push(on_image(
             Heatmap::from_tensor(&self.top_class.to_kind(Kind::Double))?
                 .categories(&names)
-                .title("most probable class")
-                .size(420, 340),
-        );
+                .title("most probable class"),
+        ));
         if let (Some(f), Some(m)) = (&self.feature, self.feature_map) {
-            maps.push(
-                Heatmap::from_tensor(f)?
-                    .title(format!("feature map {m}, total activation"))
-                    .size(420, 340),
-            );
+            maps.push(on_image(
+                Heatmap::from_tensor(f)?.title(format!("feature map {m}, total activation")),
+            ));
         }
+        let size = self.attribution.size();
+        let (h, w) = (
+            size.first().copied().unwrap_or(0),
+            size.get(1).copied().unwrap_or(0),
+        );
         maps.push(
             Heatmap::from_tensor(&self.attribution)?
                 .colormap(Colormap::Diverging)
                 .symmetric()
+                .image_extent(0.0, w as f64, 0.0, h as f64)
                 .title("attribution (drop in p)")
+                .x_label("x (px)")
+                .y_label("y (px)")
                 .size(420, 340),
         );
         Panels::new(maps)
