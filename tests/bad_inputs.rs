@@ -735,6 +735,14 @@ fn cases(dir: &std::path::Path) -> Vec<Case> {
             }),
         ),
         (
+            "top_k: a layer of a net on flat inputs (no feature maps)",
+            "feature maps [N, C, H, W]",
+            Box::new(|| {
+                let flat = ModelBuilder::new(&[6]).relu("r").build(Device::Cpu)?;
+                ok(deepscope::viz::top_k(&flat, &zeros(&[3, 6]), "r", 1, 2))
+            }),
+        ),
+        (
             "top_k: no images",
             "top_k needs at least one image, got none",
             Box::new(move || {
@@ -774,6 +782,15 @@ fn cases(dir: &std::path::Path) -> Vec<Case> {
                     &[b, b],
                     f64::NAN,
                 ))
+            }),
+        ),
+        (
+            "trajectory: a net without parameters",
+            "weight vectors of at least 2 values, got 0",
+            Box::new(|| {
+                let bare = ModelBuilder::new(&[1, 4, 4]).relu("r").build(Device::Cpu)?;
+                let w = Weights::of(&bare);
+                ok(deepscope::surface::trajectory(&[w.clone(), w.clone()], &w))
             }),
         ),
         (
@@ -1559,6 +1576,33 @@ fn cases(dir: &std::path::Path) -> Vec<Case> {
                 let empty = Split::new(zeros(&[0, 1, 2, 2]), Tensor::zeros([0], (Kind::Int64, Device::Cpu)))?;
                 let sets = [("train", &tiny_split())];
                 ok(deepscope::surface::interpolate(&mut net, &w, &w, &[0.5], &sets, deepscope::surface::BatchStats::Recomputed(&empty), 2))
+            }),
+        ),
+        // Each of these three ran forever (an infinite or NaN range sent
+        // the tick search into an endless loop) before it was refused.
+        (
+            "LinePlot: values whose span overflows a float",
+            "span more than a float can hold",
+            Box::new(|| {
+                ok(to_png(&LinePlot::new().line("a", vec![(0.0, -1e308), (1.0, 1e308)])))
+            }),
+        ),
+        (
+            "Scatter::color_by: no colour value is a number",
+            "none is a number",
+            Box::new(|| {
+                ok(to_png(&Scatter::new(vec![(0.0, 1.0), (1.0, 2.0)]).color_by(
+                    &[f64::NAN, f64::NAN],
+                    deepscope::plot::Colormap::Viridis,
+                    "v",
+                )))
+            }),
+        ),
+        (
+            "Heatmap::image_extent: a NaN end",
+            "each axis needs two different finite ends",
+            Box::new(|| {
+                ok(to_png(&Heatmap::new(vec![vec![1.0, 2.0]]).image_extent(f64::NAN, 1.0, 0.0, 1.0)))
             }),
         ),
         // Loss surfaces and Hessians.

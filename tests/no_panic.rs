@@ -73,7 +73,7 @@ fn random_labels(r: &mut rng::Rng, n: i64) -> Tensor {
 
 /// Every entry point once with tensors drawn from `r`; the names of those
 /// that panicked.
-fn round(r: &mut rng::Rng, lenet: &mut Model, small: &mut Model) -> Vec<String> {
+fn round(r: &mut rng::Rng, lenet: &mut Model, small: &mut Model, bn: &mut Model) -> Vec<String> {
     let (a, b) = (random_tensor(r), random_tensor(r));
     let n = a.size().first().copied().unwrap_or(0);
     let labels = random_labels(r, n);
@@ -187,6 +187,26 @@ fn round(r: &mut rng::Rng, lenet: &mut Model, small: &mut Model) -> Vec<String> 
     call("surface::hessian::hvp", &mut || {
         surface::hessian::hvp(small, &a, &labels, &b).is_ok()
     });
+    call("surface::hessian::refine_critical_point", &mut || {
+        surface::hessian::refine_critical_point(small, &a, &labels, 1, 1e-3).is_ok()
+    });
+    call("train::update_batch_norm", &mut || {
+        Split::new(a.shallow_clone(), labels.shallow_clone())
+            .and_then(|s| train::update_batch_norm(bn, &s, k))
+            .is_ok()
+    });
+    call("Heatmap::image_extent and labels", &mut || {
+        let names: Vec<String> = (0..k).map(|i| format!("class name {i}")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        Heatmap::from_tensor(&a)
+            .and_then(|h| {
+                to_png(
+                    &h.image_extent(0.0, k as f64, 0.0, 2.0)
+                        .labels(&names, &names),
+                )
+            })
+            .is_ok()
+    });
     panicked
 }
 
@@ -197,10 +217,20 @@ fn random_shapes_kinds_and_layouts_never_panic() {
         .seed(0)
         .build(Device::Cpu)
         .unwrap();
+    // A small net with a batch norm, for the statistics' re-estimation.
+    let mut bn = deepscope::model::ModelBuilder::new(&[1, 8, 8])
+        .seed(0)
+        .conv("conv", "conv", 2, deepscope::model::Conv::new(3))
+        .batch_norm("bn", "bn")
+        .relu("relu")
+        .flatten("flat")
+        .linear("fc", "fc", 3)
+        .build(Device::Cpu)
+        .unwrap();
     let mut r = rng::seeded(20261202);
     let mut panics = Vec::new();
     for _ in 0..DRAWS {
-        panics.extend(round(&mut r, &mut lenet, &mut small));
+        panics.extend(round(&mut r, &mut lenet, &mut small, &mut bn));
     }
     panics.sort();
     panics.dedup();

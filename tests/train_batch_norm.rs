@@ -146,3 +146,23 @@ fn images_sized(n: i64, side: i64) -> Split {
     let x = Tensor::rand([n, 1, side, side], (Kind::Float, Device::Cpu));
     Split::new(x, Tensor::zeros([n], (Kind::Int64, Device::Cpu))).unwrap()
 }
+
+#[test]
+fn a_split_the_net_cannot_take_is_refused_and_the_statistics_are_kept() {
+    let mut model = net();
+    update_batch_norm(&mut model, &images(20), 20).unwrap();
+    let (mean, var) = (
+        buffer(&model, "bn.running_mean"),
+        buffer(&model, "bn.running_var"),
+    );
+    // 8x8 images where the net takes 6x6.
+    let wrong = Split::new(
+        Tensor::rand([4, 1, 8, 8], (Kind::Float, Device::Cpu)),
+        Tensor::zeros([4], (Kind::Int64, Device::Cpu)),
+    )
+    .unwrap();
+    assert!(update_batch_norm(&mut model, &wrong, 2).is_err());
+    assert!(buffer(&model, "bn.running_mean").equal(&mean));
+    assert!(buffer(&model, "bn.running_var").equal(&var));
+    assert!(!model.is_training());
+}

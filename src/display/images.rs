@@ -128,6 +128,8 @@ impl ImageGrid {
 
     /// The images scaled to [0, 1] as the grid shows them, `[N, C, H, W]`.
     pub fn scaled(&self) -> Tensor {
+        // `new` made the images a contiguous Float CPU batch with N, C, H
+        // and W all at least 1: the views and reductions cannot fail.
         let x = &self.images;
         let n = x.size()[0];
         let flat = x.view([n, -1]);

@@ -9,6 +9,7 @@
 use crate::data::{Order, Split};
 use crate::error::{Error, Result};
 use crate::model::{Model, Op};
+use tch::Tensor;
 
 /// Re-estimates every batch-norm layer's running mean and variance from
 /// `split`: they are reset (mean 0, variance 1), then each batch of
@@ -28,11 +29,47 @@ pub fn update_batch_norm(model: &mut Model, split: &Split, batch_size: usize) ->
             split.len()
         )));
     }
+    // The statistics as they were, put back if anything fails (a split of
+    // the wrong image shape, an interrupt): a bad call loses nothing.
     let mut momenta = Vec::new();
-    let mut reset = Ok(());
+    let mut saved: Vec<Tensor> = Vec::new();
     model.for_each_layer_mut(&mut |layer| {
         if let Op::BatchNorm { momentum, .. } = &layer.op {
             momenta.push(*momentum);
+            saved.extend(layer.buffers.iter().map(|(_, t)| t.copy()));
+        }
+    });
+    if momenta.is_empty() {
+        return Ok(0);
+    }
+    let was_training = model.is_training();
+    let result = estimate(model, split, batch_size);
+    let mut old = momenta.iter();
+    set_momentum(model, |current| *old.next().unwrap_or(&current));
+    model.set_train(was_training);
+    if let Err(e) = result {
+        let mut saved = saved.iter();
+        let mut restored = Ok(());
+        model.for_each_layer_mut(&mut |layer| {
+            if matches!(layer.op, Op::BatchNorm { .. }) {
+                for ((_, t), old) in layer.buffers.iter_mut().zip(saved.by_ref()) {
+                    if let Err(e) = tch::no_grad(|| t.f_copy_(old)) {
+                        restored = Err(e);
+                    }
+                }
+            }
+        });
+        restored?;
+        return Err(e);
+    }
+    Ok(momenta.len())
+}
+
+/// Resets the statistics and averages them over the batches of `split`.
+fn estimate(model: &mut Model, split: &Split, batch_size: usize) -> Result<()> {
+    let mut reset = Ok(());
+    model.for_each_layer_mut(&mut |layer| {
+        if matches!(layer.op, Op::BatchNorm { .. }) {
             for (name, t) in &mut layer.buffers {
                 let value = if name == "running_var" { 1.0 } else { 0.0 };
                 if let Err(e) = t.f_fill_(value) {
@@ -42,13 +79,9 @@ pub fn update_batch_norm(model: &mut Model, split: &Split, batch_size: usize) ->
         }
     });
     reset?;
-    if momenta.is_empty() {
-        return Ok(0);
-    }
-    let was_training = model.is_training();
     model.set_train(true);
     let device = model.device();
-    let result = tch::no_grad(|| -> Result<()> {
+    tch::no_grad(|| -> Result<()> {
         for (k, (x, _)) in split
             .batches(batch_size, Order::Sequential, false)?
             .enumerate()
@@ -58,11 +91,7 @@ pub fn update_batch_norm(model: &mut Model, split: &Split, batch_size: usize) ->
             let _activations = model.forward(&x.f_to_device(device)?)?;
         }
         Ok(())
-    });
-    let mut old = momenta.iter();
-    set_momentum(model, |current| *old.next().unwrap_or(&current));
-    model.set_train(was_training);
-    result.map(|()| momenta.len())
+    })
 }
 
 /// Sets each batch-norm layer's momentum to `f(its momentum)`, in the

@@ -210,6 +210,8 @@ pub fn harmonic_fill(observed: &Tensor, mask: &Tensor, iterations: usize) -> Res
     // The smoothing kernel is f32.
     check::float32(observed, "observed image")?;
     check_mask(mask, c, h, w)?;
+    // Shapes, kind and device are fixed by the checks and moves above: the
+    // expand, the sums and the grouped convolution cannot fail.
     let known = mask
         .to_kind(Kind::Float)
         .to_device(observed.device())
@@ -239,6 +241,7 @@ pub fn shuffle_pixels(image: &Tensor, seed: u64) -> Result<Tensor> {
     let perm = with_torch_seed(seed, || {
         Tensor::randperm(h * w, (Kind::Int64, image.device()))
     });
+    // `reshape` copies a non-contiguous image; `perm` indexes its h * w pixels.
     Ok(image
         .reshape([c, h * w])
         .index_select(1, &perm)
@@ -267,6 +270,7 @@ pub fn square(image: &Tensor, size: i64) -> Result<Tensor> {
         )));
     }
     let side = h.min(w);
+    // The centred square lies inside the checked image.
     let centred = image
         .narrow(1, (h - side) / 2, side)
         .narrow(2, (w - side) / 2, side);

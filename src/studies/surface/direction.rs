@@ -190,17 +190,22 @@ impl Weights {
             .sum())
     }
 
-    /// All moving values as one flat f64 vector `[P]` (buffers left out).
+    /// All moving values as one flat f64 vector `[P]` (buffers left out;
+    /// `[0]` for a model without parameters).
     pub fn flatten(&self) -> Tensor {
-        Tensor::cat(
-            &self
-                .tensors
-                .iter()
-                .filter(|t| t.1 != Role::Buffer)
-                .map(|t| t.2.reshape([-1]).to_kind(Kind::Double))
-                .collect::<Vec<_>>(),
-            0,
-        )
+        let parts: Vec<Tensor> = self
+            .tensors
+            .iter()
+            .filter(|t| t.1 != Role::Buffer)
+            .map(|t| t.2.reshape([-1]).to_kind(Kind::Double))
+            .collect();
+        // `cat` of no tensors is a libtorch error; of flat tensors of one
+        // kind it cannot fail (and always makes a new tensor).
+        if parts.is_empty() {
+            Tensor::zeros([0], (Kind::Double, tch::Device::Cpu))
+        } else {
+            Tensor::cat(&parts, 0)
+        }
     }
 
     /// The inverse of [`flatten`](Self::flatten): `flat` `[P]` shaped like `self`, zero buffers.

@@ -33,6 +33,17 @@ pub fn trajectory(checkpoints: &[Weights], last: &Weights) -> Result<Trajectory>
         last.check_same(w)?;
     }
     let end = last.flatten();
+    // Two principal directions need two coordinates at least (a model
+    // without parameters gives an empty vector, whose SVD has no values).
+    if end.numel() < 2 {
+        return Err(Error::invalid(format!(
+            "a trajectory needs weight vectors of at least 2 values, got {}",
+            end.numel()
+        )));
+    }
+    // Same sizes (checked above), so the differences, the stack, the SVD
+    // of an [n >= 2, p >= 2] matrix and its first two values and columns
+    // cannot fail.
     let rows: Vec<_> = checkpoints.iter().map(|w| w.flatten() - &end).collect();
     let m = tch::Tensor::stack(&rows, 0).to_kind(Kind::Double);
     let centered = &m - m.mean_dim(0, true, Kind::Double);

@@ -221,6 +221,9 @@ impl<'a> Deconvnet<'a> {
                         layer.name
                     ))
                 })?;
+                // The signal has this pool's output shape and the switches
+                // were recorded by the same pool on the same images: the
+                // reshapes below cannot fail.
                 let (k, c) = (signal.size()[0], signal.size()[1]);
                 let plane = input_size[2] * input_size[3];
                 let flat_signal = signal.reshape([k, c, -1]);
@@ -314,6 +317,9 @@ fn seed(top: &Tensor, targets: &[Target], layer: &str) -> Result<Tensor> {
     let size = top.size();
     let k = size[0];
     let mask = Tensor::zeros(size.as_slice(), (Kind::Float, top.device()));
+    // One row of `top` per target, and `project` checked each channel
+    // against the layer's: the `get`s below cannot fail; positions are
+    // checked against the map before use.
     for (row, t) in targets.iter().enumerate() {
         let row = row as i64;
         let map = top.get(row).get(t.channel);

@@ -188,9 +188,21 @@ pub fn top_k(
     let mut first = 0;
     while first < n {
         let count = (batch_size as i64).min(n - first);
+        // In range: 0 <= first < first + count <= n, and check_input fixed the rank.
         let batch = images.narrow(0, first, count).to_device(model.device());
         let act = model.forward_to(&batch, layer)?;
         let s = act.size();
+        // A receptive field exists only up to conv, pool and element-wise
+        // layers, but a net of element-wise layers alone on flat inputs
+        // passes that test with [N, F] activations.
+        if s.len() != 4 {
+            return Err(Error::shape(
+                format!("the activations of layer '{layer}'"),
+                "feature maps [N, C, H, W]",
+                check::shape_str(&s),
+            ));
+        }
+        // Below, shapes are the activation's own: the reshapes cannot fail.
         let (channels, fw) = (s[1], s[3]);
         let (values, places) = act.reshape([count, channels, -1]).max_dim(2, false);
         let values = Vec::<f64>::try_from(values.to_kind(Kind::Double).reshape([-1]))?;
@@ -243,6 +255,8 @@ impl TopK {
     pub fn patches(&self, images: &Tensor, channel: i64) -> Result<Tensor> {
         let winners = self.winners(images, channel)?;
         let size = self.crop_size(images)?;
+        // `winners` checked every index and box against `images`; the
+        // crops all have `size`, so the stack cannot fail.
         let crops = winners
             .iter()
             .map(|w| self.crop(&images.get(w.image as i64), w, size))
@@ -263,6 +277,7 @@ impl TopK {
         let winners = self.winners(images, channel)?;
         let index: Vec<i64> = winners.iter().map(|w| w.image as i64).collect();
         let index = Tensor::from_slice(&index).to_device(images.device());
+        // Indices checked by `winners`; the projection has one row per winner.
         let batch = images
             .index_select(0, &index)
             .to_device(deconvnet.model().device());
@@ -410,7 +425,9 @@ impl TopK {
     }
 
     /// `image` `[C, H, W]` cut to the winner's box and placed in a
-    /// [`crop_size`](Self::crop_size) canvas.
+    /// [`crop_size`](Self::crop_size) canvas. The box lies in the image
+    /// (checked by `winners`) and the canvas part is cut to the box, so the
+    /// narrows and the copy cannot fail.
     fn crop(&self, image: &Tensor, w: &TopActivation, [ch, cw]: [i64; 2]) -> Tensor {
         let b = w.pixels;
         let (bh, bw) = (b.bottom - b.top + 1, b.right - b.left + 1);
