@@ -22,6 +22,11 @@ fn tiny() -> SkipConfig {
     }
 }
 
+/// A 32x32 patch of the astronaut photo: small enough to fit in a test.
+fn astronaut_patch() -> Tensor {
+    degrade::crop(&deepscope::data::image("astronaut").unwrap(), 60, 200, 32).unwrap()
+}
+
 fn python(script: &str, args: &[&str]) -> String {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = std::process::Command::new(root.join(".venv/bin/python"))
@@ -263,7 +268,7 @@ fn degradations_are_seeded_and_shaped() {
 
 #[test]
 fn a_short_fit_records_improves_keeps_snapshots_and_repeats_with_its_seed() {
-    let img = degrade::crop(&deepscope::data::image("astronaut").unwrap(), 60, 200, 32).unwrap();
+    let img = astronaut_patch();
     let task = Task::fit(&img).unwrap().with_clean(&img).unwrap();
     let prior = Prior::new(tiny())
         .iterations(40)
@@ -305,7 +310,7 @@ fn the_guard_undoes_a_diverging_step_with_the_optimizer_state() {
     // every rollback returns to the last good checkpoint, so the record
     // after a rollback is never worse than the checkpoint minus the margin
     // by more than one interval's worth of steps.
-    let img = degrade::crop(&deepscope::data::image("astronaut").unwrap(), 60, 200, 32).unwrap();
+    let img = astronaut_patch();
     let task = Task::fit(&img).unwrap();
     let run = Prior::new(tiny())
         .iterations(60)
@@ -361,7 +366,7 @@ fn a_rollback_at_the_end_leaves_output_average_and_last_record_in_agreement() {
     // Guard at every step with a drop of 0.5 dB at lr 0.5: with this seed
     // the guard rolls back at step 38 (among others), so a run of 38 steps
     // ends on a restored state.
-    let img = degrade::crop(&deepscope::data::image("astronaut").unwrap(), 60, 200, 32).unwrap();
+    let img = astronaut_patch();
     let task = Task::fit(&img).unwrap().with_clean(&img).unwrap();
     let run = Prior::new(tiny())
         .iterations(38)
@@ -404,7 +409,7 @@ fn a_rollback_at_the_end_leaves_output_average_and_last_record_in_agreement() {
 
 #[test]
 fn inpainting_and_super_resolution_observe_through_their_operators() {
-    let img = degrade::crop(&deepscope::data::image("astronaut").unwrap(), 60, 200, 32).unwrap();
+    let img = astronaut_patch();
     let mask = degrade::hole_mask(32, 32, 8, 8, 16, 16).unwrap();
     let task = Task::inpaint(&img, &mask)
         .unwrap()

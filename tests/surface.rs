@@ -20,6 +20,15 @@ fn net() -> deepscope::model::Model {
         .unwrap()
 }
 
+/// Whether `model` holds exactly the weights `w`, buffers included.
+fn holds(model: &deepscope::model::Model, w: &Weights) -> bool {
+    Weights::of(model)
+        .tensors
+        .iter()
+        .zip(&w.tensors)
+        .all(|(x, y)| x.2.equal(&y.2))
+}
+
 fn data(n: i64, seed: u64) -> Split {
     deepscope::rng::with_torch_seed(seed, || {
         Split::new(
@@ -109,14 +118,7 @@ fn interpolation_ends_at_both_solutions_and_can_carry_batch_norm_statistics() {
     .unwrap();
     let params_only =
         interpolate(&mut model, &a, &b, &alphas, &sets, BatchStats::First, 32).unwrap();
-    assert!(
-        Weights::of(&model)
-            .tensors
-            .iter()
-            .zip(&a.tensors)
-            .all(|(x, y)| x.2.equal(&y.2)),
-        "the model ends at a"
-    );
+    assert!(holds(&model, &a), "the model ends at a");
     let eval_at = |m: &mut deepscope::model::Model, w: &Weights, s: &Split| {
         w.load_into(m).unwrap();
         m.set_train(false);
@@ -213,11 +215,7 @@ fn recomputed_statistics_are_each_points_own_on_the_whole_line() {
     )
     .unwrap();
     assert!(
-        Weights::of(&model)
-            .tensors
-            .iter()
-            .zip(&a.tensors)
-            .all(|(x, y)| x.2.equal(&y.2)),
+        holds(&model, &a),
         "the model ends at a, its own statistics included"
     );
     // Each point, by hand: the interpolated weights, then the statistics of
