@@ -341,16 +341,13 @@ impl Prior {
                             clean.as_ref(),
                         )?);
                         if self.snapshots.contains(&it) {
-                            snapshots.push(OutputSnapshot {
-                                iteration: it,
-                                output: now.to_device(Device::Cpu),
-                                averaged: avg.to_device(Device::Cpu),
-                            });
+                            snapshots.push(OutputSnapshot::at(it, &now, &avg));
                         }
                         last_output = now;
                         continue;
                     }
                     _ => {
+                        // `out` is the net's `[1, C, H, W]` output.
                         checkpoint = Some(Checkpoint::take(
                             &model,
                             &opt,
@@ -390,11 +387,7 @@ impl Prior {
                 monitor.step(it, status(&history), &figure);
             }
             if self.snapshots.contains(&it) {
-                snapshots.push(OutputSnapshot {
-                    iteration: it,
-                    output: now.to_device(Device::Cpu),
-                    averaged: avg.to_device(Device::Cpu),
-                });
+                snapshots.push(OutputSnapshot::at(it, &now, &avg));
             }
             last_output = now;
         }
@@ -527,6 +520,17 @@ pub struct OutputSnapshot {
     pub output: Tensor,
     /// The exponential average of outputs so far.
     pub averaged: Tensor,
+}
+
+impl OutputSnapshot {
+    /// The output and averaged output at `iteration`, copied to the CPU.
+    fn at(iteration: usize, output: &Tensor, averaged: &Tensor) -> Self {
+        OutputSnapshot {
+            iteration,
+            output: output.to_device(Device::Cpu),
+            averaged: averaged.to_device(Device::Cpu),
+        }
+    }
 }
 
 /// What a run gives.

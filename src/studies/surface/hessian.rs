@@ -278,6 +278,8 @@ pub fn refine_critical_point(
             break;
         }
         let (eig, vectors) = hessian(model, x, y)?.f_linalg_eigh("L")?;
+        // `eig` [P] and `vectors` [P, P] decompose the Hessian of the same
+        // parameters whose gradient `g` is [P]: the products cannot fail.
         let coefficients = vectors.transpose(0, 1).mv(&g);
         let largest = eig.abs().max().double_value(&[]).max(1e-300);
         let mut damping = mu.unwrap_or(1e-6 * largest * largest);
