@@ -113,18 +113,11 @@ fn hvp_graph(model: &Model, x: &Tensor, y: &Tensor, v: &Tensor) -> Result<Tensor
         ));
     }
     let (_, grads) = gradient_graph(model, x, y, &params)?;
-    let mut offset = 0;
-    let mut parts = Vec::with_capacity(grads.len());
-    for g in &grads {
-        let n = g.numel() as i64;
-        let part = v
-            .narrow(0, offset, n)
-            .to_kind(g.kind())
-            .to_device(g.device())
-            .reshape(g.size().as_slice());
-        parts.push((g * part).sum(g.kind()));
-        offset += n;
-    }
+    let parts: Vec<Tensor> = grads
+        .iter()
+        .zip(split_like(&grads, v)?)
+        .map(|(g, part)| (g * part).sum(g.kind()))
+        .collect();
     let dot = Tensor::stack(&parts, 0).sum(Kind::Float);
     let hv = Tensor::f_run_backward(&[&dot], &params, false, false)?;
     Ok(flat(&hv))
@@ -316,16 +309,27 @@ pub fn refine_critical_point(
 /// Adds the flat `[P]` vector `d` to the parameters, in order.
 fn add_flat(params: &[Tensor], d: &Tensor) -> Result<()> {
     tch::no_grad(|| -> Result<()> {
-        let mut offset = 0;
-        for p in params {
-            let n = p.numel() as i64;
-            let part = d
-                .f_narrow(0, offset, n)?
-                .f_to_kind(p.kind())?
-                .f_reshape(p.size().as_slice())?;
+        for (p, part) in params.iter().zip(split_like(params, d)?) {
             let _ = p.shallow_clone().f_add_(&part)?;
-            offset += n;
         }
         Ok(())
     })
+}
+
+/// The flat `[P]` vector `v` cut into pieces shaped, typed and placed like
+/// `like` (the parameters, or their gradients), in order.
+fn split_like(like: &[Tensor], v: &Tensor) -> Result<Vec<Tensor>> {
+    let mut offset = 0;
+    like.iter()
+        .map(|t| {
+            let n = t.numel() as i64;
+            let part = v
+                .f_narrow(0, offset, n)?
+                .f_to_kind(t.kind())?
+                .f_to_device(t.device())?
+                .f_reshape(t.size().as_slice())?;
+            offset += n;
+            Ok(part)
+        })
+        .collect()
 }
