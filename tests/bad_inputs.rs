@@ -516,6 +516,24 @@ fn cases(dir: &std::path::Path) -> Vec<Case> {
             }),
         ),
         (
+            "LinearProbe: a training label beyond the class names",
+            "train labels range over 0..=3, but there are 2 class names",
+            Box::new(move || {
+                let mut d = digits_like();
+                d.train = Split::new(zeros(&[4, 1, 2, 2]), Tensor::from_slice(&[0i64, 1, 2, 3])).unwrap();
+                ok(deepscope::transfer::LinearProbe::svm().c(1.0).run(&d))
+            }),
+        ),
+        (
+            "Randomization: test images of another size set after Dataset::new",
+            "test images: expected the train images' shape [1, 2, 2]",
+            Box::new(move || {
+                let mut d = Dataset::new("t", split(), split(), vec!["a".into(), "b".into()]).unwrap();
+                d.test = Split::new(zeros(&[2, 1, 3, 3]), two_labels()).unwrap();
+                ok(deepscope::generalization::Randomization::ShuffledPixels.apply(&d, 0))
+            }),
+        ),
+        (
             "LinearProbe: C of 0",
             "C must be finite and > 0, got 0",
             Box::new(move || {

@@ -14,6 +14,7 @@
 //! deepscope-kernel --version
 //! ```
 
+mod backlog;
 mod completeness;
 mod display_channel;
 mod doctor;

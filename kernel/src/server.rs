@@ -8,7 +8,7 @@
 use crate::completeness::{judge, Completeness};
 use crate::evaluator::{self, Cell, Job};
 use crate::preload;
-use crate::shared::{lock, Preload, Shared};
+use crate::shared::{lock, stream_bytes, Preload, Shared};
 use crate::wire::{error_content, Message, Signer, WireError};
 use bytes::Bytes;
 use jupyter_protocol::{ConnectionInfo, ExecuteRequest, ShutdownRequest};
@@ -131,6 +131,7 @@ pub async fn serve(
     // iopub: one task sends everything, in queue order.
     {
         let signer = signer.clone();
+        let shared = shared.clone();
         tokio::spawn(async move {
             while let Some(mut msg) = iopub_rx.recv().await {
                 msg.identities = vec![Bytes::from(msg.msg_type().to_string())];
@@ -138,6 +139,9 @@ pub async fn serve(
                     if let Err(e) = iopub.send(z).await {
                         eprintln!("deepscope-kernel: iopub send failed: {e}");
                     }
+                }
+                if msg.msg_type() == "stream" {
+                    shared.backlog.sent(stream_bytes(&msg.content));
                 }
             }
         });

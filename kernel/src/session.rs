@@ -141,6 +141,7 @@ impl Prepared {
             panic: Mutex::new(None),
             forwarding: Mutex::new(streams::PanicFilter::default()),
             input_cancel: Mutex::new(None),
+            backlog: crate::backlog::Backlog::new(crate::backlog::limit_from_env()),
         });
         display_channel::spawn(listener, shared.clone());
         let jobs = evaluator::spawn(shared.clone())

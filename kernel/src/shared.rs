@@ -14,6 +14,11 @@ pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// The length of a `stream` message's text, as counted by the backlog.
+pub fn stream_bytes(content: &Value) -> usize {
+    content["text"].as_str().map_or(0, str::len)
+}
+
 /// The cell being evaluated, as seen by the interrupt handler.
 #[derive(Debug)]
 pub struct RunningCell {
@@ -75,6 +80,8 @@ pub struct Shared {
     /// an interrupt must not leave the kernel waiting for a frontend that
     /// will never answer (the cell's process may be gone).
     pub input_cancel: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+    /// The stream text waiting on the iopub queue, bounded.
+    pub backlog: crate::backlog::Backlog,
 }
 
 impl Shared {
@@ -85,6 +92,9 @@ impl Shared {
 
     /// Publishes a message of `msg_type` on iopub, child of `parent`.
     pub fn publish(&self, msg_type: &str, parent: Option<&Message>, content: Value) {
+        if msg_type == "stream" {
+            self.backlog.queued(stream_bytes(&content));
+        }
         let msg = Message::new(&self.session, msg_type, parent, content);
         // The receiver lives as long as the runtime; after shutdown there is
         // nobody left to tell.

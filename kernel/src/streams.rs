@@ -32,8 +32,17 @@ fn publish(shared: &Shared, filter: &mut PanicFilter, name: &str, lines: Vec<Str
             text.push('\n');
         }
     }
-    if !text.is_empty() {
+    if !text.is_empty() && shared.backlog.admit(text.matches('\n').count(), text.len()) {
+        publish_notice(shared);
         shared.publish_current("stream", json!({ "name": name, "text": text }));
+    }
+}
+
+/// Says on stderr how much output was dropped since the last notice, if any
+/// was (see [`crate::backlog`]).
+fn publish_notice(shared: &Shared) {
+    if let Some(notice) = shared.backlog.take_notice() {
+        shared.publish_current("stream", json!({ "name": "stderr", "text": notice }));
     }
 }
 
@@ -70,6 +79,8 @@ pub fn drain_settled(shared: &Shared, stdout: &Receiver<String>, stderr: &Receiv
             quiet_since = Instant::now();
         }
         if quiet_since.elapsed() >= QUIET || start.elapsed() >= LIMIT {
+            // A gap at the end of the cell is said before its reply.
+            publish_notice(shared);
             return;
         }
         std::thread::sleep(Duration::from_millis(2));

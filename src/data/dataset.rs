@@ -298,6 +298,22 @@ impl Dataset {
         test: Split,
         classes: Vec<String>,
     ) -> Result<Self> {
+        let data = Dataset {
+            name: name.into(),
+            train,
+            test,
+            classes,
+        };
+        data.validate()?;
+        Ok(data)
+    }
+
+    /// Checks what [`Dataset::new`] promises: at least one class name, one
+    /// image shape for both splits, every label a class index. The fields
+    /// are public, so code that relies on these (a probe, a randomisation)
+    /// checks again.
+    pub fn validate(&self) -> Result<()> {
+        let (train, test, classes) = (&self.train, &self.test, &self.classes);
         if classes.is_empty() {
             return Err(Error::invalid("a dataset needs at least one class name"));
         }
@@ -313,7 +329,7 @@ impl Dataset {
             ));
         }
         let k = classes.len() as i64;
-        for (what, split) in [("train", &train), ("test", &test)] {
+        for (what, split) in [("train", train), ("test", test)] {
             if split.is_empty() {
                 continue;
             }
@@ -325,12 +341,7 @@ impl Dataset {
                 )));
             }
         }
-        Ok(Dataset {
-            name: name.into(),
-            train,
-            test,
-            classes,
-        })
+        Ok(())
     }
 
     /// Splits one set of examples into train and test, per class, so that each

@@ -85,6 +85,8 @@ impl Transform for Normalize {
                 format!("{c} channels"),
             ));
         }
+        // Float `[N, C, H, W]` with the channels built for (checked above):
+        // the broadcasts below cannot fail.
         let opts = (images.kind(), images.device());
         let mean = Tensor::from_slice(&self.mean)
             .to_kind(opts.0)
@@ -139,6 +141,7 @@ impl Transform for CenterCrop {
         let (_, _, h, w) = check::images(images, "images")?;
         positive_size(self.height, self.width, "CenterCrop")?;
         fits(self.height, self.width, h, w, "CenterCrop")?;
+        // The window fits (checked above): the narrows cannot fail.
         Ok(images.narrow(2, (h - self.height) / 2, self.height).narrow(
             3,
             (w - self.width) / 2,
@@ -173,6 +176,8 @@ impl Transform for RandomCrop {
         let padded = images.f_constant_pad_nd([p, p, p, p])?;
         let (n, _, h, w) = check::images(&padded, "images")?;
         fits(self.height, self.width, h, w, "RandomCrop")?;
+        // Each window lies inside the padded image (drawn within the room
+        // checked above): the narrows cannot fail.
         let crops: Vec<Tensor> = (0..n)
             .map(|i| {
                 let top = rng.gen_range(0..=h - self.height);
@@ -238,6 +243,8 @@ impl Transform for RandomFlip {
                 self.p
             )));
         }
+        // A mask `[N, 1, 1, 1]` of the images' own batch size and device:
+        // the selection cannot fail.
         let flips: Vec<bool> = (0..n).map(|_| rng.gen_bool(self.p)).collect();
         let mask = Tensor::from_slice(&flips)
             .to_device(images.device())
@@ -268,6 +275,8 @@ fn fits(h: i64, w: i64, in_h: i64, in_w: i64, what: &str) -> Result<()> {
     }
 }
 
+/// The crops `[C, h, w]` of one batch `like` (`[N, C, H, W]`) as `[N, C, h,
+/// w]`; all crops share a shape, so the stacking cannot fail.
 fn stack_or_empty(parts: &[Tensor], like: &Tensor, h: i64, w: i64) -> Tensor {
     if parts.is_empty() {
         let c = like.size()[1];

@@ -498,6 +498,44 @@ class RichOutput(KernelFixture):
             self.assertRegex(data["text/plain"], text)
             self.assertNotIn("confusion: [[", data["text/plain"], "no Debug dump")
 
+class BoundedBacklog(KernelFixture):
+    # A backlog of 64 KB instead of 64 MB, so that a flood overruns it.
+    env = {"DEEPSCOPE_KERNEL_BACKLOG_BYTES": "65536"}
+
+    def test_output_beyond_the_backlog_is_dropped_counted_and_said(self):
+        # Every line either arrives or is counted in a notice on stderr, and
+        # the kernel runs the next cell.
+        total = 2_000_000
+        msg_id = self.kc.execute(f'for i in 0..{total}u64 {{ println!("{{i:0>100}}"); }}')
+        while True:
+            reply = self.kc.get_shell_msg(timeout=CELL_TIMEOUT)
+            if reply["parent_header"].get("msg_id") == msg_id:
+                break
+        self.assertEqual(reply["content"]["status"], "ok")
+        received, dropped, notices = 0, 0, 0
+        while True:
+            try:
+                m = self.kc.get_iopub_msg(timeout=5)
+            except Exception:
+                break
+            if m["msg_type"] != "stream" or m["parent_header"].get("msg_id") != msg_id:
+                continue
+            text = m["content"]["text"]
+            if m["content"]["name"] == "stdout":
+                received += text.count("\n")
+            else:
+                for line in text.splitlines():
+                    if line.startswith("[deepscope: ") and "dropped here" in line:
+                        notices += 1
+                        dropped += int(line.split()[1])
+        self.assertEqual(received + dropped, total, f"{received} received, {dropped} dropped")
+        self.assertGreater(dropped, 0, "a 64 KB backlog under 202 MB of output dropped nothing")
+        self.assertGreaterEqual(notices, 1)
+        content, outputs = run(self.kc, 'println!("after");')
+        self.assertEqual(content["status"], "ok")
+        self.assertIn("after", "".join(m["content"]["text"] for m in of_type(outputs, "stream")))
+
+
 class OtherDependencies(KernelFixture):
     def test_dep_adds_another_crate_beside_the_preloaded_library(self):
         crate = Path(tempfile.mkdtemp(prefix="tinydep-"))

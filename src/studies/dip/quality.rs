@@ -23,11 +23,16 @@ fn same_shape(image: &Tensor, reference: &Tensor) -> Result<()> {
 /// `data_range=1`); infinite for identical images.
 pub fn psnr(image: &Tensor, reference: &Tensor) -> Result<f64> {
     same_shape(image, reference)?;
-    let mse = (image.to_kind(Kind::Double)
-        - reference.to_kind(Kind::Double).to_device(image.device()))
-    .square()
-    .mean(Kind::Double)
-    .double_value(&[]);
+    let mse = image
+        .f_to_kind(Kind::Double)?
+        .f_sub(
+            &reference
+                .f_to_kind(Kind::Double)?
+                .f_to_device(image.device())?,
+        )?
+        .f_square()?
+        .f_mean(Kind::Double)?
+        .f_double_value(&[])?;
     Ok(10.0 * (1.0 / mse).log10())
 }
 
@@ -45,7 +50,11 @@ pub fn ssim(image: &Tensor, reference: &Tensor) -> Result<f64> {
             "SSIM needs images larger than its 11x11 window, got {h}x{w}"
         )));
     }
+    // Both are float `[C, H, W]` of one shape, larger than the window
+    // (checked above): the filtering and arithmetic below cannot fail, once
+    // the reference is on the image's device.
     let device = image.device();
+    let y = reference.f_to_kind(Kind::Double)?.f_to_device(device)?;
     let g: Vec<f64> = (-RADIUS..=RADIUS)
         .map(|x| (-0.5 * (x * x) as f64 / (1.5f64 * 1.5)).exp())
         .collect();
@@ -59,7 +68,6 @@ pub fn ssim(image: &Tensor, reference: &Tensor) -> Result<f64> {
             .conv2d(&kw, None::<Tensor>, [1, 1], [0, 0], [1, 1], 1)
     };
     let x = image.to_kind(Kind::Double);
-    let y = reference.to_kind(Kind::Double).to_device(device);
     let (ux, uy) = (blur(&x), blur(&y));
     let vx = blur(&(&x * &x)) - &ux * &ux;
     let vy = blur(&(&y * &y)) - &uy * &uy;
@@ -67,5 +75,5 @@ pub fn ssim(image: &Tensor, reference: &Tensor) -> Result<f64> {
     let (c1, c2) = (0.01f64.powi(2), 0.03f64.powi(2));
     let s = ((&ux * &uy * 2.0 + c1) * (vxy * 2.0 + c2))
         / ((&ux * &ux + &uy * &uy + c1) * (vx + vy + c2));
-    Ok(s.mean(Kind::Double).double_value(&[]))
+    Ok(s.f_mean(Kind::Double)?.f_double_value(&[])?)
 }

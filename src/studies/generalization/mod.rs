@@ -62,6 +62,7 @@ impl Randomization {
 
     /// `data` randomised this way, drawn from `seed`.
     pub fn apply(&self, data: &Dataset, seed: u64) -> Result<Dataset> {
+        data.validate()?;
         let k = data.num_classes();
         let (train, test) = match *self {
             Randomization::TrueLabels => (data.train.clone(), data.test.clone()),
@@ -85,10 +86,12 @@ impl Randomization {
                 let shuffle = |s: &Split| -> Result<Split> {
                     let x = s.images();
                     let size = x.size();
-                    let flat = x.reshape([size[0], size[1], h * w]);
+                    // The splits' fields are public, so the test images may
+                    // not share the train images' size: checked forms.
+                    let flat = x.f_reshape([size[0], size[1], h * w])?;
                     let moved = flat
-                        .index_select(2, &perm.to_device(x.device()))
-                        .reshape(size.as_slice());
+                        .f_index_select(2, &perm.f_to_device(x.device())?)?
+                        .f_reshape(size.as_slice())?;
                     Split::new(moved, s.labels().shallow_clone())
                 };
                 (shuffle(&data.train)?, shuffle(&data.test)?)
@@ -102,6 +105,8 @@ impl Randomization {
                     let perm = with_torch_seed(seed ^ stream, || {
                         Tensor::rand([n, 1, hw], (Kind::Float, x.device())).argsort(2, false)
                     });
+                    // `perm` is made for this split's `[N, C, H, W]`: the
+                    // gather cannot fail.
                     let moved = x
                         .reshape([n, c, hw])
                         .gather(2, &perm.expand([n, c, hw], false), false)
@@ -127,9 +132,12 @@ impl Randomization {
                     .std_dim(1, false, false)
                     .to_kind(x.kind())
                     .reshape([1, c, 1, 1]);
+                // The statistics `[1, C, 1, 1]` of a split `[N, C, H, W]`
+                // (images are float: `Split::new` checks): the reductions
+                // above cannot fail; the test split may have other channels.
                 let noise = |s: &Split, stream: u64| -> Result<Split> {
                     let z = with_torch_seed(seed ^ stream, || s.images().randn_like());
-                    Split::new(z * &std + &mean, s.labels().shallow_clone())
+                    Split::new(z.f_mul(&std)?.f_add(&mean)?, s.labels().shallow_clone())
                 };
                 (noise(&data.train, 1)?, noise(&data.test, 2)?)
             }
@@ -145,6 +153,8 @@ impl Randomization {
 
 /// `labels` with each replaced, with probability `p`, by a uniform class of
 /// `0..classes`.
+/// `labels` are a split's `[N]` Int64 (checked by `Split::new`): the
+/// selection below cannot fail.
 fn corrupt_labels(labels: &Tensor, p: f64, classes: i64, seed: u64) -> Tensor {
     with_torch_seed(seed, || {
         let n = labels.size()[0];
@@ -169,8 +179,8 @@ pub fn changed_fraction(labels: &Tensor, original: &Tensor) -> Result<f64> {
         return Ok(0.0);
     }
     Ok(labels
-        .ne_tensor(original)
-        .to_kind(Kind::Double)
-        .mean(Kind::Double)
-        .double_value(&[]))
+        .f_ne_tensor(&original.f_to_device(labels.device())?)?
+        .f_to_kind(Kind::Double)?
+        .f_mean(Kind::Double)?
+        .f_double_value(&[])?)
 }

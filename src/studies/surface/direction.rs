@@ -177,17 +177,20 @@ impl Weights {
     /// Dot product over the tensors that move (buffers left out).
     pub fn dot(&self, other: &Weights) -> Result<f64> {
         self.check_same(other)?;
-        Ok(self
+        let parts = self
             .tensors
             .iter()
             .zip(&other.tensors)
             .filter(|(a, _)| a.1 != Role::Buffer)
-            .map(|(a, b)| {
-                (a.2.to_kind(Kind::Double) * b.2.to_kind(Kind::Double))
-                    .sum(Kind::Double)
-                    .double_value(&[])
+            .map(|(a, b)| -> Result<f64> {
+                Ok(a.2
+                    .f_to_kind(Kind::Double)?
+                    .f_mul(&b.2.f_to_kind(Kind::Double)?.f_to_device(a.2.device())?)?
+                    .f_sum(Kind::Double)?
+                    .f_double_value(&[])?)
             })
-            .sum())
+            .collect::<Result<Vec<f64>>>()?;
+        Ok(parts.iter().sum())
     }
 
     /// All moving values as one flat f64 vector `[P]` (buffers left out;
@@ -231,6 +234,8 @@ impl Weights {
                 let v = if *r == Role::Buffer {
                     t.zeros_like()
                 } else {
+                    // `flat` has the `[P]` checked above, cut at the sizes
+                    // that make up P: the narrow and reshape cannot fail.
                     let k = t.numel() as i64;
                     let part = flat
                         .narrow(0, offset, k)
@@ -276,7 +281,11 @@ impl Weights {
                         format!("{:?}", v.size()),
                     ));
                 }
-                Ok((n.clone(), *r, v.to_device(t.device()).to_kind(t.kind())))
+                Ok((
+                    n.clone(),
+                    *r,
+                    v.f_to_device(t.device())?.f_to_kind(t.kind())?,
+                ))
             })
             .collect::<Result<_>>()?;
         Ok(Weights { tensors })
@@ -324,6 +333,8 @@ pub fn random_direction(
     Ok(Weights { tensors })
 }
 
+/// `d` scaled as `how` says to the norms of `w`, a tensor of its shape
+/// (both from one set of weights, so the products below cannot fail).
 fn normalize(d: &Tensor, w: &Tensor, how: Normalization) -> Result<Tensor> {
     Ok(match how {
         Normalization::None => d.shallow_clone(),
@@ -360,7 +371,8 @@ pub fn orthogonalize(
         .iter()
         .zip(&center.tensors)
         .map(|((n, r, d), (_, _, w))| {
-            let zero = d.abs().max().double_value(&[]) == 0.0;
+            // `max` of an empty tensor is a libtorch error.
+            let zero = d.numel() == 0 || d.abs().f_max()?.f_double_value(&[])? == 0.0;
             let v = if *r == Role::Buffer || zero {
                 d.shallow_clone()
             } else {

@@ -28,6 +28,9 @@ pub fn num_parameters(model: &Model) -> i64 {
     parameters(model).iter().map(Tensor::numel).sum::<usize>() as i64
 }
 
+/// Tensors as one flat f64 vector. Callers pass a model's gradients or
+/// parameters, at least one (`gradient_graph` refuses a model without
+/// parameters): `cat` cannot fail.
 fn flat(ts: &[Tensor]) -> Tensor {
     Tensor::cat(
         &ts.iter()
@@ -83,6 +86,8 @@ fn hessian_rows(model: &Model, x: &Tensor, y: &Tensor) -> Result<Tensor> {
         )));
     }
     let (_, grads) = gradient_graph(model, x, y, &params)?;
+    // The gradients of at least one parameter (checked by
+    // `gradient_graph`), `p` values in all: the rows below cannot fail.
     let g = Tensor::cat(
         &grads.iter().map(|t| t.reshape([-1])).collect::<Vec<_>>(),
         0,
@@ -113,12 +118,16 @@ fn hvp_graph(model: &Model, x: &Tensor, y: &Tensor, v: &Tensor) -> Result<Tensor
         ));
     }
     let (_, grads) = gradient_graph(model, x, y, &params)?;
+    // `v` is the caller's: on another device or of another kind, the
+    // products are libtorch errors, not panics.
     let parts: Vec<Tensor> = grads
         .iter()
         .zip(split_like(&grads, v)?)
-        .map(|(g, part)| (g * part).sum(g.kind()))
-        .collect();
-    let dot = Tensor::stack(&parts, 0).sum(Kind::Float);
+        .map(|(g, part)| -> Result<Tensor> {
+            Ok(g.f_mul(&part.f_to_device(g.device())?)?.f_sum(g.kind())?)
+        })
+        .collect::<Result<_>>()?;
+    let dot = Tensor::f_stack(&parts, 0)?.f_sum(Kind::Float)?;
     let hv = Tensor::f_run_backward(&[&dot], &params, false, false)?;
     Ok(flat(&hv))
 }
@@ -148,6 +157,8 @@ pub fn lanczos(
     let (mut alphas, mut betas) = (Vec::new(), Vec::new());
     for k in 0..steps {
         basis.push(q.shallow_clone());
+        // `hvp` gives the `[P]` of `q`: the products with the basis below
+        // cannot fail.
         let mut w = hvp(model, x, y, &q)?.to_device(tch::Device::Cpu);
         let a = w.dot(&q).double_value(&[]);
         alphas.push(a);

@@ -187,6 +187,7 @@ impl LinearProbe {
                 "the squared-hinge probe is fitted to its minimum (Solver::TrustRegion, Solver::DualCoordinateDescent or Solver::Lbfgs)",
             ));
         }
+        features.validate()?;
         if features.train.is_empty() || features.test.is_empty() {
             return Err(Error::invalid(format!(
                 "'{}' needs training and test examples for a probe ({} and {})",
@@ -273,20 +274,22 @@ impl LinearProbe {
         for &c in grid {
             let mut accuracy = 0.0;
             for f in 0..folds as i64 {
-                let held = fold_of.eq(f);
-                let train_idx = held.logical_not().nonzero().squeeze_dim(1);
-                let test_idx = held.nonzero().squeeze_dim(1);
+                let held = fold_of.f_eq(f)?;
+                let train_idx = held.f_logical_not()?.f_nonzero()?.f_squeeze_dim(1)?;
+                let test_idx = held.f_nonzero()?.f_squeeze_dim(1)?;
                 let fitted = fit_linear(
                     self.loss,
                     &self.solver,
-                    &x.index_select(0, &train_idx),
-                    &y.index_select(0, &train_idx),
+                    &x.f_index_select(0, &train_idx)?,
+                    &y.f_index_select(0, &train_idx)?,
                     k,
                     c,
                     self.seed,
                 )?;
-                accuracy +=
-                    fitted.accuracy(&x.index_select(0, &test_idx), &y.index_select(0, &test_idx));
+                accuracy += fitted.accuracy(
+                    &x.f_index_select(0, &test_idx)?,
+                    &y.f_index_select(0, &test_idx)?,
+                )?;
             }
             scores.push((c, accuracy / folds as f64));
         }
@@ -345,17 +348,19 @@ struct Fitted {
 }
 
 impl Fitted {
-    fn scores(&self, x: &Tensor) -> Tensor {
-        x.matmul(&self.weight.transpose(0, 1)) + &self.bias
+    fn scores(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(x.f_matmul(&self.weight.f_transpose(0, 1)?)?
+            .f_add(&self.bias)?)
     }
 
-    fn accuracy(&self, x: &Tensor, y: &Tensor) -> f64 {
-        self.scores(x)
-            .argmax(1, false)
-            .eq_tensor(y)
-            .to_kind(Kind::Double)
-            .mean(Kind::Double)
-            .double_value(&[])
+    fn accuracy(&self, x: &Tensor, y: &Tensor) -> Result<f64> {
+        Ok(self
+            .scores(x)?
+            .f_argmax(1, false)?
+            .f_eq_tensor(y)?
+            .f_to_kind(Kind::Double)?
+            .f_mean(Kind::Double)?
+            .f_double_value(&[])?)
     }
 
     /// As a one-layer model of the features' shape (f32, like every
@@ -366,8 +371,11 @@ impl Fitted {
         crate::weights::load_tensors(
             &mut model,
             vec![
-                ("layers.0.weight".into(), self.weight.to_kind(Kind::Float)),
-                ("layers.0.bias".into(), self.bias.to_kind(Kind::Float)),
+                (
+                    "layers.0.weight".into(),
+                    self.weight.f_to_kind(Kind::Float)?,
+                ),
+                ("layers.0.bias".into(), self.bias.f_to_kind(Kind::Float)?),
             ],
             "the fitted probe",
         )?;
@@ -387,6 +395,7 @@ fn fit_linear(
     c: f64,
     seed: u64,
 ) -> Result<Fitted> {
+    // `x` is `design`'s `[N, D]`: rank 2 by construction.
     let d = x.size()[1];
     if let Solver::DualCoordinateDescent(dual) = solver {
         if loss != ProbeLoss::SquaredHinge {
@@ -416,12 +425,10 @@ fn fit_linear(
             ))
         }
     };
-    // `theta` is the solver's point of the `[K * D + K]` made above: the
-    // views cannot fail.
     let theta = found.x;
     Ok(Fitted {
-        weight: theta.narrow(0, 0, k * d).view([k, d]),
-        bias: theta.narrow(0, k * d, k),
+        weight: theta.f_narrow(0, 0, k * d)?.f_view([k, d])?,
+        bias: theta.f_narrow(0, k * d, k)?,
         objective: found.value,
     })
 }
@@ -441,12 +448,17 @@ fn lbfgs_fit(
     let targets = match loss {
         ProbeLoss::Logistic => y.shallow_clone(),
         // +1 for the example's class, -1 for the others.
-        ProbeLoss::SquaredHinge => y.one_hot(k).to_kind(Kind::Double) * 2.0 - 1.0,
+        ProbeLoss::SquaredHinge => y
+            .f_one_hot(k)?
+            .f_to_kind(Kind::Double)?
+            .f_mul_scalar(2.0)?
+            .f_sub_scalar(1.0)?,
     };
     let objective = |theta: &Tensor| -> Result<Tensor> {
-        let w = theta.narrow(0, 0, k * d).view([k, d]);
-        let b = theta.narrow(0, k * d, k);
-        let z = x.matmul(&w.transpose(0, 1)) + &b;
+        let w = theta.f_narrow(0, 0, k * d)?.f_view([k, d])?;
+        let b = theta.f_narrow(0, k * d, k)?;
+        let z = x.f_matmul(&w.f_transpose(0, 1)?)?.f_add(&b)?;
+        // Below, operands of the shapes made above: the arithmetic cannot fail.
         Ok(match loss {
             ProbeLoss::Logistic => {
                 let nll = z.f_log_softmax(1, Kind::Double)?.f_nll_loss::<Tensor>(

@@ -62,12 +62,12 @@ impl Affine {
             }
         }
         let t = self.theta(size[2], size[3])?;
-        let x = images.to_kind(Kind::Float);
-        let theta = Tensor::from_slice(&t)
-            .to_kind(Kind::Float)
-            .to_device(x.device())
-            .reshape([1, 2, 3])
-            .repeat([size[0], 1, 1]);
+        let x = images.f_to_kind(Kind::Float)?;
+        let theta = Tensor::f_from_slice(&t)?
+            .f_to_kind(Kind::Float)?
+            .f_to_device(x.device())?
+            .f_reshape([1, 2, 3])?
+            .f_repeat([size[0], 1, 1])?;
         let grid = Tensor::f_affine_grid_generator(&theta, size.as_slice(), false)?;
         Ok(x.f_grid_sampler(&grid, 0, 0, false)?)
     }
@@ -107,8 +107,8 @@ pub fn invariance(
     }
     let _guard = tch::no_grad_guard();
     let device = model.device();
-    let images = images.to_device(device);
-    let labels = labels.to_device(device);
+    let images = images.f_to_device(device)?;
+    let labels = labels.f_to_device(device)?;
     let mut wanted: Vec<&str> = layers.to_vec();
     wanted.push(model.output_layer());
     let flat = |t: &Tensor| t.reshape([t.size()[0], -1]);
@@ -122,6 +122,9 @@ pub fn invariance(
         ));
     }
     crate::check::class_indices(&labels, logits.size()[1], "labels")?;
+    // Each layer's output has the same shape for the moved images as for
+    // the originals (the transforms keep the size): the flattening and the
+    // distances below cannot fail.
     let reference: Vec<Tensor> = reference.iter().map(flat).collect();
     let mut distance = vec![Vec::new(); layers.len()];
     let mut true_prob = Vec::new();
