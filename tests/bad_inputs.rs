@@ -534,6 +534,22 @@ fn cases(dir: &std::path::Path) -> Vec<Case> {
             }),
         ),
         (
+            "renormalize_filters: an integer weight",
+            "convolution weight",
+            Box::new(|| {
+                let w = Tensor::ones([2, 1, 3, 3], (Kind::Int64, Device::Cpu)) * 10;
+                ok(deepscope::train::renormalize_filters(&w, 0.1))
+            }),
+        ),
+        (
+            "Downsampler: an integer image",
+            "downsampler input",
+            Box::new(|| {
+                let d = deepscope::dip::Downsampler::lanczos2(2).unwrap();
+                ok(d.apply(&Tensor::ones([1, 3, 8, 8], (Kind::Int64, Device::Cpu))))
+            }),
+        ),
+        (
             "LinearProbe: C of 0",
             "C must be finite and > 0, got 0",
             Box::new(move || {

@@ -45,6 +45,7 @@ pub fn read_cifar10_batch(path: impl AsRef<Path>) -> Result<(Tensor, Tensor)> {
             ),
         ));
     }
+    // A whole number of records (checked above): the views cannot fail.
     let n = (bytes.len() / RECORD) as i64;
     let all = Tensor::from_slice(&bytes).view([n, RECORD as i64]);
     let labels = all.select(1, 0).to_kind(Kind::Int64);

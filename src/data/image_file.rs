@@ -46,6 +46,7 @@ pub fn image_to_tensor(img: &DynamicImage, channels: Channels) -> Tensor {
     } else {
         (img.to_rgb32f().into_raw(), 3)
     };
+    // The decoder's `h * w * c` values: the reshape cannot fail.
     Tensor::from_slice(&data)
         .reshape([h, w, c])
         .permute([2, 0, 1])
@@ -71,6 +72,7 @@ pub fn tensor_to_image(t: &Tensor) -> Result<DynamicImage> {
             format!("{c} channels"),
         ));
     }
+    // A float `[1 or 3, H, W]` (checked above): the conversion cannot fail.
     let bytes: Vec<u8> = Vec::<u8>::try_from(
         (t.to_device(tch::Device::Cpu)
             .to_kind(Kind::Float)

@@ -21,6 +21,13 @@ pub fn renormalize_filters(weight: &Tensor, radius: f64) -> Result<usize> {
             weight.size()
         )));
     }
+    crate::check::floating(weight, "convolution weight")?;
+    if weight.numel() == 0 {
+        // No filter to scale (and `reshape([0, -1])` is a libtorch error).
+        return Ok(0);
+    }
+    // A float `[out, in, kh, kw]` with values (checked above): the
+    // reductions and the in-place scaling below cannot fail.
     let _guard = tch::no_grad_guard();
     let out = weight.size()[0];
     let rms = weight

@@ -62,12 +62,15 @@ impl Downsampler {
                 format!("{size:?}"),
             ));
         };
+        crate::check::floating(x, "downsampler input")?;
         if h % self.factor != 0 || w % self.factor != 0 {
             return Err(Error::invalid(format!(
                 "downsampling by {} needs sizes divisible by it, got {h}x{w}",
                 self.factor
             )));
         }
+        // The taps are the downsampler's own, the input a float `[N, C, H,
+        // W]` (checked above): the kernel below cannot fail.
         let k = self.taps.len() as i64;
         let t = Tensor::from_slice(&self.taps)
             .to_kind(x.kind())
@@ -150,6 +153,8 @@ impl Task {
     pub fn inpaint(image: &Tensor, mask: &Tensor) -> Result<Task> {
         let (c, h, w) = check_image(image, "image")?;
         super::degrade::check_mask(mask, c, h, w)?;
+        // A mask of the image's size (checked above): the comparisons and
+        // the product below cannot fail.
         let mask = mask.to_kind(Kind::Float).to_device(image.device());
         let values_ok = mask
             .eq(0.0)

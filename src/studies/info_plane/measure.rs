@@ -119,14 +119,18 @@ pub fn mutual_information(
     }
     let values = Vec::<f64>::try_from(
         activations
-            .to_kind(Kind::Double)
-            .to_device(tch::Device::Cpu)
-            .flatten(0, -1),
+            .f_to_kind(Kind::Double)?
+            .f_to_device(tch::Device::Cpu)?
+            .f_flatten(0, -1)?,
     )?;
     if values.iter().any(|v| !v.is_finite()) {
         return Err(Error::invalid("activations contain NaN or infinite values"));
     }
-    let ys = Vec::<i64>::try_from(labels.to_kind(Kind::Int64).to_device(tch::Device::Cpu))?;
+    let ys = Vec::<i64>::try_from(
+        labels
+            .f_to_kind(Kind::Int64)?
+            .f_to_device(tch::Device::Cpu)?,
+    )?;
     let bins = binning.digitize(&values)?;
     let mut t_counts: HashMap<&[u32], usize> = HashMap::new();
     let mut ty_counts: HashMap<(&[u32], i64), usize> = HashMap::new();

@@ -50,6 +50,9 @@ pub fn correspondence(
             )));
         }
     }
+    // Images the model takes, one box inside each (checked above): the
+    // occlusion, the flattening of one layer's outputs and the sign
+    // comparisons below cannot fail.
     let _guard = tch::no_grad_guard();
     let images = images.to_kind(Kind::Float).to_device(model.device());
     let occluded = images.copy();

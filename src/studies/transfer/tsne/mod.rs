@@ -429,6 +429,9 @@ impl Embedding {
                 "trustworthiness needs 1 <= k < n / 2, got k = {k} for {n} points"
             )));
         }
+        // `rows` and `points` hold `n` rows each (checked by
+        // `embedded_rows`): the views, ranks and gathers below work on
+        // tensors made here and cannot fail.
         let input = Tensor::from_slice(&rows(x)?).view([n as i64, -1]);
         let flat: Vec<f64> = self.points.iter().flat_map(|&(a, b)| [a, b]).collect();
         let embedded = Tensor::from_slice(&flat).view([n as i64, 2]);
