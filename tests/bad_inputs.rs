@@ -550,6 +550,11 @@ fn cases(dir: &std::path::Path) -> Vec<Case> {
             }),
         ),
         (
+            "hessian::index: a matrix instead of eigenvalues",
+            "eigenvalues: expected [P] (from linalg_eigvalsh), got [2, 2]",
+            Box::new(|| ok(deepscope::surface::hessian::index(&zeros(&[2, 2]), 1e-5))),
+        ),
+        (
             "LinearProbe: C of 0",
             "C must be finite and > 0, got 0",
             Box::new(move || {

@@ -190,6 +190,21 @@ fn round(r: &mut rng::Rng, lenet: &mut Model, small: &mut Model, bn: &mut Model)
     call("surface::hessian::refine_critical_point", &mut || {
         surface::hessian::refine_critical_point(small, &a, &labels, 1, 1e-3).is_ok()
     });
+    call("surface::hessian::index", &mut || {
+        surface::hessian::index(&a, 1e-5).is_ok()
+    });
+    call("train::renormalize_filters", &mut || {
+        train::renormalize_filters(&a.copy(), 0.1).is_ok()
+    });
+    call("dip::Downsampler::apply", &mut || {
+        dip::Downsampler::lanczos2(2)
+            .and_then(|d| d.apply(&a))
+            .is_ok()
+    });
+    call("surface::Weights::dot", &mut || {
+        let w = surface::Weights::of(small);
+        w.unflatten_like(&a).and_then(|v| w.dot(&v)).is_ok()
+    });
     call("train::update_batch_norm", &mut || {
         Split::new(a.shallow_clone(), labels.shallow_clone())
             .and_then(|s| train::update_batch_norm(bn, &s, k))

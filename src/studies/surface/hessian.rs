@@ -189,17 +189,30 @@ pub fn lanczos(
 
 /// The index of a critical point: the fraction of Hessian eigenvalues below
 /// `-tolerance` (Dauphin et al.'s alpha), from eigenvalues `[P]`.
-pub fn index(eigenvalues: &Tensor, tolerance: f64) -> f64 {
+pub fn index(eigenvalues: &Tensor, tolerance: f64) -> Result<f64> {
+    crate::check::defined(eigenvalues, "eigenvalues")?;
+    if eigenvalues.dim() != 1 {
+        return Err(Error::shape(
+            "eigenvalues",
+            "[P] (from linalg_eigvalsh)",
+            crate::check::shape_str(&eigenvalues.size()),
+        ));
+    }
+    if !(tolerance.is_finite() && tolerance >= 0.0) {
+        return Err(Error::invalid(format!(
+            "the index needs a finite tolerance >= 0, got {tolerance}"
+        )));
+    }
     let n = eigenvalues.numel();
     if n == 0 {
-        return 0.0;
+        return Ok(0.0);
     }
-    eigenvalues
-        .lt(-tolerance)
-        .to_kind(Kind::Double)
-        .sum(Kind::Double)
-        .double_value(&[])
-        / n as f64
+    let below = eigenvalues
+        .f_lt(-tolerance)?
+        .f_to_kind(Kind::Double)?
+        .f_sum(Kind::Double)?
+        .f_double_value(&[])?;
+    Ok(below / n as f64)
 }
 
 /// Moves `model` towards a critical point of the loss on `(x, y)` by Adam
