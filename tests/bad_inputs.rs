@@ -870,6 +870,28 @@ fn cases(dir: &std::path::Path) -> Vec<Case> {
             }),
         ),
         (
+            "Prior::run: a task whose observation was replaced by one of another size",
+            "the task's observation: expected [3, 16, 16] (what its operator makes of a [3, 16, 16] output), got [3, 9, 9]",
+            Box::new(|| {
+                let mut task = deepscope::dip::Task::denoise(&zeros(&[3, 16, 16])).unwrap();
+                task.observation = zeros(&[3, 9, 9]);
+                let prior = deepscope::dip::Prior::new(deepscope::dip::SkipConfig::cpu())
+                    .progress(deepscope::train::ProgressMode::Silent);
+                ok(prior.run(&task))
+            }),
+        ),
+        (
+            "Task::validate: a mask of another size set after Task::inpaint",
+            "the task's operator does not take a [3, 16, 16] output",
+            Box::new(|| {
+                let mut task =
+                    deepscope::dip::Task::inpaint(&zeros(&[3, 16, 16]), &zeros(&[1, 16, 16]))
+                        .unwrap();
+                task.operator = deepscope::dip::Operator::Mask(zeros(&[1, 9, 9]));
+                ok(task.validate())
+            }),
+        ),
+        (
             "Prior::input_code: a negative size",
             "the input code is for an output of 1 to 8192 pixels a side, got -1x4",
             Box::new(|| {

@@ -179,6 +179,7 @@ impl Prior {
     }
 
     fn check(&self, task: &Task) -> Result<()> {
+        task.validate()?;
         let [_, h, w] = task.output_shape;
         self.net.check(h, w)?;
         let code_channels = match self.code {
@@ -273,6 +274,9 @@ impl Prior {
         let mut model = self.net.build(c, h, w, self.seed, self.device)?;
         model.set_train(true);
         let code = self.input_code(h, w)?;
+        // A task whose parts fit (checked above): the observation, the
+        // output's image of it and the clean image share their shapes, so
+        // the losses, PSNRs and averages below cannot fail.
         let observation = task.observation.to_device(self.device).unsqueeze(0);
         let clean = task.clean.as_ref().map(|t| t.to_device(self.device));
         let mut opt = OptimizerState::new(Optimizer::adam(self.lr))?;

@@ -5,7 +5,7 @@
 
 use super::degrade::check_image;
 use crate::error::{Error, Result};
-use tch::{Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
 /// The fixed downsampler of the paper's super-resolution: a Lanczos-2
 /// kernel of `4 * factor` taps (phase 1/2), applied per channel with stride
@@ -209,8 +209,56 @@ impl Task {
     pub fn observe(&self, output: &Tensor) -> Result<Tensor> {
         match &self.operator {
             Operator::Identity => Ok(output.shallow_clone()),
-            Operator::Mask(m) => Ok(output * m.to_device(output.device())),
+            Operator::Mask(m) => Ok(output.f_mul(&m.f_to_device(output.device())?)?),
             Operator::Downsample(d) => d.apply(output),
         }
+    }
+
+    /// Checks that the parts fit together as the constructors made them:
+    /// the observation and the clean image are float images, the operator
+    /// maps an output of `output_shape` to the observation's shape, and the
+    /// clean image has the output's shape. The fields are public, so a run
+    /// checks again before its arithmetic relies on them.
+    pub fn validate(&self) -> Result<()> {
+        check_image(&self.observation, "the task's observation")?;
+        let [c, h, w] = self.output_shape;
+        if c <= 0 || h <= 0 || w <= 0 {
+            return Err(Error::invalid(format!(
+                "the task's output shape must be positive, got {:?}",
+                self.output_shape
+            )));
+        }
+        let observed = self
+            .observe(&Tensor::zeros([1, c, h, w], (Kind::Float, Device::Cpu)))
+            .map_err(|e| {
+                Error::invalid(format!(
+                    "the task's operator does not take a {:?} output: {e}",
+                    self.output_shape
+                ))
+            })?;
+        let mut expected = vec![1];
+        expected.extend(self.observation.size());
+        if observed.size() != expected {
+            return Err(Error::shape(
+                "the task's observation",
+                format!(
+                    "{} (what its operator makes of a {:?} output)",
+                    crate::check::shape_str(&observed.size()[1..]),
+                    self.output_shape
+                ),
+                crate::check::shape_str(&self.observation.size()),
+            ));
+        }
+        if let Some(clean) = &self.clean {
+            check_image(clean, "the task's clean image")?;
+            if clean.size() != self.output_shape {
+                return Err(Error::shape(
+                    "the task's clean image",
+                    format!("the output's shape {:?}", self.output_shape),
+                    crate::check::shape_str(&clean.size()),
+                ));
+            }
+        }
+        Ok(())
     }
 }
