@@ -555,6 +555,15 @@ fn cases(dir: &std::path::Path) -> Vec<Case> {
             Box::new(|| ok(deepscope::surface::hessian::index(&zeros(&[2, 2]), 1e-5))),
         ),
         (
+            "Dataset::all: test images of another size set after Dataset::new",
+            "test images: expected the train images' shape [1, 2, 2], got [1, 3, 3]",
+            Box::new(move || {
+                let mut d = digits_like();
+                d.test = Split::new(zeros(&[2, 1, 3, 3]), two_labels()).unwrap();
+                ok(d.all())
+            }),
+        ),
+        (
             "LinearProbe: C of 0",
             "C must be finite and > 0, got 0",
             Box::new(move || {

@@ -81,7 +81,7 @@ fn mnist_subset_is_5000_with_500_per_class() {
     assert_eq!(ints(&reference["class_counts"]), vec![500; 10]);
     assert_eq!(ds.train.image_shape(), [1, 28, 28]);
     assert_eq!(
-        pixel_sum(ds.all().images(), 255.0),
+        pixel_sum(ds.all().unwrap().images(), 255.0),
         reference["pixel_sum"].as_i64().unwrap()
     );
 }
@@ -92,7 +92,7 @@ fn digits_are_1797_8x8_images() {
     let ds = data::digits().unwrap();
     assert_eq!(ds.len(), 1797);
     assert_eq!(ds.train.image_shape(), [1, 8, 8]);
-    let all = ds.all();
+    let all = ds.all().unwrap();
     assert_eq!(
         all.class_counts(10).unwrap(),
         ints(&reference["class_counts"])

@@ -503,12 +503,14 @@ impl Dataset {
         self.len() == 0
     }
 
-    /// Train and test together, train first.
-    pub fn all(&self) -> Split {
-        Split {
-            images: Tensor::cat(&[&self.train.images, &self.test.images], 0),
-            labels: Tensor::cat(&[&self.train.labels, &self.test.labels], 0),
-        }
+    /// Train and test together, train first. Checks the splits again (see
+    /// [`Dataset::validate`]): images of two sizes cannot be joined.
+    pub fn all(&self) -> Result<Split> {
+        self.validate()?;
+        Ok(Split {
+            images: Tensor::f_cat(&[&self.train.images, &self.test.images], 0)?,
+            labels: Tensor::f_cat(&[&self.train.labels, &self.test.labels], 0)?,
+        })
     }
 
     /// This dataset on `device`.

@@ -307,7 +307,7 @@ impl LinearProbe {
 /// Features `[N, D]` (f64) and labels `[N]` of a split.
 fn design(split: &Split) -> Result<(Tensor, Tensor)> {
     let x = split.images().f_flatten(1, -1)?.f_to_kind(Kind::Double)?;
-    if !bool::try_from(x.isfinite().all())? {
+    if !bool::try_from(x.f_isfinite()?.f_all()?)? {
         return Err(Error::invalid(
             "the features hold NaN or infinite values; a probe needs finite features",
         ));
