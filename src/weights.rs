@@ -194,7 +194,7 @@ fn plan(model: &Model, file: Vec<(String, Tensor)>) -> (LoadReport, Vec<(Tensor,
 fn copy_all(pairs: Vec<(Tensor, Tensor)>) -> Result<()> {
     tch::no_grad(|| -> Result<()> {
         for (mut dst, src) in pairs {
-            dst.f_copy_(&src.to_kind(dst.kind()).to_device(dst.device()))?;
+            dst.f_copy_(&src.f_to_kind(dst.kind())?.f_to_device(dst.device())?)?;
         }
         Ok(())
     })

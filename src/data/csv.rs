@@ -102,6 +102,8 @@ pub fn read_labeled_csv(path: impl AsRef<Path>, layout: &CsvLayout) -> Result<(T
     if labels.is_empty() {
         return Err(Error::corrupt(path, "no data rows"));
     }
+    // Every row was checked to hold `height * width` values: the reshape
+    // cannot fail.
     let n = labels.len() as i64;
     let images = Tensor::from_slice(&values).reshape([n, 1, layout.height, layout.width]);
     let labels = Tensor::from_slice(&labels).to_kind(Kind::Int64);

@@ -39,6 +39,8 @@ pub fn read_image_folder(
             "no PNG or JPEG images in any class folder",
         ));
     }
+    // Every image is `[C, size, size]` with one C (`load_square`): the
+    // stack cannot fail.
     let split = Split::new(
         Tensor::stack(&images, 0),
         Tensor::from_slice(&labels).to_kind(Kind::Int64),

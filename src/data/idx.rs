@@ -128,6 +128,8 @@ fn parse_idx(bytes: &[u8]) -> std::result::Result<IdxArray, String> {
             body.len() - expected
         ));
     }
+    // Exactly the values the dimensions need (checked above): the reshape
+    // cannot fail.
     let shape: Vec<i64> = dims.iter().map(|&d| d as i64).collect();
     let tensor = decode(kind, body).reshape(&shape);
     Ok(IdxArray { kind, dims, tensor })

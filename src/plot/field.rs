@@ -22,9 +22,9 @@ pub fn matrix_from_tensor(t: &Tensor) -> Result<Vec<Vec<f64>>> {
         ));
     };
     let flat = Vec::<f64>::try_from(
-        t.to_device(tch::Device::Cpu)
-            .to_kind(Kind::Double)
-            .flatten(0, -1),
+        t.f_to_device(tch::Device::Cpu)?
+            .f_to_kind(Kind::Double)?
+            .f_flatten(0, -1)?,
     )?;
     Ok(flat
         .chunks(cols.max(1) as usize)

@@ -97,7 +97,7 @@ pub(crate) fn accuracy(logits: &Tensor, labels: &Tensor) -> Result<f64> {
     Ok(logits
         .f_argmax(1, false)?
         .f_eq_tensor(labels)?
-        .to_kind(Kind::Float)
-        .mean(Kind::Float)
-        .double_value(&[]))
+        .f_to_kind(Kind::Float)?
+        .f_mean(Kind::Float)?
+        .f_double_value(&[])?)
 }

@@ -68,6 +68,9 @@ pub fn evaluate(model: &mut Model, split: &Split, batch_size: usize) -> Result<E
         let device = model.device();
         let mut loss_sum = 0.0;
         let mut confusion = Tensor::zeros([classes * classes], (Kind::Int64, device));
+        // Logits `[N, classes]` (the output shape checked above) and labels
+        // in range: the loss's value, the argmax and the bin sums below
+        // cannot fail.
         for (x, y) in split.batches(batch_size, Order::Sequential, false)? {
             let (x, y) = (x.to_device(device), y.to_device(device));
             let logits = model.forward(&x)?;

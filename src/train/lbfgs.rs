@@ -109,7 +109,7 @@ impl Lbfgs {
             evaluations.set(evaluations.get() + 1);
             let (v, g) = f(x)?;
             check_gradient(&g, x)?;
-            Ok((v, g.to_kind(Kind::Double)))
+            Ok((v, g.f_to_kind(Kind::Double)?.f_to_device(x.device())?))
         };
         let mut x = x0.to_kind(Kind::Double).detach().copy();
         let (mut value, mut g) = eval(&x)?;
@@ -331,6 +331,8 @@ fn interpolate(a: &Point, b: &Point) -> f64 {
     }
 }
 
+// The three helpers below see the solver's own f64 vectors `[P]` on one
+// device (`minimize` checks and converts every gradient): they cannot fail.
 fn dot(a: &Tensor, b: &Tensor) -> f64 {
     a.dot(b).double_value(&[])
 }

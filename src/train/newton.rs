@@ -137,7 +137,7 @@ impl TrustRegion {
             evaluations += 1;
             let (v, g, s) = f.evaluate(x)?;
             check_gradient(&g, x)?;
-            Ok((v, g.f_to_kind(Kind::Double)?, s))
+            Ok((v, g.f_to_kind(Kind::Double)?.f_to_device(x.device())?, s))
         };
         // Never changed in place: each step makes a new tensor.
         let mut x = x0.f_to_kind(Kind::Double)?.detach();
