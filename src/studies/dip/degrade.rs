@@ -75,6 +75,7 @@ pub fn jpeg(image: &Tensor, quality: u8) -> Result<Tensor> {
     } else {
         Channels::Rgb
     };
+    // Our own image, decoded: a float `[C, H, W]`; moving it cannot fail.
     Ok(image_to_tensor(&decoded, channels).to_device(image.device()))
 }
 
@@ -115,6 +116,7 @@ pub fn text_mask(height: i64, width: i64, text: &str, font_px: u32) -> Result<Te
         .chunks(3)
         .map(|p| if p[0] > 127 { 1.0 } else { 0.0 })
         .collect();
+    // One value per pixel of the drawn `height x width` canvas.
     Ok(Tensor::from_slice(&known).reshape([1, height, width]))
 }
 
@@ -138,6 +140,7 @@ pub fn hole_mask(
             "the hole (top {top}, left {left}, {rows}x{cols}) must lie inside the {height}x{width} image"
         )));
     }
+    // The hole lies inside the mask (checked above).
     let mask = Tensor::ones([1, height, width], (Kind::Float, Device::Cpu));
     let _ = mask.narrow(1, top, rows).narrow(2, left, cols).fill_(0.0);
     Ok(mask)
@@ -287,6 +290,7 @@ pub fn crop_to_multiple(image: &Tensor, multiple: i64) -> Result<Tensor> {
             "cannot crop {h}x{w} to a multiple of {multiple}"
         )));
     }
+    // `nh <= h` and `nw <= w` (checked above): the narrows cannot fail.
     let (nh, nw) = (h / multiple * multiple, w / multiple * multiple);
     Ok(image
         .narrow(1, (h - nh) / 2, nh)
