@@ -85,7 +85,9 @@ def main():
           f"median of {REPEATS} runs; memory = peak resident above the start")
     print(f"{'work':<38} {'deepscope':>20} {'Captum':>26} {'speed ratio':>12}")
     for name, key, theirs in [("occlusion ResNet-18 224px w15 s8", "resnet18", res),
-                              ("occlusion ZFNet 64px w16 s2", "zfnet", zfo)]:
+                              ("  same, full recomputation", "resnet18_full", res),
+                              ("occlusion ZFNet 64px w16 s2", "zfnet", zfo),
+                              ("  same, full recomputation", "zfnet_full", zfo)]:
         s, m = ours[key]["seconds"], ours[key]["peak_bytes"]
         print(f"{name:<38} {s:>8.3f} s {mib(m):>7.0f} MiB {theirs[0]:>8.3f} s {mib(theirs[1]):>6.0f} MiB "
               f"(ppe {theirs[2]:>3}) {theirs[0] / s:>8.2f}x")

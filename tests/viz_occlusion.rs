@@ -219,3 +219,125 @@ fn bad_requests_say_what_was_wrong() {
     let wrong = Tensor::zeros([1, 20, 18], (Kind::Float, Device::Cpu));
     assert!(!err_text(o.run(&wrong, 0)).is_empty());
 }
+
+/// Largest difference between two maps, relative to the larger magnitude
+/// of the full map (at least 1e-12).
+fn relative_gap(a: &Tensor, full: &Tensor) -> f64 {
+    let scale = full.abs().max().double_value(&[]).max(1e-12);
+    (a - full).abs().max().double_value(&[]) / scale
+}
+
+/// Incremental and full sweeps of `model` (evaluation mode) over a random
+/// image: every map agrees to 1e-4 relative, and the most probable class
+/// differs only where two classes tie to 1e-4.
+fn incremental_agrees(model: &Model, window: i64, stride: i64, feature: &str, what: &str) {
+    let shape = model.input_shape().to_vec();
+    let image = with_torch_seed(9, || {
+        Tensor::randn(shape.as_slice(), (Kind::Float, Device::Cpu))
+    });
+    let sweep = |incremental: bool, budget: usize| {
+        Occlusion::new(model, window, stride)
+            .unwrap()
+            .feature_layer(feature)
+            .unwrap()
+            .budget_bytes(budget)
+            .incremental(incremental)
+            .run(&image, 1)
+            .unwrap()
+    };
+    let (fast, full) = (sweep(true, 64 << 20), sweep(false, 64 << 20));
+    assert!(fast.incremental && !full.incremental, "{what}: modes");
+    // One position at a time: the base activations shared by every batch
+    // must come out of a batch unchanged.
+    let single = sweep(true, 1);
+    let gap = relative_gap(&single.class_prob, &full.class_prob);
+    assert!(gap <= 1e-4, "{what}: batches of one differ by {gap:e}");
+    for (name, a, b) in [
+        ("class probability", &fast.class_prob, &full.class_prob),
+        ("attribution", &fast.attribution, &full.attribution),
+        (
+            "feature map total",
+            fast.feature.as_ref().unwrap(),
+            full.feature.as_ref().unwrap(),
+        ),
+    ] {
+        let gap = relative_gap(a, b);
+        assert!(gap <= 1e-4, "{what}: {name} differs by {gap:e} (relative)");
+    }
+    assert_eq!(fast.feature_map, full.feature_map, "{what}: strongest map");
+    let differ = fast.top_class.ne_tensor(&full.top_class);
+    let n = differ.sum(Kind::Int64).int64_value(&[]);
+    assert!(
+        n == 0,
+        "{what}: the most probable class differs at {n} positions"
+    );
+}
+
+#[test]
+fn incremental_occlusion_equals_full_recomputation_on_odd_geometry() {
+    // Odd sizes, strides that do not divide the image, padding, a ceil-mode
+    // pool, batch norm, LRN, leaky ReLU, average pooling, a residual block
+    // with a projection and one with the identity.
+    let mut model = ModelBuilder::new(&[3, 37, 41])
+        .seed(3)
+        .conv("conv1", "c1", 6, Conv::new(5).stride(2).padding(2))
+        .batch_norm("bn1", "bn1")
+        .leaky_relu("act1", 0.1)
+        .max_pool_with("pool1", 3, 2, 1, true)
+        .lrn("norm1", 3, 1e-2, 0.75, 1.0)
+        .conv("conv2", "c2", 8, Conv::new(3).padding(1))
+        .relu("relu2")
+        .basic_block("block1", "b1", 12, 2, true)
+        .basic_block("block2", "b2", 12, 1, true)
+        .avg_pool("pool2", 2, 1)
+        .adaptive_avg_pool("gap", [1, 1])
+        .flatten("flatten")
+        .linear("fc", "fc", 5)
+        .build(Device::Cpu)
+        .unwrap();
+    // Batch-norm statistics other than the initial 0 and 1, so that the
+    // base activations of every layer matter.
+    tch::no_grad(|| {
+        for l in model.layers() {
+            for (name, t) in &l.buffers {
+                if name == "running_var" {
+                    let _ = t.shallow_clone().uniform_(0.5, 2.0);
+                } else if name == "running_mean" {
+                    let _ = t.shallow_clone().uniform_(-0.5, 0.5);
+                }
+            }
+        }
+    });
+    model.set_train(false);
+    incremental_agrees(&model, 7, 4, "conv2", "odd net, window 7 stride 4");
+    incremental_agrees(&model, 1, 9, "block1", "odd net, window 1 stride 9");
+    incremental_agrees(&model, 30, 11, "relu2", "odd net, window 30 stride 11");
+}
+
+#[test]
+fn incremental_occlusion_equals_full_recomputation_on_the_zoo() {
+    let mut lenet = deepscope::zoo::lenet5(10)
+        .seed(1)
+        .build(Device::Cpu)
+        .unwrap();
+    lenet.set_train(false);
+    incremental_agrees(&lenet, 5, 3, "relu2", "LeNet-5");
+    let mut zf = deepscope::zoo::zfnet(&Default::default())
+        .seed(2)
+        .build(Device::Cpu)
+        .unwrap();
+    zf.set_train(false);
+    incremental_agrees(&zf, 9, 7, "relu5", "ZFNet-style 64 px");
+    let mut resnet = deepscope::zoo::resnet18(1000)
+        .seed(3)
+        .build(Device::Cpu)
+        .unwrap();
+    resnet.set_train(false);
+    incremental_agrees(&resnet, 15, 100, "layer2.1", "ResNet-18 224 px");
+    let mut vgg = deepscope::zoo::vgg11(1000)
+        .seed(4)
+        .build(Device::Cpu)
+        .unwrap();
+    vgg.set_train(false);
+    incremental_agrees(&vgg, 15, 100, "relu4_1", "VGG-11 224 px");
+}

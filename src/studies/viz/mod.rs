@@ -5,6 +5,7 @@
 
 mod correspondence;
 mod deconvnet;
+pub mod incremental;
 mod invariance;
 mod occlusion;
 mod top_k;

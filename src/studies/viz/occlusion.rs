@@ -10,6 +10,7 @@
 //! around), the forward pass stops at the deepest layer needed, and no
 //! autograd graph is built.
 
+use super::incremental::{self, Patched, State};
 use crate::check;
 use crate::display::{shows_at_cell_end, MimeBundle, Report, Show, Table};
 use crate::error::{Error, Result};
@@ -52,6 +53,9 @@ pub struct OcclusionMaps {
     pub window: [i64; 2],
     /// Pixels between neighbouring positions, vertically and horizontally.
     pub stride: [i64; 2],
+    /// Whether the sweep recomputed only what each occluder reaches
+    /// ([`Occlusion::incremental`]) rather than whole networks.
+    pub incremental: bool,
 }
 
 /// An occlusion sweep over one model.
@@ -63,6 +67,7 @@ pub struct Occlusion<'a> {
     fill: Fill,
     feature_layer: Option<String>,
     budget_bytes: usize,
+    incremental: bool,
 }
 
 impl<'a> Occlusion<'a> {
@@ -80,6 +85,7 @@ impl<'a> Occlusion<'a> {
             fill: Fill::Value(0.0),
             feature_layer: None,
             budget_bytes: 256 << 20,
+            incremental: true,
         })
     }
 
@@ -101,6 +107,17 @@ impl<'a> Occlusion<'a> {
     /// least one copy is always made).
     pub fn budget_bytes(mut self, bytes: usize) -> Self {
         self.budget_bytes = bytes;
+        self
+    }
+
+    /// Whether each layer recomputes only the part of its output that the
+    /// occluder can reach, from the unoccluded image's activations (exact:
+    /// the same maps as full recomputation up to summation order; see
+    /// [`incremental`](super::incremental)). On by default; it applies to a
+    /// model in evaluation mode whose first layer is local, and `false`
+    /// runs every occluded copy through the whole network.
+    pub fn incremental(mut self, on: bool) -> Self {
+        self.incremental = on;
         self
     }
 
@@ -190,32 +207,65 @@ impl<'a> Occlusion<'a> {
             }
         };
 
+        let incremental = self.incremental
+            && !self.model.is_training()
+            && incremental::worthwhile(self.model.layers());
+        let feature_index = match &self.feature_layer {
+            Some(name) => Some(self.model.layer_index(name)?),
+            None => None,
+        };
+        let mut bases = incremental::Bases::default();
         let mut probs = Vec::with_capacity(positions.len());
         let mut tops = Vec::with_capacity(positions.len());
         let mut feats = Vec::with_capacity(positions.len());
         for chunk in positions.chunks(batch) {
-            let copies = image.unsqueeze(0).repeat([chunk.len() as i64, 1, 1, 1]);
-            for (k, &(y, x)) in chunk.iter().enumerate() {
-                let one = copies.get(k as i64);
-                for (ch, &v) in fill_values.iter().enumerate() {
-                    let _ = one
-                        .get(ch as i64)
-                        .narrow(0, y, self.window[0])
-                        .narrow(1, x, self.window[1])
-                        .fill_(v);
+            let (feature, logits) = if incremental {
+                let occluded = Patched::occluded(
+                    &image.unsqueeze(0),
+                    chunk.to_vec(),
+                    self.window,
+                    &fill_values,
+                )?;
+                let mut state = State::Patched(occluded);
+                let mut feature = None;
+                for (i, layer) in self.model.layers().iter().enumerate() {
+                    state = incremental::step(layer, state, &mut bases).map_err(|e| match e {
+                        Error::Torch(t) => Error::invalid(format!("layer '{}': {t}", layer.name)),
+                        other => other,
+                    })?;
+                    if let (true, Some(m)) = (feature_index == Some(i), feature_map) {
+                        feature = Some(incremental::map_sums(&state)?.select(1, m));
+                    }
                 }
-            }
-            let (feature, logits) = probe(&copies)?;
+                (feature, incremental::whole(state)?)
+            } else {
+                let copies = image.unsqueeze(0).repeat([chunk.len() as i64, 1, 1, 1]);
+                for (k, &(y, x)) in chunk.iter().enumerate() {
+                    let one = copies.get(k as i64);
+                    for (ch, &v) in fill_values.iter().enumerate() {
+                        let _ = one
+                            .get(ch as i64)
+                            .narrow(0, y, self.window[0])
+                            .narrow(1, x, self.window[1])
+                            .fill_(v);
+                    }
+                }
+                let (feature, logits) = probe(&copies)?;
+                let sums = match (feature, feature_map) {
+                    (Some(f), Some(m)) => Some(
+                        f.select(1, m)
+                            .reshape([chunk.len() as i64, -1])
+                            .sum_dim_intlist(1, false, Kind::Float),
+                    ),
+                    _ => None,
+                };
+                (sums, logits)
+            };
             let p = logits.softmax(1, Kind::Float);
             probs.push(p.select(1, target));
             tops.push(p.argmax(1, false));
-            if let (Some(f), Some(m)) = (feature, feature_map) {
-                let map = f.select(1, m);
-                feats.push(map.reshape([chunk.len() as i64, -1]).sum_dim_intlist(
-                    1,
-                    false,
-                    Kind::Float,
-                ));
+            if let Some(f) = feature {
+                feats.push(f);
             }
         }
         let grid = [rows.len() as i64, cols.len() as i64];
@@ -260,6 +310,7 @@ impl<'a> Occlusion<'a> {
             target,
             window: self.window,
             stride: self.stride,
+            incremental,
         })
     }
 }
