@@ -23,6 +23,9 @@ use tch::{Device, Kind, Tensor};
 
 const REPEATS: usize = 3;
 
+/// The approximate sweeps keep this fraction of each map's side.
+const APPROXIMATE: f64 = 0.5;
+
 /// Median seconds and the largest peak over `REPEATS` runs of `f`, after one warm-up.
 fn measure(mut f: impl FnMut() -> deepscope::Result<()>) -> deepscope::Result<(f64, u64)> {
     f()?;
@@ -38,17 +41,52 @@ fn measure(mut f: impl FnMut() -> deepscope::Result<()>) -> deepscope::Result<(f
     Ok((times[REPEATS / 2], peak))
 }
 
+/// How a sweep recomputes: every copy in full, exactly what the occluder
+/// reaches, or at most this fraction of each map's side.
+#[derive(Clone, Copy)]
+enum Mode {
+    Full,
+    Exact,
+    Approximate(f64),
+}
+
+fn occluder(
+    model: &Model,
+    window: i64,
+    stride: i64,
+    mode: Mode,
+) -> deepscope::Result<Occlusion<'_>> {
+    let o = Occlusion::new(model, window, stride)?.fill(Fill::Value(0.0));
+    Ok(match mode {
+        Mode::Full => o.incremental(false),
+        Mode::Exact => o,
+        Mode::Approximate(f) => o.approximate(f)?,
+    })
+}
+
 fn occlusion(
     model: &Model,
     image: &Tensor,
     window: i64,
     stride: i64,
-    incremental: bool,
+    mode: Mode,
 ) -> deepscope::Result<(f64, u64)> {
-    let occluder = Occlusion::new(model, window, stride)?
-        .fill(Fill::Value(0.0))
-        .incremental(incremental);
+    let occluder = occluder(model, window, stride, mode)?;
     measure(|| occluder.run(image, 0).map(|_| ()))
+}
+
+/// The approximate sweep's largest probability error and SSIM against the exact one.
+fn approximation_error(
+    model: &Model,
+    image: &Tensor,
+    window: i64,
+    stride: i64,
+    fraction: f64,
+) -> deepscope::Result<(f64, f64)> {
+    let exact = occluder(model, window, stride, Mode::Exact)?.run(image, 0)?;
+    let rough = occluder(model, window, stride, Mode::Approximate(fraction))?.run(image, 0)?;
+    let e = rough.error_against(&exact)?;
+    Ok((e.max_abs, e.ssim.unwrap_or(f64::NAN)))
 }
 
 fn main() -> deepscope::Result<()> {
@@ -66,10 +104,17 @@ fn main() -> deepscope::Result<()> {
             Tensor::rand([9, 1, 64, 64], (Kind::Float, Device::Cpu)),
         )
     });
-    let (resnet_s, resnet_mem) = occlusion(&resnet, &photo, 15, 8, true)?;
-    let (zf_s, zf_mem) = occlusion(&zfnet, &digits.get(0), 16, 2, true)?;
-    let (resnet_full_s, resnet_full_mem) = occlusion(&resnet, &photo, 15, 8, false)?;
-    let (zf_full_s, zf_full_mem) = occlusion(&zfnet, &digits.get(0), 16, 2, false)?;
+    let digit = digits.get(0);
+    let (resnet_s, resnet_mem) = occlusion(&resnet, &photo, 15, 8, Mode::Exact)?;
+    let (zf_s, zf_mem) = occlusion(&zfnet, &digit, 16, 2, Mode::Exact)?;
+    let (resnet_full_s, resnet_full_mem) = occlusion(&resnet, &photo, 15, 8, Mode::Full)?;
+    let (zf_full_s, zf_full_mem) = occlusion(&zfnet, &digit, 16, 2, Mode::Full)?;
+    let (resnet_approx_s, resnet_approx_mem) =
+        occlusion(&resnet, &photo, 15, 8, Mode::Approximate(APPROXIMATE))?;
+    let (zf_approx_s, zf_approx_mem) =
+        occlusion(&zfnet, &digit, 16, 2, Mode::Approximate(APPROXIMATE))?;
+    let (resnet_err, resnet_ssim) = approximation_error(&resnet, &photo, 15, 8, APPROXIMATE)?;
+    let (zf_err, zf_ssim) = approximation_error(&zfnet, &digit, 16, 2, APPROXIMATE)?;
     let targets: Vec<Target> = (0..9)
         .flat_map(|image| (0..9).map(move |map| Target::strongest(image, map)))
         .collect();
@@ -83,13 +128,18 @@ fn main() -> deepscope::Result<()> {
              \"zfnet\": {{\"seconds\": {zf_s}, \"peak_bytes\": {zf_mem}}}, \
              \"resnet18_full\": {{\"seconds\": {resnet_full_s}, \"peak_bytes\": {resnet_full_mem}}}, \
              \"zfnet_full\": {{\"seconds\": {zf_full_s}, \"peak_bytes\": {zf_full_mem}}}, \
+             \"approximate\": {APPROXIMATE}, \
+             \"resnet18_approx\": {{\"seconds\": {resnet_approx_s}, \"peak_bytes\": {resnet_approx_mem}, \"max_abs\": {resnet_err}, \"ssim\": {resnet_ssim}}}, \
+             \"zfnet_approx\": {{\"seconds\": {zf_approx_s}, \"peak_bytes\": {zf_approx_mem}, \"max_abs\": {zf_err}, \"ssim\": {zf_ssim}}}, \
              \"deconv\": {{\"projections\": {}, \"per_second\": {per_second}, \"peak_bytes\": {deconv_mem}}}}}",
             targets.len()
         );
     } else {
         println!(
-            "occlusion ResNet-18 224px: {resnet_s:.2} s (full recomputation {resnet_full_s:.2} s), \
-             ZFNet 64px: {zf_s:.3} s (full {zf_full_s:.3} s); deconvnet: {per_second:.0} projections/s"
+            "occlusion ResNet-18 224px: {resnet_s:.2} s (full recomputation {resnet_full_s:.2} s, \
+             approximate {resnet_approx_s:.2} s, error {resnet_err:.3}), ZFNet 64px: {zf_s:.3} s \
+             (full {zf_full_s:.3} s, approximate {zf_approx_s:.3} s, error {zf_err:.3}); \
+             deconvnet: {per_second:.0} projections/s"
         );
     }
     Ok(())

@@ -564,6 +564,14 @@ fn cases(dir: &std::path::Path) -> Vec<Case> {
             }),
         ),
         (
+            "Occlusion::approximate: a fraction above 1",
+            "the approximation keeps a fraction in (0, 1] of each map's side, got 1.5",
+            Box::new(move || {
+                let m = tiny_mlp();
+                ok(deepscope::viz::Occlusion::new(&m, 2, 1).and_then(|o| o.approximate(1.5)))
+            }),
+        ),
+        (
             "LinearProbe: C of 0",
             "C must be finite and > 0, got 0",
             Box::new(move || {

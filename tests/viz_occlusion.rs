@@ -315,6 +315,34 @@ fn incremental_occlusion_equals_full_recomputation_on_odd_geometry() {
 }
 
 #[test]
+fn approximate_sweeps_report_their_error_and_the_whole_map_is_exact() {
+    let model = net();
+    let image = with_torch_seed(5, || Tensor::rand([3, 20, 18], (Kind::Float, Device::Cpu)));
+    let sweep = |o: Occlusion| o.run(&image, 2).unwrap();
+    let base = Occlusion::new(&model, 3, 1).unwrap();
+    let exact = sweep(base.clone());
+    // A cap of the whole side never binds: the exact maps.
+    let whole = sweep(base.clone().approximate(1.0).unwrap());
+    assert_eq!(whole.approximation, Some(1.0));
+    let e = whole.error_against(&exact).unwrap();
+    assert!(e.max_abs <= 1e-5, "{e:?}");
+    assert_eq!(e.top_class_agreement, 1.0);
+    // A fifth of each side binds at conv1 (windows of 4 where 5 are reached).
+    let rough = sweep(base.approximate(0.2).unwrap());
+    let e = rough.error_against(&exact).unwrap();
+    assert!(e.max_abs > 1e-6, "the cap changed nothing: {e:?}");
+    assert!(e.max_abs <= 1.0 && (0.0..=1.0).contains(&e.top_class_agreement));
+    let ssim = e.ssim.expect("maps of 18x16 positions have an SSIM");
+    assert!(ssim.is_finite() && ssim <= 1.0 + 1e-9, "{ssim}");
+    // The reference must be the same sweep.
+    let other = Occlusion::new(&model, 4, 2)
+        .unwrap()
+        .run(&image, 2)
+        .unwrap();
+    assert!(rough.error_against(&other).is_err());
+}
+
+#[test]
 fn incremental_occlusion_equals_full_recomputation_on_the_zoo() {
     let mut lenet = deepscope::zoo::lenet5(10)
         .seed(1)

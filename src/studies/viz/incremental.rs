@@ -164,11 +164,14 @@ fn windows(
 
 /// Base activations of the unoccluded image, per layer (by address: the
 /// model is borrowed for the whole sweep), with the padded copies that
-/// spatial layers read their borders from.
+/// spatial layers read their borders from; and the approximation's cap.
 #[derive(Default)]
 pub(crate) struct Bases {
     outputs: HashMap<usize, Tensor>,
     padded: HashMap<usize, Tensor>,
+    /// The largest window a spatial layer computes, as a fraction of its
+    /// output's side; `None` for the exact sweep.
+    cap: Option<f64>,
 }
 
 fn key(layer: &Layer) -> usize {
@@ -176,6 +179,16 @@ fn key(layer: &Layer) -> usize {
 }
 
 impl Bases {
+    /// For a sweep that caps each spatial layer's window at `cap` of its
+    /// output's side (approximate), or computes every window it must
+    /// (`None`: exact).
+    pub(crate) fn new(cap: Option<f64>) -> Self {
+        Bases {
+            cap,
+            ..Bases::default()
+        }
+    }
+
     fn output(&mut self, layer: &Layer, input: &Tensor) -> Result<Tensor> {
         if let Some(t) = self.outputs.get(&key(layer)) {
             return Ok(t.shallow_clone());
@@ -220,8 +233,9 @@ impl Axis {
     }
 
     /// The first output row that changed input rows from `lo` can reach,
-    /// clamped so that a window of `size` stays inside `out` rows.
-    fn corner(&self, lo: i64, size: i64, out: i64) -> i64 {
+    /// moved down by `inset` (an approximate window's margin), clamped so
+    /// that a window of `size` stays inside `out` rows.
+    fn corner(&self, lo: i64, inset: i64, size: i64, out: i64) -> i64 {
         let first = lo + self.padding - self.reach + 1;
         // Ceiling division of a possibly negative numerator.
         let first = if first <= 0 {
@@ -229,7 +243,7 @@ impl Axis {
         } else {
             (first + self.stride - 1) / self.stride
         };
-        first.min(out - size).max(0)
+        (first + inset).min(out - size).max(0)
     }
 }
 
@@ -394,7 +408,15 @@ fn local(
     let (in_size, out_size) = (p.base.size(), base_out.size());
     let (h, w) = (in_size[2], in_size[3]);
     let (oh, ow) = (out_size[2], out_size[3]);
-    let size = [axes[0].window(p.size[0], oh), axes[1].window(p.size[1], ow)];
+    let exact = [axes[0].window(p.size[0], oh), axes[1].window(p.size[1], ow)];
+    // The approximation keeps the middle of each window: changes beyond it
+    // are dropped.
+    let size = match bases.cap {
+        Some(cap) => [(0, oh), (1, ow)]
+            .map(|(a, out)| exact[a].min(((cap * out as f64).ceil() as i64).max(1))),
+        None => exact,
+    };
+    let inset = [0, 1].map(|a| (exact[a] - size[a]) / 2);
     // Rows of input each output window reads.
     let span = [0, 1].map(|a| (size[a] - 1) * axes[a].stride + axes[a].reach);
     // A ceil-mode pool's last window may read past the bottom padding.
@@ -417,8 +439,8 @@ fn local(
         .iter()
         .map(|&(y, x)| {
             (
-                axes[0].corner(y, size[0], oh),
-                axes[1].corner(x, size[1], ow),
+                axes[0].corner(y, inset[0], size[0], oh),
+                axes[1].corner(x, inset[1], size[1], ow),
             )
         })
         .collect();

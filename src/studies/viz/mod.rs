@@ -13,5 +13,5 @@ mod top_k;
 pub use correspondence::correspondence;
 pub use deconvnet::{Deconvnet, Overlap, Target};
 pub use invariance::{invariance, Affine, InvarianceCurve};
-pub use occlusion::{Fill, Occlusion, OcclusionMaps};
+pub use occlusion::{Fill, MapError, Occlusion, OcclusionMaps};
 pub use top_k::{top_k, PixelBox, ReceptiveField, TopActivation, TopK};

@@ -56,6 +56,22 @@ pub struct OcclusionMaps {
     /// Whether the sweep recomputed only what each occluder reaches
     /// ([`Occlusion::incremental`]) rather than whole networks.
     pub incremental: bool,
+    /// The approximation's fraction, if the sweep was approximate
+    /// ([`Occlusion::approximate`]).
+    pub approximation: Option<f64>,
+}
+
+/// How far an approximate sweep's maps are from the exact ones.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MapError {
+    /// Largest absolute difference of the target class's probability.
+    pub max_abs: f64,
+    /// Structural similarity of the two probability maps (11x11 Gaussian
+    /// window, as `dip::quality::ssim`); `None` for maps smaller than the
+    /// window.
+    pub ssim: Option<f64>,
+    /// Fraction of positions whose most probable class agrees.
+    pub top_class_agreement: f64,
 }
 
 /// An occlusion sweep over one model.
@@ -68,6 +84,7 @@ pub struct Occlusion<'a> {
     feature_layer: Option<String>,
     budget_bytes: usize,
     incremental: bool,
+    approximate: Option<f64>,
 }
 
 impl<'a> Occlusion<'a> {
@@ -86,6 +103,7 @@ impl<'a> Occlusion<'a> {
             feature_layer: None,
             budget_bytes: 256 << 20,
             incremental: true,
+            approximate: None,
         })
     }
 
@@ -119,6 +137,23 @@ impl<'a> Occlusion<'a> {
     pub fn incremental(mut self, on: bool) -> Self {
         self.incremental = on;
         self
+    }
+
+    /// Approximate incremental inference: each convolution or pool computes
+    /// at most `fraction` of its output's side (the middle of the window the
+    /// occluder could reach), and changes beyond it are dropped (KRYPTON's
+    /// projective-field threshold). Faster where windows grow large; the
+    /// maps differ from the exact ones by what
+    /// [`OcclusionMaps::error_against`] measures. `fraction` in (0, 1].
+    pub fn approximate(mut self, fraction: f64) -> Result<Self> {
+        if !(fraction.is_finite() && fraction > 0.0 && fraction <= 1.0) {
+            return Err(Error::invalid(format!(
+                "the approximation keeps a fraction in (0, 1] of each map's side, got {fraction}"
+            )));
+        }
+        self.approximate = Some(fraction);
+        self.incremental = true;
+        Ok(self)
     }
 
     /// Window positions along one axis of length `n`.
@@ -214,7 +249,7 @@ impl<'a> Occlusion<'a> {
             Some(name) => Some(self.model.layer_index(name)?),
             None => None,
         };
-        let mut bases = incremental::Bases::default();
+        let mut bases = incremental::Bases::new(self.approximate.filter(|_| incremental));
         let mut probs = Vec::with_capacity(positions.len());
         let mut tops = Vec::with_capacity(positions.len());
         let mut feats = Vec::with_capacity(positions.len());
@@ -311,11 +346,54 @@ impl<'a> Occlusion<'a> {
             window: self.window,
             stride: self.stride,
             incremental,
+            approximation: self.approximate.filter(|_| incremental),
         })
     }
 }
 
 impl OcclusionMaps {
+    /// This sweep's maps against `exact`'s (the same image, target,
+    /// window and stride, swept exactly).
+    pub fn error_against(&self, exact: &OcclusionMaps) -> Result<MapError> {
+        if self.class_prob.size() != exact.class_prob.size() || self.target != exact.target {
+            return Err(Error::invalid(format!(
+                "the sweeps differ: maps {:?} and {:?}, targets {} and {}",
+                self.class_prob.size(),
+                exact.class_prob.size(),
+                self.target,
+                exact.target
+            )));
+        }
+        let max_abs = self
+            .class_prob
+            .f_sub(&exact.class_prob)?
+            .f_abs()?
+            .f_max()?
+            .f_double_value(&[])?;
+        let [rows, cols] = self.class_prob.size()[..] else {
+            return Err(Error::invalid("occlusion maps are [rows, cols]"));
+        };
+        let ssim = if rows > 10 && cols > 10 {
+            Some(crate::studies::dip::quality::ssim(
+                &self.class_prob.f_unsqueeze(0)?,
+                &exact.class_prob.f_unsqueeze(0)?,
+            )?)
+        } else {
+            None
+        };
+        let top_class_agreement = self
+            .top_class
+            .f_eq_tensor(&exact.top_class)?
+            .f_to_kind(Kind::Double)?
+            .f_mean(Kind::Double)?
+            .f_double_value(&[])?;
+        Ok(MapError {
+            max_abs,
+            ssim,
+            top_class_agreement,
+        })
+    }
+
     /// Where the cells of the per-position maps (`class_prob`, `top_class`,
     /// `feature`) lie on the image, in pixels, as `(x0, x1, y0, y1)` for
     /// [`Heatmap::image_extent`]: each cell is centred on its occluder's
