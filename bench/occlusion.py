@@ -96,7 +96,7 @@ def main():
         theirs = res if key.startswith("resnet") else zfo
         print(f"{name + ' ' + str(ours['approximate']):<38} {a['seconds']:>8.3f} s {mib(a['peak_bytes']):>7.0f} MiB "
               f"{theirs[0]:>8.3f} s {'':>20} {theirs[0] / a['seconds']:>8.2f}x  "
-              f"(error: max |dp| {a['max_abs']:.3f}, SSIM {a['ssim']:.3f})")
+              f"(error: max |dp| / range {a['relative']:.3f}, SSIM {a['ssim']:.4f})")
     d = ours["deconv"]
     print(f"{'deconvnet ZFNet relu5, 9 maps x 9 images':<38} {d['per_second']:>8.0f} /s {mib(d['peak_bytes']):>5.0f} MiB "
           f"{dec_rate:>8.0f} /s {mib(dec_peak):>6.0f} MiB {'':>9} {d['per_second'] / dec_rate:>8.2f}x")

@@ -75,7 +75,8 @@ fn occlusion(
     measure(|| occluder.run(image, 0).map(|_| ()))
 }
 
-/// The approximate sweep's largest probability error and SSIM against the exact one.
+/// The approximate sweep's largest probability error (relative to the
+/// exact map's range) and SSIM against the exact one.
 fn approximation_error(
     model: &Model,
     image: &Tensor,
@@ -86,7 +87,7 @@ fn approximation_error(
     let exact = occluder(model, window, stride, Mode::Exact)?.run(image, 0)?;
     let rough = occluder(model, window, stride, Mode::Approximate(fraction))?.run(image, 0)?;
     let e = rough.error_against(&exact)?;
-    Ok((e.max_abs, e.ssim.unwrap_or(f64::NAN)))
+    Ok((e.relative, e.ssim.unwrap_or(f64::NAN)))
 }
 
 fn main() -> deepscope::Result<()> {
@@ -129,8 +130,8 @@ fn main() -> deepscope::Result<()> {
              \"resnet18_full\": {{\"seconds\": {resnet_full_s}, \"peak_bytes\": {resnet_full_mem}}}, \
              \"zfnet_full\": {{\"seconds\": {zf_full_s}, \"peak_bytes\": {zf_full_mem}}}, \
              \"approximate\": {APPROXIMATE}, \
-             \"resnet18_approx\": {{\"seconds\": {resnet_approx_s}, \"peak_bytes\": {resnet_approx_mem}, \"max_abs\": {resnet_err}, \"ssim\": {resnet_ssim}}}, \
-             \"zfnet_approx\": {{\"seconds\": {zf_approx_s}, \"peak_bytes\": {zf_approx_mem}, \"max_abs\": {zf_err}, \"ssim\": {zf_ssim}}}, \
+             \"resnet18_approx\": {{\"seconds\": {resnet_approx_s}, \"peak_bytes\": {resnet_approx_mem}, \"relative\": {resnet_err}, \"ssim\": {resnet_ssim}}}, \
+             \"zfnet_approx\": {{\"seconds\": {zf_approx_s}, \"peak_bytes\": {zf_approx_mem}, \"relative\": {zf_err}, \"ssim\": {zf_ssim}}}, \
              \"deconv\": {{\"projections\": {}, \"per_second\": {per_second}, \"peak_bytes\": {deconv_mem}}}}}",
             targets.len()
         );

@@ -66,6 +66,10 @@ pub struct OcclusionMaps {
 pub struct MapError {
     /// Largest absolute difference of the target class's probability.
     pub max_abs: f64,
+    /// `max_abs` over the exact map's range (largest minus smallest
+    /// probability): how much of the map's contrast the error is (0 for
+    /// identical maps; infinite if the exact map is flat and they differ).
+    pub relative: f64,
     /// Structural similarity of the two probability maps (11x11 Gaussian
     /// window, as `dip::quality::ssim`); `None` for maps smaller than the
     /// window.
@@ -373,6 +377,9 @@ impl OcclusionMaps {
         let [rows, cols] = self.class_prob.size()[..] else {
             return Err(Error::invalid("occlusion maps are [rows, cols]"));
         };
+        let range = exact.class_prob.f_max()?.f_double_value(&[])?
+            - exact.class_prob.f_min()?.f_double_value(&[])?;
+        let relative = if max_abs == 0.0 { 0.0 } else { max_abs / range };
         let ssim = if rows > 10 && cols > 10 {
             Some(crate::studies::dip::quality::ssim(
                 &self.class_prob.f_unsqueeze(0)?,
@@ -389,6 +396,7 @@ impl OcclusionMaps {
             .f_double_value(&[])?;
         Ok(MapError {
             max_abs,
+            relative,
             ssim,
             top_class_agreement,
         })
