@@ -359,28 +359,23 @@ fn approximate_sweeps_report_their_error_and_the_whole_map_is_exact() {
 
 #[test]
 fn incremental_occlusion_equals_full_recomputation_on_the_zoo() {
-    let mut lenet = deepscope::zoo::lenet5(10)
-        .seed(1)
-        .build(Device::Cpu)
-        .unwrap();
-    lenet.set_train(false);
-    incremental_agrees(&lenet, 5, 3, "relu2", "LeNet-5");
-    let mut zf = deepscope::zoo::zfnet(&Default::default())
-        .seed(2)
-        .build(Device::Cpu)
-        .unwrap();
-    zf.set_train(false);
-    incremental_agrees(&zf, 9, 7, "relu5", "ZFNet-style 64 px");
-    let mut resnet = deepscope::zoo::resnet18(1000)
-        .seed(3)
-        .build(Device::Cpu)
-        .unwrap();
-    resnet.set_train(false);
-    incremental_agrees(&resnet, 15, 100, "layer2.1", "ResNet-18 224 px");
-    let mut vgg = deepscope::zoo::vgg11(1000)
-        .seed(4)
-        .build(Device::Cpu)
-        .unwrap();
-    vgg.set_train(false);
-    incremental_agrees(&vgg, 15, 100, "relu4_1", "VGG-11 224 px");
+    use deepscope::zoo;
+    // Built models are in evaluation mode.
+    let cases = [
+        (zoo::lenet5(10), 5, 3, "relu2", "LeNet-5"),
+        (
+            zoo::zfnet(&Default::default()),
+            9,
+            7,
+            "relu5",
+            "ZFNet-style 64 px",
+        ),
+        (zoo::resnet18(1000), 15, 100, "layer2.1", "ResNet-18 224 px"),
+        (zoo::vgg11(1000), 15, 100, "relu4_1", "VGG-11 224 px"),
+    ];
+    for (seed, (builder, window, stride, layer, what)) in cases.into_iter().enumerate() {
+        let model = builder.seed(seed as u64 + 1).build(Device::Cpu).unwrap();
+        assert!(!model.is_training());
+        incremental_agrees(&model, window, stride, layer, what);
+    }
 }
