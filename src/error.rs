@@ -99,6 +99,15 @@ pub fn torch_message(e: &tch::TchError) -> String {
 }
 
 impl Error {
+    /// A libtorch error raised inside layer `name`, said as that layer's
+    /// (other errors pass unchanged): what every forward pass reports.
+    pub(crate) fn in_layer(self, name: &str) -> Self {
+        match self {
+            Error::Torch(t) => Error::invalid(format!("layer '{name}': {t}")),
+            other => other,
+        }
+    }
+
     /// An [`Error::Io`] for `path`.
     pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
         Error::Io {

@@ -203,10 +203,9 @@ impl Model {
         let mut guard = self.rng.lock().unwrap_or_else(|e| e.into_inner());
         for (i, layer) in self.layers.iter().enumerate().take(to + 1).skip(from) {
             let rng = if self.train { Some(&mut *guard) } else { None };
-            let (y, sw) = layer.forward(&h, rng).map_err(|e| match e {
-                Error::Torch(t) => Error::invalid(format!("layer '{}': {t}", layer.name)),
-                other => other,
-            })?;
+            let (y, sw) = layer
+                .forward(&h, rng)
+                .map_err(|e| e.in_layer(&layer.name))?;
             visit(i, &y, sw);
             h = y;
         }

@@ -268,10 +268,8 @@ impl<'a> Occlusion<'a> {
                 let mut state = State::Patched(occluded);
                 let mut feature = None;
                 for (i, layer) in self.model.layers().iter().enumerate() {
-                    state = incremental::step(layer, state, &mut bases).map_err(|e| match e {
-                        Error::Torch(t) => Error::invalid(format!("layer '{}': {t}", layer.name)),
-                        other => other,
-                    })?;
+                    state = incremental::step(layer, state, &mut bases)
+                        .map_err(|e| e.in_layer(&layer.name))?;
                     if let (true, Some(m)) = (feature_index == Some(i), feature_map) {
                         feature = Some(incremental::map_sums(&state)?.select(1, m));
                     }
