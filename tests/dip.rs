@@ -363,27 +363,29 @@ fn the_guard_undoes_a_diverging_step_with_the_optimizer_state() {
 
 #[test]
 fn a_rollback_at_the_end_leaves_output_average_and_last_record_in_agreement() {
-    // Guard at every step with a drop of 0.5 dB at lr 0.5: with this seed
-    // the guard rolls back at step 38 (among others), so a run of 38 steps
-    // ends on a restored state.
+    // Guard at every step with a drop of 0.5 dB at lr 0.5 rolls back
+    // often. Which steps depends on the last bits of every kernel, so a
+    // first run finds one, and a second, equal up to there, ends on it.
     let img = astronaut_patch();
     let task = Task::fit(&img).unwrap().with_clean(&img).unwrap();
-    let run = Prior::new(tiny())
-        .iterations(38)
+    let prior = Prior::new(tiny())
         .lr(0.5)
         .record_every(1)
-        .snapshots(&[38])
         .guard(Some(Guard {
             every: 1,
             drop_db: 0.5,
         }))
         .progress(ProgressMode::Silent)
-        .device(Device::Cpu)
-        .run(&task)
-        .unwrap();
-    assert!(run.rollbacks.contains(&38), "{:?}", run.rollbacks);
+        .device(Device::Cpu);
+    let probe = prior.clone().iterations(60).run(&task).unwrap();
+    let end = *probe
+        .rollbacks
+        .last()
+        .expect("a 0.5 dB guard at lr 0.5 rolls back within 60 steps");
+    let run = prior.iterations(end).snapshots(&[end]).run(&task).unwrap();
+    assert!(run.rollbacks.contains(&end), "{:?}", run.rollbacks);
     let last = run.last().unwrap();
-    assert_eq!(last.iteration, 38);
+    assert_eq!(last.iteration, end);
     let out = quality::psnr(&run.output, &img).unwrap();
     let avg = quality::psnr(&run.averaged, &img).unwrap();
     assert!(
@@ -395,7 +397,7 @@ fn a_rollback_at_the_end_leaves_output_average_and_last_record_in_agreement() {
         "{last:?} vs {avg}"
     );
     // A snapshot asked for at a rollback's iteration is the restored state.
-    let snap = run.snapshot(38).unwrap();
+    let snap = run.snapshot(end).unwrap();
     assert!(snap.averaged.equal(&run.averaged) && snap.output.equal(&run.output));
     // The plot marks the rollbacks.
     let plot = run.psnr_plot();

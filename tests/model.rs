@@ -296,3 +296,42 @@ fn concat_runs_branches_on_one_input_and_stacks_their_channels() {
         .build(Device::Cpu);
     assert!(err_text(small).contains("reflection padding"));
 }
+
+#[test]
+fn leaky_relu_layer_and_its_gradient_follow_the_slope() {
+    // Values on both sides of zero, and zero itself (the slope's side, as
+    // in PyTorch); distinct upstream gradients so that a mixed-up element
+    // shows.
+    let xs = [-3.0f32, -0.5, 0.0, 0.25, 2.0, -1e-3];
+    let gs = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0];
+    let x = Tensor::from_slice(&xs)
+        .reshape([1, 6, 1, 1])
+        .set_requires_grad(true);
+    let g = Tensor::from_slice(&gs).reshape([1, 6, 1, 1]);
+    for slope in [0.2f32, 0.01, 0.0, 1.5] {
+        let m = ModelBuilder::new(&[6, 1, 1])
+            .leaky_relu("act", slope as f64)
+            .build(Device::Cpu)
+            .unwrap();
+        let y = m.forward(&x).unwrap();
+        let loss = (&y * &g).sum(Kind::Float);
+        let grad = Tensor::run_backward(&[&loss], &[&x], false, false)
+            .pop()
+            .unwrap();
+        for (i, (v, gi)) in xs.iter().zip(gs).enumerate() {
+            let i = i as i64;
+            let want = if *v > 0.0 { *v } else { slope * v };
+            assert_eq!(
+                y.double_value(&[0, i, 0, 0]) as f32,
+                want,
+                "slope {slope}, x {v}"
+            );
+            let dwant = if *v > 0.0 { gi } else { slope * gi };
+            assert_eq!(
+                grad.double_value(&[0, i, 0, 0]) as f32,
+                dwant,
+                "slope {slope}, x {v}"
+            );
+        }
+    }
+}
