@@ -10,6 +10,11 @@
 //! `target/bench-surface/` for the Python side: the weights, the
 //! directions and the evaluation set as safetensors.
 //!
+//! The 9x9 timing runs in fresh processes, twice: with glibc's allocator as
+//! it comes and with the freed buffers kept
+//! (`runtime::allocator::retain_freed_buffers`); the Python side runs with
+//! the same two settings through glibc's `MALLOC_*` variables.
+//!
 //! Second part: a 21x21 grid run by one process with every thread against
 //! two processes, each running half of the points (one shard, half the
 //! threads) and saving it to its own file, then merged. The processes are
@@ -117,17 +122,29 @@ fn axis(n: usize) -> Vec<f64> {
     deepscope::surface::linspace(-1.0, 1.0, n)
 }
 
-/// Runs points `range` of an `n`x`n` grid, saving to `file` when given.
+/// Runs points `range` of an `n`x`n` grid along the stored directions,
+/// saving to `file` when given.
 fn scan(
     s: &mut Setup,
     n: usize,
     range: std::ops::Range<usize>,
     file: Option<&Path>,
 ) -> Result<LossGrid> {
+    let (center, d1, d2) = (s.center.clone(), s.d1.clone(), s.d2.clone());
+    scan_along(s, (&center, &d1, &d2), n, range, file)
+}
+
+fn scan_along(
+    s: &mut Setup,
+    (center, d1, d2): (&Weights, &Weights, &Weights),
+    n: usize,
+    range: std::ops::Range<usize>,
+    file: Option<&Path>,
+) -> Result<LossGrid> {
     let scan = Scan2d {
-        center: &s.center,
-        d1: &s.d1,
-        d2: &s.d2,
+        center,
+        d1,
+        d2,
         data: &s.eval,
         batch: EVAL as usize,
     };
@@ -137,6 +154,17 @@ fn scan(
         axis(n),
     )?;
     scan.run(&mut s.model, grid, range, file)
+}
+
+/// The work loss-landscapes' `random_plane` times besides its grid: copy
+/// the weights and draw two filter-normalised directions that move every
+/// parameter. Returns them and the seconds it took.
+fn setup(s: &Setup) -> Result<((Weights, Weights, Weights), f64)> {
+    let t = Instant::now();
+    let center = Weights::of(&s.model);
+    let d1 = random_direction(&center, Normalization::Filter, true, 3)?;
+    let d2 = random_direction(&center, Normalization::Filter, true, 4)?;
+    Ok(((center, d1, d2), t.elapsed().as_secs_f64()))
 }
 
 /// `--shard k --of m --file F` (or `--of 1` for the whole grid): one
@@ -191,30 +219,79 @@ fn processes(m: usize, threads: i32) -> Result<(f64, LossGrid)> {
     Ok((seconds, LossGrid::merge(&parts)?))
 }
 
+/// `--points [--retain]`: the 9x9 timing in a fresh process (the process
+/// that trained the model has glibc's allocator thresholds raised by
+/// training, which would flatter the scan), with glibc's defaults or with
+/// the buffers kept (`runtime::allocator`). Prints one JSON object.
+fn points(args: &[String]) -> Result<()> {
+    let retain = args.iter().any(|a| a == "--retain");
+    if retain {
+        deepscope::runtime::allocator::retain_freed_buffers()?;
+    }
+    let dir = folder();
+    let mut s = load(&dir)?;
+    let n = 9;
+    scan(&mut s, n, 0..1, None)?;
+    let t = Instant::now();
+    let grid = scan(&mut s, n, 0..n * n, None)?;
+    let points_per_second = (n * n) as f64 / t.elapsed().as_secs_f64();
+    if !retain {
+        std::fs::write(
+            dir.join("grid-9x9.json"),
+            serde_json::to_string(&grid.loss)
+                .map_err(|e| deepscope::Error::invalid(e.to_string()))?,
+        )
+        .map_err(|e| deepscope::Error::io(&dir, e))?;
+    }
+    // The same grid, timed with what random_plane does before it.
+    let t = Instant::now();
+    let (dirs, setup_s) = setup(&s)?;
+    scan_along(&mut s, (&dirs.0, &dirs.1, &dirs.2), n, 0..n * n, None)?;
+    let with_setup = (n * n) as f64 / t.elapsed().as_secs_f64();
+    println!(
+        "{{\"points_per_second\": {points_per_second}, \"with_setup_points_per_second\": {with_setup}, \"setup_s\": {setup_s}}}"
+    );
+    Ok(())
+}
+
+/// Runs [`points`] in a fresh copy of this program; its JSON object.
+fn points_in_a_process(retain: bool, threads: i32) -> Result<String> {
+    let exe = std::env::current_exe().map_err(|e| deepscope::Error::invalid(e.to_string()))?;
+    let mut command = Command::new(exe);
+    command
+        .env("BENCH_THREADS", threads.to_string())
+        .arg("--points");
+    if retain {
+        command.arg("--retain");
+    }
+    let out = command
+        .output()
+        .map_err(|e| deepscope::Error::invalid(format!("cannot start a scan process: {e}")))?;
+    if !out.status.success() {
+        return Err(deepscope::Error::invalid(format!(
+            "the scan process failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let threads = common::set_threads();
     if args.iter().any(|a| a == "--shard") {
         return child(&args);
     }
+    if args.iter().any(|a| a == "--points") {
+        return points(&args);
+    }
     let json = args.iter().any(|a| a == "--json");
     let dir = folder();
     std::fs::create_dir_all(&dir).map_err(|e| deepscope::Error::io(&dir, e))?;
     prepare(&dir)?;
-    let mut s = load(&dir)?;
 
-    // Points per second on a 9x9 grid, after one warm-up point.
-    let n = 9;
-    scan(&mut s, n, 0..1, None)?;
-    let t = Instant::now();
-    let grid = scan(&mut s, n, 0..n * n, None)?;
-    let points_per_second = (n * n) as f64 / t.elapsed().as_secs_f64();
-    std::fs::write(
-        dir.join("grid-9x9.json"),
-        serde_json::to_string(&grid.loss).map_err(|e| deepscope::Error::invalid(e.to_string()))?,
-    )
-    .map_err(|e| deepscope::Error::io(&dir, e))?;
-
+    let default = points_in_a_process(false, threads)?;
+    let retained = points_in_a_process(true, threads)?;
     let (one, whole) = processes(1, threads)?;
     let (two, merged) = processes(2, threads)?;
     let differ = whole
@@ -225,12 +302,12 @@ fn main() -> Result<()> {
         .fold(0.0, f64::max);
     if json {
         println!(
-            "{{\"threads\": {threads}, \"points\": {}, \"points_per_second\": {points_per_second}, \"side\": {SIDE}, \"one_process_s\": {one}, \"two_processes_s\": {two}, \"max_loss_difference\": {differ}, \"grid_file\": {:?}}}",
-            n * n,
+            "{{\"threads\": {threads}, \"points\": 81, \"default\": {default}, \"retained\": {retained}, \"side\": {SIDE}, \"one_process_s\": {one}, \"two_processes_s\": {two}, \"max_loss_difference\": {differ}, \"grid_file\": {:?}}}",
             dir.join("grid-9x9.json").display().to_string()
         );
     } else {
-        println!("2-D scan, 9x9 points, {EVAL} images: {points_per_second:.2} points/s");
+        println!("2-D scan, 9x9 points, {EVAL} images, glibc's defaults: {default}");
+        println!("the same with freed buffers kept: {retained}");
         println!("21x21 grid: 1 process {one:.1} s, 2 processes {two:.1} s (largest loss difference {differ:.2e})");
     }
     Ok(())

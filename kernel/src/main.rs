@@ -132,6 +132,14 @@ fn main() -> ExitCode {
         if let Err(e) = deepscope::runtime::interrupt::install_flag_handler() {
             eprintln!("deepscope-kernel: no interrupt handler: {e}");
         }
+        // Cells run forward passes over and over: keep the buffers libtorch
+        // frees instead of faulting them in again at every pass (a user's
+        // own MALLOC_* thresholds win).
+        if !deepscope::runtime::allocator::chosen_by_environment() {
+            if let Err(e) = deepscope::runtime::allocator::retain_freed_buffers() {
+                eprintln!("deepscope-kernel: freed buffers go back to the system: {e}");
+            }
+        }
         // Ensures the exported flag is linked in.
         std::hint::black_box(&deepscope::runtime::interrupt::DEEPSCOPE_INTERRUPT_FLAG);
         if let Err(e) = user_error::relay_stdout() {

@@ -1,7 +1,9 @@
 //! What every part of the library and the kernel share: the interrupt flag
 //! that long loops check ([`interrupt`]), where tensors live ([`device`]),
-//! and seeded randomness that means the same everywhere ([`rng`]).
+//! seeded randomness that means the same everywhere ([`rng`]), and how the C
+//! allocator keeps the buffers libtorch frees ([`allocator`]).
 
+pub mod allocator;
 pub mod device;
 pub mod interrupt;
 pub mod rng;
