@@ -6,7 +6,7 @@ mod common;
 use common::err_text;
 use deepscope::model::{Conv, Model, ModelBuilder};
 use deepscope::rng::with_torch_seed;
-use deepscope::viz::{Fill, Occlusion};
+use deepscope::viz::{DrillDown, Fill, Occlusion};
 use tch::{Device, Kind, Tensor};
 
 fn net() -> Model {
@@ -355,6 +355,81 @@ fn approximate_sweeps_report_their_error_and_the_whole_map_is_exact() {
         .run(&image, 2)
         .unwrap();
     assert!(rough.error_against(&other).is_err());
+}
+
+#[test]
+fn drill_down_evaluates_coarse_and_changing_cells_and_interpolates_the_rest() {
+    let model = net();
+    let image = with_torch_seed(6, || Tensor::rand([3, 20, 18], (Kind::Float, Device::Cpu)));
+    let base = Occlusion::new(&model, 3, 1)
+        .unwrap()
+        .feature_layer("relu1")
+        .unwrap();
+    let exact = base.run(&image, 1).unwrap();
+    assert_eq!((exact.evaluated, exact.drill_down), (18 * 16, None));
+    let (p, top) = (rows_f64(&exact.class_prob), rows_i64(&exact.top_class));
+    let f = rows_f64(exact.feature.as_ref().unwrap());
+
+    // Every cell refined: every position evaluated, the exact maps.
+    let all = base
+        .clone()
+        .drill_down(3, 1.0)
+        .unwrap()
+        .run(&image, 1)
+        .unwrap();
+    assert_eq!(all.evaluated, 18 * 16);
+    assert_close(&rows_f64(&all.class_prob), &p, "p, every cell refined");
+    assert_eq!(rows_i64(&all.top_class), top);
+
+    // Coarse rows 0, 3, .., 15, 17 and columns 0, 3, .., 15: 7 x 6, then a
+    // fifth of the 30 cells (6), each adding at most 16 - 4 positions.
+    let rough = base.drill_down(3, 0.2).unwrap().run(&image, 1).unwrap();
+    assert_eq!(rough.drill_down, Some(DrillDown::new(3, 0.2).unwrap()));
+    assert!(
+        rough.evaluated > 42 && rough.evaluated <= 42 + 6 * 12,
+        "{}",
+        rough.evaluated
+    );
+    let (rp, rf) = (
+        rows_f64(&rough.class_prob),
+        rows_f64(rough.feature.as_ref().unwrap()),
+    );
+    let coarse_rows = [0, 3, 6, 9, 12, 15, 17];
+    for &r in &coarse_rows {
+        for c in (0..16).step_by(3) {
+            assert!(
+                (rp[r][c] - p[r][c]).abs() < 1e-6,
+                "coarse ({r}, {c}) is evaluated"
+            );
+            assert!((rf[r][c] - f[r][c]).abs() <= 1e-4 * f[r][c].abs().max(1.0));
+        }
+    }
+    // Interpolated values lie within their cell's corners.
+    for r in 0..18 {
+        for c in 0..16 {
+            let (r0, r1) = (r / 3 * 3, (r / 3 * 3 + 3).min(17));
+            let (c0, c1) = (c / 3 * 3, (c / 3 * 3 + 3).min(15));
+            let corners = [p[r0][c0], p[r0][c1], p[r1][c0], p[r1][c1]];
+            let lo = corners.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = corners.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let v = rp[r][c];
+            let evaluated = (v - p[r][c]).abs() < 1e-6;
+            assert!(
+                evaluated || (lo - 1e-6..=hi + 1e-6).contains(&v),
+                "({r}, {c}): {v}"
+            );
+        }
+    }
+    let e = rough.error_against(&exact).unwrap();
+    assert!(e.max_abs > 0.0 && e.max_abs < 1.0, "{e:?}");
+    assert!(Occlusion::new(&model, 3, 1)
+        .unwrap()
+        .drill_down(1, 0.5)
+        .is_err());
+    assert!(Occlusion::new(&model, 3, 1)
+        .unwrap()
+        .drill_down(2, -0.1)
+        .is_err());
 }
 
 #[test]

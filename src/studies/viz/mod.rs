@@ -5,6 +5,7 @@
 
 mod correspondence;
 mod deconvnet;
+pub mod drill_down;
 pub mod incremental;
 mod invariance;
 mod occlusion;
@@ -12,6 +13,7 @@ mod top_k;
 
 pub use correspondence::correspondence;
 pub use deconvnet::{Deconvnet, Overlap, Target};
+pub use drill_down::DrillDown;
 pub use invariance::{invariance, Affine, InvarianceCurve};
 pub use occlusion::{Fill, MapError, Occlusion, OcclusionMaps};
 pub use top_k::{top_k, PixelBox, ReceptiveField, TopActivation, TopK};

@@ -10,6 +10,7 @@
 //! around), the forward pass stops at the deepest layer needed, and no
 //! autograd graph is built.
 
+use super::drill_down::{self, DrillDown, Value};
 use super::incremental::{self, Patched, State};
 use crate::check;
 use crate::display::{shows_at_cell_end, MimeBundle, Report, Show, Table};
@@ -59,6 +60,12 @@ pub struct OcclusionMaps {
     /// The approximation's fraction, if the sweep was approximate
     /// ([`Occlusion::approximate`]).
     pub approximation: Option<f64>,
+    /// The drill-down's settings, if the sweep was adaptive
+    /// ([`Occlusion::drill_down`]): then only `evaluated` positions were run
+    /// through the network and the others interpolated.
+    pub drill_down: Option<DrillDown>,
+    /// Positions run through the network (all of them unless adaptive).
+    pub evaluated: usize,
 }
 
 /// How far an approximate sweep's maps are from the exact ones.
@@ -89,6 +96,7 @@ pub struct Occlusion<'a> {
     budget_bytes: usize,
     incremental: bool,
     approximate: Option<f64>,
+    drill_down: Option<DrillDown>,
 }
 
 impl<'a> Occlusion<'a> {
@@ -108,6 +116,7 @@ impl<'a> Occlusion<'a> {
             budget_bytes: 256 << 20,
             incremental: true,
             approximate: None,
+            drill_down: None,
         })
     }
 
@@ -157,6 +166,22 @@ impl<'a> Occlusion<'a> {
         }
         self.approximate = Some(fraction);
         self.incremental = true;
+        Ok(self)
+    }
+
+    /// Adaptive drill-down: a coarse sweep at every `coarse`-th position
+    /// along each axis first, then every position in the `fraction` of
+    /// coarse cells whose corners' probabilities spread the most, and the
+    /// rest interpolated (bilinear; the most probable class from the nearest
+    /// evaluated corner); see [`drill_down`](super::drill_down). It combines
+    /// with exact or approximate incremental inference or full
+    /// recomputation. Evaluates about `1/coarse^2 + fraction` of the
+    /// positions; the maps differ from the exact ones where a change lies
+    /// wholly between coarse positions, by what
+    /// [`OcclusionMaps::error_against`] measures. `coarse` at least 2,
+    /// `fraction` in `[0, 1]`.
+    pub fn drill_down(mut self, coarse: usize, fraction: f64) -> Result<Self> {
+        self.drill_down = Some(DrillDown::new(coarse, fraction)?);
         Ok(self)
     }
 
@@ -254,68 +279,85 @@ impl<'a> Occlusion<'a> {
             None => None,
         };
         let mut bases = incremental::Bases::new(self.approximate.filter(|_| incremental));
-        let mut probs = Vec::with_capacity(positions.len());
-        let mut tops = Vec::with_capacity(positions.len());
-        let mut feats = Vec::with_capacity(positions.len());
-        for chunk in positions.chunks(batch) {
-            let (feature, logits) = if incremental {
-                let occluded = Patched::occluded(
-                    &image.unsqueeze(0),
-                    chunk.to_vec(),
-                    self.window,
-                    &fill_values,
-                )?;
-                let mut state = State::Patched(occluded);
-                let mut feature = None;
-                for (i, layer) in self.model.layers().iter().enumerate() {
-                    state = incremental::step(layer, state, &mut bases)
-                        .map_err(|e| e.in_layer(&layer.name))?;
-                    if let (true, Some(m)) = (feature_index == Some(i), feature_map) {
-                        feature = Some(incremental::map_sums(&state)?.select(1, m));
+        // The values at grid positions `(row, col)`, a batch at a time.
+        let mut evaluate = |cells: &[(usize, usize)]| -> Result<Vec<Value>> {
+            let positions: Vec<(i64, i64)> =
+                cells.iter().map(|&(r, c)| (rows[r], cols[c])).collect();
+            let mut values = Vec::with_capacity(positions.len());
+            for chunk in positions.chunks(batch) {
+                let (feature, logits) = if incremental {
+                    let occluded = Patched::occluded(
+                        &image.unsqueeze(0),
+                        chunk.to_vec(),
+                        self.window,
+                        &fill_values,
+                    )?;
+                    let mut state = State::Patched(occluded);
+                    let mut feature = None;
+                    for (i, layer) in self.model.layers().iter().enumerate() {
+                        state = incremental::step(layer, state, &mut bases)
+                            .map_err(|e| e.in_layer(&layer.name))?;
+                        if let (true, Some(m)) = (feature_index == Some(i), feature_map) {
+                            feature = Some(incremental::map_sums(&state)?.select(1, m));
+                        }
                     }
-                }
-                (feature, incremental::whole(state)?)
-            } else {
-                let copies = image.unsqueeze(0).repeat([chunk.len() as i64, 1, 1, 1]);
-                for (k, &(y, x)) in chunk.iter().enumerate() {
-                    let one = copies.get(k as i64);
-                    for (ch, &v) in fill_values.iter().enumerate() {
-                        let _ = one
-                            .get(ch as i64)
-                            .narrow(0, y, self.window[0])
-                            .narrow(1, x, self.window[1])
-                            .fill_(v);
+                    (feature, incremental::whole(state)?)
+                } else {
+                    let copies = image.unsqueeze(0).repeat([chunk.len() as i64, 1, 1, 1]);
+                    for (k, &(y, x)) in chunk.iter().enumerate() {
+                        let one = copies.get(k as i64);
+                        for (ch, &v) in fill_values.iter().enumerate() {
+                            let _ = one
+                                .get(ch as i64)
+                                .narrow(0, y, self.window[0])
+                                .narrow(1, x, self.window[1])
+                                .fill_(v);
+                        }
                     }
-                }
-                let (feature, logits) = probe(&copies)?;
-                let sums = match (feature, feature_map) {
-                    (Some(f), Some(m)) => Some(
-                        f.select(1, m)
-                            .reshape([chunk.len() as i64, -1])
-                            .sum_dim_intlist(1, false, Kind::Float),
-                    ),
-                    _ => None,
+                    let (feature, logits) = probe(&copies)?;
+                    let sums = match (feature, feature_map) {
+                        (Some(f), Some(m)) => Some(
+                            f.select(1, m)
+                                .reshape([chunk.len() as i64, -1])
+                                .sum_dim_intlist(1, false, Kind::Float),
+                        ),
+                        _ => None,
+                    };
+                    (sums, logits)
                 };
-                (sums, logits)
-            };
-            let p = logits.softmax(1, Kind::Float);
-            probs.push(p.select(1, target));
-            tops.push(p.argmax(1, false));
-            if let Some(f) = feature {
-                feats.push(f);
+                let p = logits.softmax(1, Kind::Float);
+                let host = |t: Tensor| t.to_kind(Kind::Double).to_device(tch::Device::Cpu);
+                let probs = Vec::<f64>::try_from(host(p.select(1, target)))?;
+                let tops = Vec::<i64>::try_from(p.argmax(1, false).to_device(tch::Device::Cpu))?;
+                let feats = feature.map(|f| Vec::<f64>::try_from(host(f))).transpose()?;
+                values.extend((0..probs.len()).map(|k| Value {
+                    prob: probs[k],
+                    top: tops[k],
+                    feature: feats.as_ref().map(|f| f[k]),
+                }));
             }
-        }
+            Ok(values)
+        };
+        let (values, evaluated) = match self.drill_down {
+            None => {
+                let all: Vec<(usize, usize)> = (0..rows.len())
+                    .flat_map(|r| (0..cols.len()).map(move |c| (r, c)))
+                    .collect();
+                (evaluate(&all)?, all.len())
+            }
+            Some(settings) => drill_down::sweep(rows.len(), cols.len(), settings, &mut evaluate)?,
+        };
         let grid = [rows.len() as i64, cols.len() as i64];
-        let class_prob = Tensor::cat(&probs, 0)
-            .reshape(grid)
-            .to_device(tch::Device::Cpu);
-        let top_class = Tensor::cat(&tops, 0)
-            .reshape(grid)
-            .to_device(tch::Device::Cpu);
-        let feature = (!feats.is_empty()).then(|| {
-            Tensor::cat(&feats, 0)
-                .reshape(grid)
-                .to_device(tch::Device::Cpu)
+        let probs: Vec<f32> = values.iter().map(|v| v.prob as f32).collect();
+        let class_prob = Tensor::from_slice(&probs).reshape(grid);
+        let tops: Vec<i64> = values.iter().map(|v| v.top).collect();
+        let top_class = Tensor::from_slice(&tops).reshape(grid);
+        let feature = feature_map.is_some().then(|| {
+            let f: Vec<f32> = values
+                .iter()
+                .map(|v| v.feature.unwrap_or(f64::NAN) as f32)
+                .collect();
+            Tensor::from_slice(&f).reshape(grid)
         });
 
         // Per-pixel average of the drop over the windows covering the pixel.
@@ -349,6 +391,8 @@ impl<'a> Occlusion<'a> {
             stride: self.stride,
             incremental,
             approximation: self.approximate.filter(|_| incremental),
+            drill_down: self.drill_down,
+            evaluated,
         })
     }
 }
@@ -511,6 +555,24 @@ impl Show for OcclusionMaps {
             ])?;
         if let Some(m) = self.feature_map {
             table = table.row(&["followed feature map".to_string(), m.to_string()])?;
+        }
+        if let Some(f) = self.approximation {
+            table = table.row(&[
+                "approximate".to_string(),
+                format!("each layer's window capped at {f} of its map's side"),
+            ])?;
+        }
+        if let Some(d) = self.drill_down {
+            table = table.row(&[
+                "drill-down".to_string(),
+                format!(
+                    "every {}th position, then the {:.0}% of cells that change most: {} of {} positions evaluated, the rest interpolated",
+                    d.coarse,
+                    100.0 * d.fraction,
+                    self.evaluated,
+                    top.len()
+                ),
+            ])?;
         }
         let text = format!(
             "occlusion of class {}: p {:.4} unoccluded, {lowest:.4} at worst; another class wins at {changed} of {} positions",
