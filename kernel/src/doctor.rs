@@ -1,6 +1,7 @@
 //! `deepscope-kernel doctor`: checks the environment a kernel needs:
-//! libtorch, the CUDA backend, the compute device, the data folder, and the
-//! build folder pool, and the service of ready evaluators.
+//! libtorch, the CUDA backend, the compute device, how cells' freed memory
+//! is kept, the data folder, the build folder pool, and the service of
+//! ready evaluators.
 
 use deepscope::data;
 use deepscope::runtime::device::{default_device, libtorch_lib_dir, load_cuda_backend};
@@ -22,6 +23,19 @@ pub fn doctor() -> ExitCode {
     _ = writeln!(report, "cuda backend:  {:?}", load_cuda_backend());
     _ = writeln!(report, "device:        {:?}", default_device());
     _ = writeln!(report, "threads:       {}", tch::get_num_threads());
+    {
+        use deepscope::runtime::allocator as a;
+        let allocator = if a::chosen_by_environment() {
+            "cells' freed buffers: as MALLOC_MMAP_THRESHOLD_/MALLOC_TRIM_THRESHOLD_ say".to_string()
+        } else {
+            format!(
+                "cells' freed buffers kept (glibc thresholds: mmap {} MiB, trim {} MiB)",
+                a::MMAP_THRESHOLD >> 20,
+                a::TRIM_THRESHOLD >> 20
+            )
+        };
+        _ = writeln!(report, "allocator:     {allocator}");
+    }
     _ = writeln!(
         report,
         "sources:       {}",
