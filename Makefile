@@ -110,11 +110,16 @@ bench: setup $(ADAPT_SITE)/.stamp
 	done
 	$(PY) bench/train_speed.py --report target/bench-train-speed.jsonl target/bench-train-speed-python.jsonl
 	rm -f target/bench-train-speed.jsonl target/bench-train-speed-python.jsonl
-	cargo bench --bench occlusion --quiet -- --json > target/bench-occlusion.json
-	$(PY) bench/occlusion.py --rust target/bench-occlusion.json
+	cargo bench --bench occlusion --no-run --quiet
+	rm -f target/bench-occlusion.jsonl target/bench-occlusion-python.jsonl
+	for i in 1 2 3; do \
+	  cargo bench --bench occlusion --quiet -- --json >> target/bench-occlusion.jsonl || exit 1; \
+	  $(PY) bench/occlusion.py --worker >> target/bench-occlusion-python.jsonl || exit 1; \
+	done
+	$(PY) bench/occlusion.py --report target/bench-occlusion.jsonl target/bench-occlusion-python.jsonl
 	cargo bench --bench dip --no-run --quiet
 	rm -f target/bench-dip.jsonl target/bench-dip-python.jsonl
-	for i in 1 2 3; do \
+	for i in 1 2 3 4 5; do \
 	  cargo bench --bench dip --quiet -- --json >> target/bench-dip.jsonl || exit 1; \
 	  $(PY) bench/dip.py --worker >> target/bench-dip-python.jsonl || exit 1; \
 	done
@@ -124,6 +129,8 @@ bench: setup $(ADAPT_SITE)/.stamp
 	for i in 1 2 3; do \
 	  cargo bench --bench surface --quiet -- --json >> target/bench-surface.jsonl || exit 1; \
 	  $(PY) bench/surface.py --worker target/bench-surface.jsonl >> target/bench-surface-python.jsonl || exit 1; \
+	  MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=134217728 \
+	    $(PY) bench/surface.py --worker target/bench-surface.jsonl >> target/bench-surface-python.jsonl || exit 1; \
 	done
 	$(PY) bench/surface.py --report target/bench-surface.jsonl target/bench-surface-python.jsonl
 	cargo bench --bench transfer --quiet -- --json > target/bench-transfer.json

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).parent.parent / "tests" / "python"))
 from common import read_runs, worker_or_report  # noqa: E402
 from dip_skip import PAPER_DEFAULT, Skip  # noqa: E402
 
-SIZES = [(128, 10), (256, 5)]
+SIZES = [(128, 20), (256, 10)]
 
 
 def run(size, steps):

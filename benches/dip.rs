@@ -24,7 +24,7 @@ fn main() -> deepscope::Result<()> {
     let json = std::env::args().any(|a| a == "--json");
     let threads = common::set_threads();
     let mut results = Vec::new();
-    for (size, steps) in [(128i64, 10usize), (256, 5)] {
+    for (size, steps) in [(128i64, 20usize), (256, 10)] {
         let target = deepscope::rng::with_torch_seed(1, || {
             Tensor::rand([3, size, size], (Kind::Float, Device::Cpu))
         });
