@@ -135,8 +135,13 @@ bench: setup $(ADAPT_SITE)/.stamp
 	$(PY) bench/surface.py --report target/bench-surface.jsonl target/bench-surface-python.jsonl
 	cargo bench --bench transfer --quiet -- --json > target/bench-transfer.json
 	$(PY) bench/transfer.py --rust target/bench-transfer.json
-	cargo bench --bench distill --quiet -- --json > target/bench-distill.json
-	$(PY) bench/distill.py --rust target/bench-distill.json
+	cargo bench --bench distill --no-run --quiet
+	rm -f target/bench-distill.jsonl target/bench-distill-python.jsonl
+	for i in 1 2 3; do \
+	  cargo bench --bench distill --quiet -- --json >> target/bench-distill.jsonl || exit 1; \
+	  $(PY) bench/distill.py --worker >> target/bench-distill-python.jsonl || exit 1; \
+	done
+	$(PY) bench/distill.py --report target/bench-distill.jsonl target/bench-distill-python.jsonl
 	cargo bench --bench dann --quiet -- --json > target/bench-dann.json
 	PYTHONPATH=$(ADAPT_SITE) $(PY) bench/dann.py --rust target/bench-dann.json
 	cargo bench --bench summary --quiet -- --json > target/bench-summary.json
