@@ -99,31 +99,25 @@ $(ADAPT_SITE)/.stamp: bench/requirements-adapt.txt | $(VENV_STAMP)
 	$(PY) -m pip install --quiet --no-deps --upgrade --target $(ADAPT_SITE) -r bench/requirements-adapt.txt
 	@touch $@
 
+# $(call alternate,NAME,ROUNDS): benches/NAME.rs and bench/NAME.py --worker
+# in alternating processes, ROUNDS of each (this machine's speed drifts
+# between processes), then bench/NAME.py's report over all of them.
+define alternate
+	cargo bench --bench $(1) --no-run --quiet
+	rm -f target/bench-$(1).jsonl target/bench-$(1)-python.jsonl
+	for i in $$(seq $(2)); do \
+	  cargo bench --bench $(1) --quiet -- --json >> target/bench-$(1).jsonl || exit 1; \
+	  $(PY) bench/$(1).py --worker >> target/bench-$(1)-python.jsonl || exit 1; \
+	done
+	$(PY) bench/$(1).py --report target/bench-$(1).jsonl target/bench-$(1)-python.jsonl
+endef
+
 bench: setup $(ADAPT_SITE)/.stamp
 	cargo bench --bench data_loading --quiet -- --json > target/bench-data-loading.json
 	$(PY) bench/data_loading.py --rust target/bench-data-loading.json
-	cargo bench --bench train_speed --no-run --quiet
-	rm -f target/bench-train-speed.jsonl target/bench-train-speed-python.jsonl
-	for i in 1 2 3; do \
-	  cargo bench --bench train_speed --quiet -- --json >> target/bench-train-speed.jsonl || exit 1; \
-	  $(PY) bench/train_speed.py --worker >> target/bench-train-speed-python.jsonl || exit 1; \
-	done
-	$(PY) bench/train_speed.py --report target/bench-train-speed.jsonl target/bench-train-speed-python.jsonl
-	rm -f target/bench-train-speed.jsonl target/bench-train-speed-python.jsonl
-	cargo bench --bench occlusion --no-run --quiet
-	rm -f target/bench-occlusion.jsonl target/bench-occlusion-python.jsonl
-	for i in 1 2 3; do \
-	  cargo bench --bench occlusion --quiet -- --json >> target/bench-occlusion.jsonl || exit 1; \
-	  $(PY) bench/occlusion.py --worker >> target/bench-occlusion-python.jsonl || exit 1; \
-	done
-	$(PY) bench/occlusion.py --report target/bench-occlusion.jsonl target/bench-occlusion-python.jsonl
-	cargo bench --bench dip --no-run --quiet
-	rm -f target/bench-dip.jsonl target/bench-dip-python.jsonl
-	for i in 1 2 3 4 5; do \
-	  cargo bench --bench dip --quiet -- --json >> target/bench-dip.jsonl || exit 1; \
-	  $(PY) bench/dip.py --worker >> target/bench-dip-python.jsonl || exit 1; \
-	done
-	$(PY) bench/dip.py --report target/bench-dip.jsonl target/bench-dip-python.jsonl
+	$(call alternate,train_speed,3)
+	$(call alternate,occlusion,3)
+	$(call alternate,dip,5)
 	cargo bench --bench surface --no-run --quiet
 	rm -f target/bench-surface.jsonl target/bench-surface-python.jsonl
 	for i in 1 2 3; do \
@@ -135,13 +129,7 @@ bench: setup $(ADAPT_SITE)/.stamp
 	$(PY) bench/surface.py --report target/bench-surface.jsonl target/bench-surface-python.jsonl
 	cargo bench --bench transfer --quiet -- --json > target/bench-transfer.json
 	$(PY) bench/transfer.py --rust target/bench-transfer.json
-	cargo bench --bench distill --no-run --quiet
-	rm -f target/bench-distill.jsonl target/bench-distill-python.jsonl
-	for i in 1 2 3; do \
-	  cargo bench --bench distill --quiet -- --json >> target/bench-distill.jsonl || exit 1; \
-	  $(PY) bench/distill.py --worker >> target/bench-distill-python.jsonl || exit 1; \
-	done
-	$(PY) bench/distill.py --report target/bench-distill.jsonl target/bench-distill-python.jsonl
+	$(call alternate,distill,3)
 	cargo bench --bench dann --quiet -- --json > target/bench-dann.json
 	PYTHONPATH=$(ADAPT_SITE) $(PY) bench/dann.py --rust target/bench-dann.json
 	cargo bench --bench summary --quiet -- --json > target/bench-summary.json
