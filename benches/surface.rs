@@ -130,12 +130,19 @@ fn scan(
     range: std::ops::Range<usize>,
     file: Option<&Path>,
 ) -> Result<LossGrid> {
-    let (center, d1, d2) = (s.center.clone(), s.d1.clone(), s.d2.clone());
-    scan_along(s, (&center, &d1, &d2), n, range, file)
+    let Setup {
+        model,
+        center,
+        d1,
+        d2,
+        eval,
+    } = s;
+    scan_along(model, eval, (center, d1, d2), n, range, file)
 }
 
 fn scan_along(
-    s: &mut Setup,
+    model: &mut deepscope::model::Model,
+    eval: &Split,
     (center, d1, d2): (&Weights, &Weights, &Weights),
     n: usize,
     range: std::ops::Range<usize>,
@@ -145,7 +152,7 @@ fn scan_along(
         center,
         d1,
         d2,
-        data: &s.eval,
+        data: eval,
         batch: EVAL as usize,
     };
     let grid = LossGrid::new(
@@ -153,7 +160,7 @@ fn scan_along(
         axis(n),
         axis(n),
     )?;
-    scan.run(&mut s.model, grid, range, file)
+    scan.run(model, grid, range, file)
 }
 
 /// The work loss-landscapes' `random_plane` times besides its grid: copy
@@ -246,7 +253,14 @@ fn points(args: &[String]) -> Result<()> {
     // The same grid, timed with what random_plane does before it.
     let t = Instant::now();
     let (dirs, setup_s) = setup(&s)?;
-    scan_along(&mut s, (&dirs.0, &dirs.1, &dirs.2), n, 0..n * n, None)?;
+    scan_along(
+        &mut s.model,
+        &s.eval,
+        (&dirs.0, &dirs.1, &dirs.2),
+        n,
+        0..n * n,
+        None,
+    )?;
     let with_setup = (n * n) as f64 / t.elapsed().as_secs_f64();
     println!(
         "{{\"points_per_second\": {points_per_second}, \"with_setup_points_per_second\": {with_setup}, \"setup_s\": {setup_s}}}"

@@ -242,8 +242,9 @@ impl<'a> Occlusion<'a> {
         // (rank 3, window inside it, finite, the model's input shape) and
         // the checked logits (rank 2, target in range): the windows' starts
         // keep them inside the image, `select` indices are the target and a
-        // map of the feature layer's own, and the concatenations have one
-        // value per position. None of the tch calls below can fail.
+        // map of the feature layer's own, and the maps are built from one
+        // value per position of the `rows` x `cols` grid. None of the tch
+        // calls below can fail.
         let base_prob = base_logits
             .softmax(1, Kind::Float)
             .double_value(&[0, target]);
