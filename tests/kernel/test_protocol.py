@@ -565,15 +565,21 @@ class FreedBuffers(KernelFixture):
     m.set_train(false);
     let x = tch::Tensor::rand([500, 1, 14, 14], (tch::Kind::Float, tch::Device::Cpu));
     for _ in 0..2 { let _ = m.forward(&x).unwrap(); }
-    let before = minor_faults();
-    for _ in 0..5 { let _ = m.forward(&x).unwrap(); }
-    println!("faults per pass: {}", (minor_faults() - before) / 5);
+    let mut fewest = i64::MAX;
+    for _ in 0..5 {
+        let before = minor_faults();
+        let _ = m.forward(&x).unwrap();
+        fewest = fewest.min(minor_faults() - before);
+    }
+    println!("faults per pass: {}", fewest);
 }"""
 
     def test_cells_keep_the_buffers_a_forward_pass_frees(self):
         # With glibc's defaults each ResNet-20 pass over 500 images faults
         # its activations in again (15,000-27,000 faults, tests/runtime_allocator.rs);
-        # the evaluation process keeps them (a few hundred).
+        # the evaluation process keeps them (a handful in the steady pass; the
+        # fewest of five passes is read, since a pass in which the heap
+        # grows to a new peak faults a few thousand).
         reply, outputs = run(self.kc, self.FAULTS_PER_PASS)
         self.assertEqual(reply["status"], "ok", reply)
         text = "".join(m["content"].get("text", "") for m in of_type(outputs, "stream"))
