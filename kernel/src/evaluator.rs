@@ -241,7 +241,7 @@ impl Evaluator {
         // evcxr does not export the request type, so the closure is typed by
         // the field it is written into.
         let result = self.ctx.execute_with_callbacks(
-            &cell.code,
+            &crate::cell_end::borrow_place_at_end(&cell.code),
             &mut EvalCallbacks {
                 input_reader: &move |r| match &asker {
                     Some(ask) if allow_stdin => {

@@ -15,6 +15,7 @@
 //! ```
 
 mod backlog;
+mod cell_end;
 mod completeness;
 mod display_channel;
 mod doctor;

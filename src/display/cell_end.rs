@@ -11,11 +11,15 @@
 //! It is implemented for `&mut T`: method lookup reaches it only after the
 //! `T` and `&T` receivers, so an `evcxr_display` of the type's own (the
 //! library's figures and tables, a crate's inherent method) or of another
-//! trait in scope is always chosen first and never ambiguous. Where the
-//! `&mut` borrow is not allowed (a cell ending in an immutable variable) or
-//! the type is not known yet (`1 + 1`, an integer literal), the first
-//! attempt fails as before and evcxr's own fallback shows the value.
-//! evcxr's `:fmt` setting applies to that fallback only: this prints `{:?}`,
+//! trait in scope is always chosen first and never ambiguous. An integer
+//! literal (`1 + 1`) reaches it too, as `i32`. A mutable borrow is refused
+//! where the value is a place behind a binding declared without `mut` in the
+//! same cell (`let a = 5; a`), and evcxr reports that refusal instead of
+//! falling back; the kernel therefore hands such a place to evcxr as
+//! `&(a)`, which reaches this impl through the temporary reference
+//! (`kernel/src/cell_end.rs`).
+//!
+//! evcxr's `:fmt` setting applies to evcxr's own fallback only: this prints `{:?}`,
 //! evcxr's default.
 
 use std::fmt::Debug;

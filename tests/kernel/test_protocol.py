@@ -498,6 +498,30 @@ class RichOutput(KernelFixture):
             self.assertRegex(data["text/plain"], text)
             self.assertNotIn("confusion: [[", data["text/plain"], "no Debug dump")
 
+    def test_a_place_the_cell_declared_immutable_ends_it(self):
+        # The prelude's evcxr_display borrows the value mutably; the kernel
+        # hands a place at the end of a cell to evcxr as a shared borrow, so
+        # these show their value (they were borrow errors) and a result
+        # bound in the same cell still shows its table and figure.
+        for code, text in [
+            ("let a = 5; a", "5"),
+            ('let s = String::from("x");\ns', '"x"'),
+            ("let v = vec![1, 2]; v[1]", "2"),
+            ("let p = (1, 2); p.0", "1"),
+            ("let b = Box::new(5); *b", "5"),
+        ]:
+            reply, outputs = run(self.kc, code)
+            self.assertEqual(reply["status"], "ok", (code, reply))
+            data = of_type(outputs, "execute_result")[0]["content"]["data"]
+            self.assertEqual(data["text/plain"], text, code)
+        reply, outputs = run(self.kc, "let data = deepscope::data::digits()?;\n"
+                                      "let mut model = zoo::mlp(&data.train.image_shape(), &[16], 10, zoo::Activation::Relu).build(Device::Cpu)?;\n"
+                                      "let scores = evaluate(&mut model, &data.test, 256)?;\nscores")
+        self.assertEqual(reply["status"], "ok", reply)
+        data = of_type(outputs, "execute_result")[0]["content"]["data"]
+        self.assertEqual(data["text/html"].count('<img src="data:image/png;base64,'), 1)
+        self.assertRegex(data["text/plain"], r"^loss \d+\.\d{4}, accuracy")
+
 class BoundedBacklog(KernelFixture):
     # A backlog of 64 KB instead of 64 MB, so that a flood overruns it.
     env = {"DEEPSCOPE_KERNEL_BACKLOG_BYTES": "65536"}
