@@ -25,9 +25,12 @@ fn main() {
     if target_os == "linux" {
         // The library's interrupt flag, exported so that every cell's copy
         // of the library finds this one (see deepscope::train::interrupt).
-        println!("cargo:rustc-link-arg-bins=-Wl,--export-dynamic-symbol=DEEPSCOPE_INTERRUPT_FLAG");
+        println!("cargo:rustc-link-arg-bin=deepscope-kernel=-Wl,--export-dynamic-symbol=DEEPSCOPE_INTERRUPT_FLAG");
     }
     if target_os == "linux" && std::path::Path::new(&dir).join("libtorch_cuda.so").exists() {
-        println!("cargo:rustc-link-arg-bins=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
+        // The kernel binary only: the launcher loads no libtorch.
+        println!(
+            "cargo:rustc-link-arg-bin=deepscope-kernel=-Wl,--no-as-needed,-ltorch_cuda,--as-needed"
+        );
     }
 }

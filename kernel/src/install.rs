@@ -106,7 +106,11 @@ pub fn kernel_json(exe: &Path) -> Value {
 /// Writes the spec; returns its folder.
 pub fn install(target: &Target) -> Result<PathBuf, String> {
     let dir = spec_dir(target)?;
-    let exe = std::env::current_exe()
+    // The launcher when it was built beside this binary (starts through a
+    // ready evaluator skip loading libtorch), else this binary.
+    let exe = deepscope_kernel::sibling(deepscope_kernel::LAUNCHER)
+        .filter(|p| p.is_file())
+        .map_or_else(std::env::current_exe, Ok)
         .and_then(std::fs::canonicalize)
         .map_err(|e| format!("cannot locate this binary: {e}"))?;
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;

@@ -6,7 +6,9 @@
 //! kernels from evaluators prepared ahead of time (see [`ready`]).
 //!
 //! ```text
-//! deepscope-kernel run CONNECTION_FILE    what Jupyter starts (kernel.json)
+//! deepscope-kernel-launcher run CONNECTION_FILE   what Jupyter starts (kernel.json):
+//!                                        a ready evaluator, else the next line
+//! deepscope-kernel run CONNECTION_FILE    the kernel by itself
 //! deepscope-kernel install [--prefix DIR | --user]
 //! deepscope-kernel warm                   compile the preload into a build folder, copy it to the next
 //! deepscope-kernel doctor                 check libtorch, device, data, pool, service
@@ -23,13 +25,24 @@ mod evaluator;
 mod install;
 mod pool;
 mod preload;
-mod ready;
 mod server;
 mod session;
 mod shared;
 mod streams;
 mod user_error;
 mod wire;
+
+/// Ready evaluators ([`deepscope_kernel::ready`]) and the halves of them
+/// that run here: the service, its workers, the evaluation process's side.
+mod ready {
+    pub use deepscope_kernel::ready::*;
+    #[path = "child.rs"]
+    pub mod child;
+    #[path = "service.rs"]
+    pub mod service;
+    #[path = "worker.rs"]
+    pub mod worker;
+}
 
 use session::{Options, Prepared};
 use std::path::PathBuf;
@@ -48,15 +61,20 @@ pub fn default_libtorch() -> Option<PathBuf> {
 
 /// Serves the kernel of `connection_file`: through a ready evaluator when
 /// one can be had, otherwise by itself (and then starts the service that
-/// prepares the next kernel's).
-fn run(connection_file: &str) -> Result<i32, String> {
+/// prepares the next kernel's). `not_ready` is why the launcher found no
+/// evaluator, when it asked first.
+fn run(connection_file: &str, not_ready: Option<&str>) -> Result<i32, String> {
     let text =
         std::fs::read_to_string(connection_file).map_err(|e| format!("{connection_file}: {e}"))?;
     let info = session::connection_info(connection_file, &text)?;
-    match ready::client::take(&text) {
-        Ok(code) => return Ok(code),
-        Err(why) => eprintln!("deepscope-kernel: starting without a ready evaluator: {why}"),
-    }
+    let why = match not_ready {
+        Some(why) => why.to_string(),
+        None => match ready::client::take(&text) {
+            Ok(code) => return Ok(code),
+            Err(why) => why,
+        },
+    };
+    eprintln!("deepscope-kernel: starting without a ready evaluator: {why}");
     let prepared = Prepared::new(Options::default())?;
     if ready::count() > 0 {
         let shared = prepared.shared().clone();
@@ -158,7 +176,11 @@ fn main() -> ExitCode {
             Ok(0)
         }
         Some("doctor") => return doctor::doctor(),
-        Some("run") if args.len() == 2 => run(&args[1]),
+        Some("run") if args.len() == 2 => run(&args[1], None),
+        // From the launcher, which asked for a ready evaluator first.
+        Some("run") if args.len() == 4 && args[2] == "--without-ready" => {
+            run(&args[1], Some(&args[3]))
+        }
         Some("install") => done(install::parse(&args[1..]).and_then(|t| {
             let dir = install::install(&t)?;
             println!(
@@ -209,5 +231,16 @@ fn ready_command(args: &[String]) -> Result<(), String> {
             Ok(())
         }
         _ => Err("usage: deepscope-kernel ready [status [--json] | stop [--all]]".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_launcher_names_the_display_socket_as_the_library_does() {
+        assert_eq!(
+            deepscope_kernel::DISPLAY_SOCKET_ENV,
+            deepscope::display::SOCKET_ENV
+        );
     }
 }

@@ -3,21 +3,11 @@
 //! a cell that is waiting shows the build's progress.
 
 use crate::shared::{lock, Preload, Shared};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Where the deepscope sources are: `$DEEPSCOPE_SOURCE`, else the workspace
-/// this kernel was built from.
-pub fn source_dir() -> PathBuf {
-    match std::env::var_os("DEEPSCOPE_SOURCE").filter(|s| !s.is_empty()) {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from(".")),
-    }
-}
+pub use deepscope_kernel::source_dir;
 
 /// A statement that makes evcxr's rust-analyzer resolve tch's and the
 /// library's types now, in the background, rather than in the user's first

@@ -22,6 +22,7 @@ from jupyter_client.manager import KernelManager
 
 ROOT = Path(__file__).resolve().parents[2]
 KERNEL = ROOT / "target" / "debug" / "deepscope-kernel"
+LAUNCHER = ROOT / "target" / "debug" / "deepscope-kernel-launcher"
 CELL_TIMEOUT = 300
 
 
@@ -171,6 +172,11 @@ class ReadyEvaluators(unittest.TestCase):
             self.assertEqual(result_text(outputs), "3.0")
             print(f"\n  start to a library result through a ready evaluator: {elapsed:.1f} s")
             self.assertIn("serving from a ready evaluator", log.read_text())
+            # What Jupyter started is the launcher, which never loaded
+            # libtorch: it only waits while the evaluator serves.
+            pid = km.provisioner.process.pid
+            self.assertEqual(Path(f"/proc/{pid}/exe").resolve(), LAUNCHER.resolve())
+            self.assertNotIn("libtorch_cpu", Path(f"/proc/{pid}/maps").read_text())
             content, _ = run(kc, "secret_of_the_first")
             self.assertEqual(content["status"], "error", "state of another kernel leaked")
             _, outputs = run(kc, 'std::env::var("DEEPSCOPE_TEST_LATE").unwrap()')
@@ -265,6 +271,8 @@ class ReadyFaults(unittest.TestCase):
         for p in descendants(evaluator):
             os.kill(p, signal.SIGKILL)
         km, kc, log = self.service.start()
+        # Without an evaluator the launcher became the kernel binary.
+        self.assertEqual(Path(f"/proc/{km.provisioner.process.pid}/exe").resolve(), KERNEL.resolve())
         self.answers(km, kc)
         self.assertIn("the evaluator refused", log.read_text())
 

@@ -47,7 +47,7 @@ pub fn captured() -> Result<&'static Vars, String> {
 const OWN: &[&str] = &[
     "EVCXR_IS_RUNTIME",
     "EVCXR_TMPDIR",
-    deepscope::display::SOCKET_ENV,
+    crate::DISPLAY_SOCKET_ENV,
     super::HANDOVER_ENV,
     super::WORKER_FD_ENV,
 ];

@@ -19,7 +19,7 @@ pub struct Identity {
 impl Identity {
     /// This kernel's identity now.
     pub fn current() -> Self {
-        let source = crate::preload::source_dir();
+        let source = crate::source_dir();
         let mut library = Sha256::new();
         for name in ["Cargo.toml", "Cargo.lock", "build.rs"] {
             stamp(&mut library, &source, &source.join(name));
@@ -38,10 +38,10 @@ impl Identity {
 }
 
 /// The binary half alone (what names a service), without walking the
-/// library's sources.
+/// library's sources: the kernel binary's, also when the launcher asks.
 pub fn binary() -> String {
     let mut binary = Sha256::new();
-    if let Ok(exe) = std::env::current_exe() {
+    if let Some(exe) = crate::kernel_binary() {
         stamp(&mut binary, &exe, &exe);
     }
     hex(binary)

@@ -24,13 +24,16 @@
 //! why in its log. The first kernel in an environment starts the service
 //! once its own preload is done.
 
-pub mod child;
+//! This module is the half that needs neither libtorch nor evcxr (taking an
+//! evaluator, the service's address, the handover's wire format), in the
+//! kernel crate's library so that the launcher Jupyter starts links it
+//! alone; the service, its workers and the evaluation process's side live
+//! with the kernel binary (`main.rs`, `mod ready`).
+
 pub mod client;
 pub mod conn;
 pub mod env;
 pub mod identity;
-pub mod service;
-pub mod worker;
 
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
