@@ -113,8 +113,7 @@ define alternate
 endef
 
 bench: setup $(ADAPT_SITE)/.stamp
-	cargo bench --bench data_loading --quiet -- --json > target/bench-data-loading.json
-	$(PY) bench/data_loading.py --rust target/bench-data-loading.json
+	$(call alternate,data_loading,3)
 	$(call alternate,train_speed,3)
 	$(call alternate,occlusion,3)
 	$(call alternate,dip,5)
@@ -132,8 +131,7 @@ bench: setup $(ADAPT_SITE)/.stamp
 	$(call alternate,distill,3)
 	cargo bench --bench dann --quiet -- --json > target/bench-dann.json
 	PYTHONPATH=$(ADAPT_SITE) $(PY) bench/dann.py --rust target/bench-dann.json
-	cargo bench --bench summary --quiet -- --json > target/bench-summary.json
-	$(PY) bench/summary.py --rust target/bench-summary.json
+	$(call alternate,summary,3)
 	@$(MAKE) --no-print-directory bench-kernel
 
 # Stock evcxr_jupyter for comparison, built once into .venv (about 15 min).

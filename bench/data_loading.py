@@ -5,14 +5,25 @@ The same work as benches/data_loading.rs: read Fashion-MNIST from the data
 folder's manifest (SHA-256 check, gunzip, decode to float32 in [0, 1]) and
 iterate one shuffled epoch of batches of 128, once with PyTorch eager
 (randperm + index_select, the fastest plain way) and once with the usual
-TensorDataset + DataLoader. Same libtorch, same number of threads.
+TensorDataset + DataLoader. Same libtorch, same number of threads; each
+side the median of 5 in a process, in several processes alternating with
+ours (this machine's speed drifts between processes): the report gives the
+median and range over the processes and the ratios of the medians.
+
+    data_loading.py --worker                      one measurement, a JSON line
+    data_loading.py --report OURS.jsonl THEIRS.jsonl
 """
+import json
+import os
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 
-from common import fashion_idx, setup
+sys.path.insert(0, str(Path(__file__).parent))
+from common import fashion_idx, read_runs, worker_or_report  # noqa: E402
 
 
 REPEATS = 5
@@ -36,9 +47,9 @@ def timed(fn):
     return statistics.median(times)
 
 
-def main():
-    ours, data_dir = setup(__doc__.splitlines()[0])
-
+def worker():
+    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", os.cpu_count())))
+    data_dir = Path(os.environ["DEEPSCOPE_DATA"])
     load_s = timed(lambda _: load(data_dir))
     d = load(data_dir)
     x, y = d["train-images"], d["train-labels"]
@@ -61,19 +72,30 @@ def main():
             total += xb.sum().item() + yb.shape[0]
         return total
 
-    eager_s = timed(eager_epoch)
-    loader_s = timed(loader_epoch)
+    print(json.dumps({"threads": torch.get_num_threads(), "load_s": load_s,
+                      "eager_s": timed(eager_epoch), "loader_s": timed(loader_epoch)}))
+
+
+def spread(values):
+    return f"{statistics.median(values):.3f} s ({min(values):.3f}-{max(values):.3f})"
+
+
+def report(ours_path, theirs_path):
+    ours, theirs, threads = read_runs(ours_path, theirs_path)
+    med = statistics.median
     rows = [
-        ("load Fashion-MNIST (sha256, gunzip, decode)", ours["load_s"], load_s, "numpy + torch"),
-        ("one shuffled epoch, batches of 128", ours["epoch_s"], eager_s, "torch eager index_select"),
-        ("one shuffled epoch, batches of 128", ours["epoch_s"], loader_s, "torch DataLoader"),
+        ("load Fashion-MNIST (sha256, gunzip, decode)", "load_s", "load_s", "numpy + torch"),
+        ("one shuffled epoch, batches of 128", "epoch_s", "eager_s", "torch eager index_select"),
+        ("one shuffled epoch, batches of 128", "epoch_s", "loader_s", "torch DataLoader"),
     ]
-    print(f"data benchmark, {ours['threads']} threads, median of {REPEATS} "
-          f"(torch {torch.__version__})")
-    print(f"{'task':<46} {'deepscope':>10} {'python':>10} {'speed-up':>9}  python side")
-    for task, a, b, how in rows:
-        print(f"{task:<46} {a:>9.3f}s {b:>9.3f}s {b / a:>8.2f}x  {how}")
+    print(f"data benchmark, {threads} threads (torch {torch.__version__}); median over "
+          f"{len(ours)} processes per side, alternating (each the median of {REPEATS}), range in parentheses")
+    print(f"{'task':<46} {'deepscope':>24} {'python':>24} {'speed-up':>9}  python side")
+    for task, key, theirs_key, how in rows:
+        a = [r[key] for r in ours]
+        b = [r[theirs_key] for r in theirs]
+        print(f"{task:<46} {spread(a):>24} {spread(b):>24} {med(b) / med(a):>8.2f}x  {how}")
 
 
 if __name__ == "__main__":
-    main()
+    worker_or_report(__doc__, worker, report)

@@ -1,7 +1,11 @@
 //! Data benchmark, our side: load Fashion-MNIST through the catalog (checksums,
 //! gunzip, IDX decode to f32) and iterate one shuffled epoch of batches of 128.
 //! `bench/data_loading.py` runs the same work in Python and prints the ratios
-//! (`make bench`). Prints JSON with `--json`, a table otherwise.
+//! (`make bench`, both sides in alternating processes). Prints a JSON line
+//! with `--json`, a table otherwise.
+
+#[path = "common/mod.rs"]
+mod common;
 
 use deepscope::data::{self, Order};
 use std::time::Instant;
@@ -17,6 +21,7 @@ fn median(mut xs: Vec<f64>) -> f64 {
 
 fn main() -> deepscope::Result<()> {
     let json = std::env::args().any(|a| a == "--json");
+    let threads = common::set_threads();
     let mut load = Vec::new();
     let mut ds = None;
     for _ in 0..REPEATS {
@@ -41,8 +46,7 @@ fn main() -> deepscope::Result<()> {
     let (load, epoch) = (median(load), median(epoch));
     if json {
         println!(
-            "{{\"load_s\": {load}, \"epoch_s\": {epoch}, \"threads\": {}, \"checksum\": {checksum}}}",
-            tch::get_num_threads()
+            "{{\"load_s\": {load}, \"epoch_s\": {epoch}, \"threads\": {threads}, \"checksum\": {checksum}}}"
         );
     } else {
         println!("load fashion-mnist: {load:.3} s   one epoch of batches of {BATCH}: {epoch:.3} s");

@@ -1,5 +1,6 @@
 //! Model summary speed, our side (issue 18's benchmark); `bench/summary.py`
-//! runs `torchinfo.summary` on torchvision's nets and prints the ratios.
+//! runs `torchinfo.summary` on torchvision's nets and prints the ratios
+//! (`make bench`, both sides in alternating processes).
 //!
 //! VGG-16 and ResNet-18 at 3x224x224, one example: the whole summary
 //! (output shapes, parameters, multiply-adds, and here also activation
