@@ -344,6 +344,18 @@ impl Prior {
                             &avg,
                             clean.as_ref(),
                         )?);
+                        // The live title and the final one read the monitor's
+                        // last step: it must be this record, not the diverged
+                        // one before it.
+                        let figure = LiveView {
+                            task: &task.name,
+                            observation: &observation_cpu,
+                            output: &now,
+                            averaged: &avg,
+                            history: &history,
+                            rollbacks: &rollbacks,
+                        };
+                        monitor.step(it, status(&history), &figure);
                         if self.snapshots.contains(&it) {
                             snapshots.push(OutputSnapshot::at(it, &now, &avg));
                         }
