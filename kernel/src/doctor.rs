@@ -1,7 +1,7 @@
 //! `deepscope-kernel doctor`: checks the environment a kernel needs:
 //! libtorch, the CUDA backend, the compute device, how cells' freed memory
-//! is kept, the data folder, the build folder pool, and the service of
-//! ready evaluators.
+//! is kept, the data folder, the build folder pool, the launcher Jupyter
+//! starts, and the service of ready evaluators.
 
 use deepscope::data;
 use deepscope::runtime::device::{default_device, libtorch_lib_dir, load_cuda_backend};
@@ -46,6 +46,16 @@ pub fn doctor() -> ExitCode {
         "build pool:    {} ({} folders)",
         crate::pool::root().display(),
         crate::pool::size()
+    );
+    let launcher = deepscope_kernel::sibling(deepscope_kernel::LAUNCHER).filter(|p| p.is_file());
+    _ = writeln!(
+        report,
+        "launcher:      {}",
+        launcher.map_or_else(
+            || "not built: Jupyter starts this binary, which loads libtorch first (about 0.3 s)"
+                .to_string(),
+            |p| p.display().to_string()
+        )
     );
     _ = writeln!(
         report,

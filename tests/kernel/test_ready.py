@@ -326,5 +326,14 @@ class ReadyFaults(unittest.TestCase):
         self.assertIn("serving from a ready evaluator", log.read_text())
 
 
+class Doctor(unittest.TestCase):
+    def test_doctor_names_the_launcher_and_the_service(self):
+        out = subprocess.run([str(KERNEL), "doctor"], capture_output=True, text=True, timeout=120)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        lines = dict(l.split(":", 1) for l in out.stdout.splitlines() if ":" in l)
+        self.assertEqual(lines["launcher"].strip(), str(LAUNCHER))
+        self.assertIn("ready service", lines)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -4,8 +4,9 @@
 //! evaluation and the preload (cargo checking the library's dependency
 //! graph, linking, rust-analyzer loading it). A per-user *service* keeps a
 //! few evaluators with all of that done, each its own process with its own
-//! build folder. A kernel that Jupyter starts asks the service for one and
-//! hands it the connection file, its environment, its working folder and
+//! build folder. The kernel process that Jupyter starts (the launcher,
+//! `deepscope-kernel-launcher`) asks the service for one and hands it the
+//! connection file, its environment, its working folder and
 //! its stdout and stderr; the evaluator binds the Jupyter sockets and
 //! serves the notebook while the kernel process waits, and the service
 //! prepares a replacement. When the kernel process dies (a SIGKILL from
@@ -13,17 +14,18 @@
 //! taking its evaluation process with it.
 //!
 //! ```text
-//! Jupyter ──starts──▶ kernel ──take──▶ service ──(kernel's stream)──▶ ready evaluator
+//! Jupyter ──starts──▶ launcher ──take──▶ service ──(its stream)──▶ ready evaluator
 //!                       │◀───────────── env, cwd, connection, stdout/stderr ──▶│
 //!                       └─ waits for the evaluator's exit code ◀───────────────┘
 //! ```
 //!
 //! Whenever no evaluator can be had (none ready, the service absent or
 //! disabled, a different library or kernel binary, a fault in the
-//! handover), the kernel starts the way it always did, by itself, and says
-//! why in its log. The first kernel in an environment starts the service
-//! once its own preload is done.
-
+//! handover), the launcher becomes the kernel binary (`exec`), which starts
+//! the way it always did, by itself, and says why in its log. The first
+//! kernel in an environment starts the service once its own preload is
+//! done.
+//!
 //! This module is the half that needs neither libtorch nor evcxr (taking an
 //! evaluator, the service's address, the handover's wire format), in the
 //! kernel crate's library so that the launcher Jupyter starts links it
