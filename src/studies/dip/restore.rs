@@ -289,6 +289,24 @@ impl Prior {
             .kept("the run keeps what it has");
         monitor.start(0, &crate::display::NoFigure);
 
+        // One step of the live view: the output and average of the record
+        // just pushed, which its title describes.
+        let show = |monitor: &mut Monitor,
+                    it: usize,
+                    output: &Tensor,
+                    averaged: &Tensor,
+                    history: &[Record],
+                    rollbacks: &[usize]| {
+            let figure = LiveView {
+                task: &task.name,
+                observation: &observation_cpu,
+                output,
+                averaged,
+                history,
+                rollbacks,
+            };
+            monitor.step(it, status(history), &figure);
+        };
         let mut history = Vec::new();
         let mut snapshots = Vec::new();
         let mut rollbacks = Vec::new();
@@ -347,15 +365,7 @@ impl Prior {
                         // The live title and the final one read the monitor's
                         // last step: it must be this record, not the diverged
                         // one before it.
-                        let figure = LiveView {
-                            task: &task.name,
-                            observation: &observation_cpu,
-                            output: &now,
-                            averaged: &avg,
-                            history: &history,
-                            rollbacks: &rollbacks,
-                        };
-                        monitor.step(it, status(&history), &figure);
+                        show(&mut monitor, it, &now, &avg, &history, &rollbacks);
                         if self.snapshots.contains(&it) {
                             snapshots.push(OutputSnapshot::at(it, &now, &avg));
                         }
@@ -392,15 +402,7 @@ impl Prior {
                     &avg,
                     clean.as_ref(),
                 )?);
-                let figure = LiveView {
-                    task: &task.name,
-                    observation: &observation_cpu,
-                    output: &now,
-                    averaged: &avg,
-                    history: &history,
-                    rollbacks: &rollbacks,
-                };
-                monitor.step(it, status(&history), &figure);
+                show(&mut monitor, it, &now, &avg, &history, &rollbacks);
             }
             if self.snapshots.contains(&it) {
                 snapshots.push(OutputSnapshot::at(it, &now, &avg));
