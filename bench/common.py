@@ -74,6 +74,14 @@ def read_runs(ours_path, theirs_path):
     return ours, theirs, threads.pop()
 
 
+def set_threads():
+    """Sets torch's thread count for a worker of the alternating benchmarks:
+    BENCH_THREADS, as the Rust side reads it (benches/common/mod.rs), else
+    every core. Returns it."""
+    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", os.cpu_count() or 1)))
+    return torch.get_num_threads()
+
+
 def worker_or_report(usage, worker, report, worker_args=0):
     """The command line of a benchmark that alternates processes:
     `--worker ARG...` (exactly worker_args of them) calls worker(*ARGS),

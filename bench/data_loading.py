@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import fashion_idx, read_runs, worker_or_report  # noqa: E402
+from common import fashion_idx, read_runs, set_threads, worker_or_report  # noqa: E402
 
 
 REPEATS = 5
@@ -48,7 +48,7 @@ def timed(fn):
 
 
 def worker():
-    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", os.cpu_count())))
+    set_threads()
     data_dir = Path(os.environ["DEEPSCOPE_DATA"])
     load_s = timed(lambda _: load(data_dir))
     d = load(data_dir)

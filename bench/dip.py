@@ -14,7 +14,6 @@ and the report gives the median and the range.
     dip.py --report OURS.jsonl THEIRS.jsonl
 """
 import json
-import os
 import statistics
 import sys
 import time
@@ -24,7 +23,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent / "tests" / "python"))
-from common import read_runs, worker_or_report  # noqa: E402
+from common import read_runs, set_threads, worker_or_report  # noqa: E402
 from dip_skip import PAPER_DEFAULT, Skip  # noqa: E402
 
 SIZES = [(128, 20), (256, 10)]
@@ -52,8 +51,7 @@ def run(size, steps):
 
 
 def worker():
-    threads = int(os.environ.get("BENCH_THREADS", os.cpu_count()))
-    torch.set_num_threads(threads)
+    set_threads()
     per_step = {str(size): (run(size, 2 + steps) - run(size, 2)) / steps for size, steps in SIZES}
     print(json.dumps({"threads": torch.get_num_threads(), "seconds_per_step": per_step}))
 

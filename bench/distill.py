@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import fashion_idx, read_runs, worker_or_report  # noqa: E402
+from common import fashion_idx, read_runs, set_threads, worker_or_report  # noqa: E402
 
 IMAGES, BATCH, REPEATS = 3200, 128, 3
 EPOCHS = (3, 20)
@@ -68,7 +68,7 @@ def run(teacher, x, y, epochs):
 
 
 def worker():
-    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", os.cpu_count())))
+    set_threads()
     data_dir = Path(os.environ["DEEPSCOPE_DATA"])
     x = torch.from_numpy(fashion_idx(data_dir, "train-images")[:IMAGES].copy()).unsqueeze(1).float() / 255.0
     y = torch.from_numpy(fashion_idx(data_dir, "train-labels")[:IMAGES].copy()).long()

@@ -26,7 +26,6 @@ memory, the approximate mode at least 10x.
     occlusion.py --report OURS.jsonl THEIRS.jsonl
 """
 import json
-import os
 import statistics
 import sys
 from pathlib import Path
@@ -36,7 +35,7 @@ import torchvision
 from captum.attr import NeuronDeconvolution, Occlusion
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import read_runs, time_and_peak, worker_or_report  # noqa: E402
+from common import read_runs, time_and_peak, set_threads, worker_or_report  # noqa: E402
 from train_speed import zfnet  # noqa: E402
 
 PPE = (1, 16, 64)
@@ -79,7 +78,7 @@ APPROXIMATE_GOAL = 10.0
 
 def worker():
     """Times Captum's side once in this process; prints one JSON line."""
-    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", os.cpu_count())))
+    set_threads()
     torch.manual_seed(0)
     with torch.no_grad():
         photo = torch.rand(3, 224, 224)

@@ -13,7 +13,6 @@ the report gives the median and range over them.
     summary.py --report OURS.jsonl THEIRS.jsonl
 """
 import json
-import os
 import statistics
 import sys
 import time
@@ -24,7 +23,7 @@ import torchvision
 from torchinfo import summary
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import read_runs, worker_or_report  # noqa: E402
+from common import read_runs, set_threads, worker_or_report  # noqa: E402
 
 NETS = ["vgg16", "resnet18"]
 
@@ -32,7 +31,7 @@ REPEATS = 20
 
 
 def worker():
-    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", os.cpu_count())))
+    set_threads()
     out = {"threads": torch.get_num_threads()}
     for name in NETS:
         model = getattr(torchvision.models, name)(weights=None).eval()
