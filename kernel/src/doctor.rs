@@ -47,7 +47,7 @@ pub fn doctor() -> ExitCode {
         crate::pool::root().display(),
         crate::pool::size()
     );
-    let launcher = deepscope_kernel::sibling(deepscope_kernel::LAUNCHER).filter(|p| p.is_file());
+    let launcher = deepscope_kernel::launcher();
     _ = writeln!(
         report,
         "launcher:      {}",

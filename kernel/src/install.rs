@@ -106,10 +106,9 @@ pub fn kernel_json(exe: &Path) -> Value {
 /// Writes the spec; returns its folder.
 pub fn install(target: &Target) -> Result<PathBuf, String> {
     let dir = spec_dir(target)?;
-    // The launcher when it was built beside this binary (starts through a
-    // ready evaluator skip loading libtorch), else this binary.
-    let exe = deepscope_kernel::sibling(deepscope_kernel::LAUNCHER)
-        .filter(|p| p.is_file())
+    // The launcher when it was built beside this binary (a start through a
+    // ready evaluator then skips loading libtorch), else this binary.
+    let exe = deepscope_kernel::launcher()
         .map_or_else(std::env::current_exe, Ok)
         .and_then(std::fs::canonicalize)
         .map_err(|e| format!("cannot locate this binary: {e}"))?;

@@ -25,6 +25,11 @@ pub fn kernel_binary() -> Option<PathBuf> {
     sibling(KERNEL)
 }
 
+/// The launcher beside the running binary, if it was built.
+pub fn launcher() -> Option<PathBuf> {
+    sibling(LAUNCHER).filter(|p| p.is_file())
+}
+
 /// `name` in the folder of the running binary.
 pub fn sibling(name: &str) -> Option<PathBuf> {
     let me = std::env::current_exe().ok()?;
