@@ -17,7 +17,7 @@ KERNEL := target/debug/deepscope-kernel
 KERNEL_WARM := $(VENV)/.kernel-warm.stamp
 LIB_SOURCES := Cargo.toml Cargo.lock $(shell find src -name '*.rs')
 
-.PHONY: help setup system kernel lab test test-kernel test-notebooks lint figures bench bench-kernel clean-data
+.PHONY: help setup system kernel cli lab test test-kernel test-cluster test-notebooks lint figures bench bench-kernel clean-data
 
 help:
 	@echo "make lab      set up if needed, then open JupyterLab on notebooks/"
@@ -26,9 +26,10 @@ help:
 	@echo "make figures  re-run every notebook at full scale (slow) and save outputs"
 	@echo "make bench    side-by-side benchmarks against the Python tools"
 	@echo "make test-kernel  only the kernel's tests (conformance, protocol, browser)"
+	@echo "make test-cluster    only the Slurm and Ray tests"
 	@echo "make test-notebooks  only the notebooks, in quick mode"
 
-setup: system $(VENV_STAMP) $(MANIFEST) kernel
+setup: system $(VENV_STAMP) $(MANIFEST) kernel cli
 
 system:
 	@scripts/system_packages.sh
@@ -57,6 +58,12 @@ $(KERNEL_WARM): $(KERNEL) $(LIB_SOURCES)
 	$(KERNEL) warm
 	@touch $@
 
+# The deepscope command (runs a study's units here, on Slurm, under Ray),
+# on the .venv's PATH.
+cli: $(VENV_STAMP)
+	cargo build --quiet --bin deepscope
+	@ln -sfn ../../target/debug/deepscope $(VENV)/bin/deepscope
+
 lab: setup
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
@@ -67,6 +74,7 @@ lint: setup
 test: setup lint
 	cargo test --workspace
 	@$(MAKE) --no-print-directory test-kernel
+	@$(MAKE) --no-print-directory test-cluster
 	@$(MAKE) --no-print-directory test-notebooks
 
 # The kernel against real Jupyter clients: the conformance suite, our protocol
@@ -80,6 +88,11 @@ test: setup lint
 test-kernel: setup
 	DEEPSCOPE_KERNEL_READY=0 $(PY) -m unittest discover -s tests/kernel -v; status=$$?; \
 	$(KERNEL) ready stop --all >/dev/null; exit $$status
+
+# Studies as jobs on a one-node Slurm and a local Ray, each started by the
+# tests and stopped after.
+test-cluster: setup
+	cd tests/cluster && ../../$(PY) -m unittest discover -v
 
 # Every notebook, in quick mode (DEEPSCOPE_QUICK=1), through nbclient.
 test-notebooks: setup

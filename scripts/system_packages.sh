@@ -22,18 +22,34 @@ elif ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
   need+=(python3-venv)
 fi
 
+# The cluster tests start a one-node Slurm (slurmctld, slurmd, munge) and
+# submit studies to it; its plugins for accounting databases and the like
+# are recommendations, not installed.
+lean=()
+command -v sbatch >/dev/null 2>&1 || lean+=(slurm-client)
+[[ -x /usr/sbin/slurmctld ]] || lean+=(slurmctld)
+[[ -x /usr/sbin/slurmd ]] || lean+=(slurmd)
+[[ -x /usr/sbin/munged ]] || lean+=(munge)
+
 # Nothing optional: cells are linked by the rust-lld that rustup ships
 # (rustc's default on x86-64 Linux since 1.90), as fast here as mold (0.1 s
 # for a cell) and 5x faster than GNU ld; evcxr's `mold -run` wrapper does
 # not reach it, so mold is not installed.
 
-if ((${#need[@]})) && [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
-  echo "setup: installing system packages: ${need[*]}"
+if ((${#need[@]} + ${#lean[@]})) && [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+  echo "setup: installing system packages: ${need[*]} ${lean[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq -o Dpkg::Use-Pty=0 "${need[@]}" >/dev/null
+  if ((${#need[@]})); then
+    apt-get install -y -qq -o Dpkg::Use-Pty=0 "${need[@]}" >/dev/null
+  fi
+  if ((${#lean[@]})); then
+    apt-get install -y -qq --no-install-recommends -o Dpkg::Use-Pty=0 "${lean[@]}" >/dev/null
+  fi
   need=()
+  lean=()
 fi
+need+=("${lean[@]}")
 if ((${#need[@]})); then
   echo "setup: missing system packages: ${need[*]}" >&2
   echo "setup: install them with:  sudo apt-get install -y ${need[*]}" >&2

@@ -14,6 +14,7 @@ pub mod check;
 pub mod data;
 pub mod display;
 pub mod error;
+pub mod jobs;
 pub mod model;
 pub mod plot;
 pub mod runtime;

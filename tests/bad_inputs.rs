@@ -7,6 +7,7 @@ use deepscope::data::{
     self, transforms::*, Channels, CsvLayout, Dataset, LabelColumn, Order, Split,
 };
 use deepscope::display::{ImageGrid, Overlay, Table};
+use deepscope::jobs::Study;
 use deepscope::model::{dropout, local_response_norm, Conv, ModelBuilder};
 use deepscope::plot::{
     save, to_png, BarChart, Contour, Heatmap, Histogram, LinePlot, Panels, Scatter, Surface3d,
@@ -94,6 +95,10 @@ fn cases(dir: &std::path::Path) -> Vec<Case> {
     let (d2, d3) = (dir.to_path_buf(), dir.to_path_buf());
     let (runs_dir, runs_dir2, runs_dir3) = (dir.join("runs"), dir.join("runs"), dir.join("runs"));
     let junk_file = junk.clone();
+    let study_file = dir.join("study.json");
+    let (study_file2, study_file3, study_file4) =
+        (study_file.clone(), study_file.clone(), study_file.clone());
+    let study_dir = dir.to_path_buf();
     let layout = CsvLayout {
         label: LabelColumn::Last,
         height: 2,
@@ -2007,6 +2012,44 @@ fn cases(dir: &std::path::Path) -> Vec<Case> {
                     .batch_norm_eps("bn", "bn", 0.0)
                     .build(Device::Cpu))
             }),
+        ),
+        (
+            "study: no kind",
+            "no \"kind\": expected \"surface\" or \"sweep\"",
+            Box::new(move || ok(Study::from_json(serde_json::json!({"name": "x"}), &study_file))),
+        ),
+        (
+            "study: a kind that does not exist",
+            "not a study's settings: unknown variant `grid`",
+            Box::new(move || {
+                ok(Study::from_json(serde_json::json!({"kind": "grid", "name": "x"}), &study_file2))
+            }),
+        ),
+        (
+            "study: a sweep with two runs of one key",
+            "two runs are keyed 'a'",
+            Box::new(move || {
+                let run = serde_json::json!({"key": "a", "data": {"dataset": "digits"}, "model": {"name": "lenet5"}, "train": {"epochs": 1, "batch": 1, "lr": 0.1}});
+                ok(Study::from_json(serde_json::json!({"kind": "sweep", "name": "x", "runs": [run.clone(), run]}), &study_file3))
+            }),
+        ),
+        (
+            "study: an axis without points",
+            "expected finite ends and at least one step",
+            Box::new(move || {
+                let axis = |n: usize| serde_json::json!({"from": -1, "to": 1, "count": n});
+                ok(Study::from_json(serde_json::json!({"kind": "surface", "name": "x", "model": {"name": "lenet5"}, "data": {"dataset": "digits"}, "directions": {"seeds": [1, 2]}, "x": axis(3), "y": axis(0)}), &study_file4))
+            }),
+        ),
+        (
+            "study: shard beyond the count",
+            "shard 4 of 4: expected 0 <= shard < of",
+            Box::new(|| ok(deepscope::jobs::shard_range(10, 4, 4))),
+        ),
+        (
+            "study: settings file missing",
+            "no-such-study.json",
+            Box::new(move || ok(Study::load(study_dir.join("no-such-study.json")))),
         ),
         (
             "pretrained: unknown name",

@@ -118,3 +118,24 @@ fn install(second_exits: bool) -> std::io::Result<()> {
 fn install(_: bool) -> std::io::Result<()> {
     Ok(())
 }
+
+/// Makes SIGTERM set the flag too: what a batch system sends before it
+/// kills a job (Slurm's `scancel`, a time limit; the kill follows after
+/// `KillWait`, 30 s by default), so a job saves what it has and exits.
+#[cfg(unix)]
+pub fn install_term_handler() -> std::io::Result<()> {
+    let flag = flag();
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        signal_hook::low_level::register(signal_hook::consts::SIGTERM, move || {
+            flag.store(true, Ordering::SeqCst)
+        })
+    }?;
+    Ok(())
+}
+
+/// SIGTERM has no handler off Unix.
+#[cfg(not(unix))]
+pub fn install_term_handler() -> std::io::Result<()> {
+    Ok(())
+}

@@ -271,13 +271,19 @@ impl LossGrid {
         Ok(grid)
     }
 
+    /// The grid as JSON, missing points as null (what [`save`](Self::save)
+    /// writes and [`load`](Self::load) reads).
+    pub fn to_json(&self) -> Result<String> {
+        serde_json::to_string(&SavedGrid::from(self))
+            .map_err(|e| Error::invalid(format!("cannot encode the grid: {e}")))
+    }
+
     /// Saves the grid as JSON (NaN written as null), atomically: written
     /// to a temporary file, then renamed, so an interruption never leaves a
     /// half-written file.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        let json = serde_json::to_string(&SavedGrid::from(self))
-            .map_err(|e| Error::invalid(format!("cannot encode the grid: {e}")))?;
+        let json = self.to_json()?;
         let tmp = path.with_extension("json.partial");
         std::fs::write(&tmp, json).map_err(|e| Error::io(&tmp, e))?;
         std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
