@@ -2,7 +2,7 @@
 //! the bytes one process writes, finished units are not computed again,
 //! and a sweep's defaults merge under its runs.
 
-use deepscope::jobs::{shard_range, Settings, Study, SweepResult};
+use deepscope::jobs::{shard_range, Engine, Settings, Study, SweepResult};
 use serde_json::json;
 use std::path::Path;
 
@@ -133,4 +133,50 @@ fn settings_written_by_a_program_read_back_the_same() {
     assert_eq!(format!("{:?}", copy.settings), format!("{:?}", s.settings));
     assert_eq!(copy.output, dir.path().join("sub").join("copy.out"));
     assert_eq!(copy.units(), 4);
+}
+
+#[test]
+fn computed_in_process_it_is_the_same_study_and_leaves_the_threads_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = study(dir.path(), "one", grid(3));
+    one.run(0, 1).unwrap();
+    let expected = std::fs::read(one.merge().unwrap()).unwrap();
+    let here = study(dir.path(), "here", grid(3));
+    let threads = tch::get_num_threads();
+    let path = here.compute(&Engine::InProcess).unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), expected);
+    assert_eq!(tch::get_num_threads(), threads);
+    // Merged: computing again returns at once.
+    assert_eq!(here.compute(&Engine::InProcess).unwrap(), path);
+}
+
+#[test]
+fn the_engine_comes_from_the_environment() {
+    // The only test that sets these variables.
+    let set = |k: &str, v: Option<&str>| match v {
+        Some(v) => unsafe { std::env::set_var(k, v) },
+        None => unsafe { std::env::remove_var(k) },
+    };
+    set("DEEPSCOPE_ENGINE", None);
+    set("DEEPSCOPE_SHARDS", None);
+    assert_eq!(Engine::from_env().unwrap(), Engine::InProcess);
+    set("DEEPSCOPE_ENGINE", Some("slurm"));
+    set("DEEPSCOPE_SHARDS", Some("8"));
+    let Engine::Slurm(job) = Engine::from_env().unwrap() else {
+        panic!("not Slurm")
+    };
+    assert_eq!(job.shards, 8);
+    set("DEEPSCOPE_ENGINE", Some("ray"));
+    assert!(matches!(
+        Engine::from_env().unwrap(),
+        Engine::Ray { shards: 8, .. }
+    ));
+    set("DEEPSCOPE_ENGINE", Some("mpi"));
+    let e = Engine::from_env().unwrap_err().to_string();
+    assert!(e.contains("expected 'in-process', 'slurm' or 'ray'"), "{e}");
+    set("DEEPSCOPE_ENGINE", None);
+    set("DEEPSCOPE_SHARDS", Some("0"));
+    let e = Engine::from_env().unwrap_err().to_string();
+    assert!(e.contains("expected a whole number >= 1"), "{e}");
+    set("DEEPSCOPE_SHARDS", None);
 }

@@ -19,12 +19,14 @@
 //! unit writes, since every unit is computed from the settings alone on
 //! the same number of threads.
 
+mod engine;
 mod spec;
 mod surface;
 mod sweep;
 
 pub mod slurm;
 
+pub use engine::{command_path, Engine};
 pub use spec::{DataSpec, ModelSpec, TrainSpec};
 pub use surface::{Axis, CenterSpec, DirectionSpec, SurfaceSettings};
 pub use sweep::{RunResult, RunSpec, SweepResult, SweepRun, SweepSettings};
@@ -187,13 +189,27 @@ impl Study {
     /// as it finishes. Stops early, keeping what it has, on an interrupt
     /// request (Ctrl-C, the kernel's interrupt, SIGTERM in the command).
     pub fn run(&self, shard: usize, of: usize) -> Result<ShardReport> {
-        let units = self.shard(shard, of)?;
+        self.run_units(self.shard(shard, of)?, &mut |_| Ok(()))
+    }
+
+    /// Computes the unfinished units of `units` on the study's threads
+    /// (the caller's number of threads is restored after), calling
+    /// `progress` with the units finished so far after each grid row or
+    /// run.
+    fn run_units(
+        &self,
+        units: Range<usize>,
+        progress: &mut dyn FnMut(usize) -> Result<()>,
+    ) -> Result<ShardReport> {
         std::fs::create_dir_all(&self.output).map_err(|e| Error::io(&self.output, e))?;
-        self.set_threads();
-        match &self.settings {
-            Settings::Surface(s) => s.run(self, units),
-            Settings::Sweep(s) => s.run(self, units),
-        }
+        let before = tch::get_num_threads();
+        tch::set_num_threads(self.threads().max(1) as i32);
+        let r = match &self.settings {
+            Settings::Surface(s) => s.run(self, units, progress),
+            Settings::Sweep(s) => s.run(self, units, progress),
+        };
+        tch::set_num_threads(before);
+        r
     }
 
     /// Units finished so far, and whether the merged result exists.
@@ -225,11 +241,6 @@ impl Study {
     /// Where [`merge`](Self::merge) writes.
     pub fn result_file(&self) -> PathBuf {
         self.output.join(RESULT)
-    }
-
-    fn set_threads(&self) {
-        let t = self.threads().max(1) as i32;
-        tch::set_num_threads(t);
     }
 
     /// A path from the settings, relative to the settings file's folder.

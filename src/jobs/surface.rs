@@ -213,15 +213,21 @@ impl SurfaceSettings {
         Ok(grids)
     }
 
-    fn known(&self, study: &Study) -> Result<LossGrid> {
+    pub(super) fn known(&self, study: &Study) -> Result<LossGrid> {
         let mut parts = vec![self.empty_grid()?];
         parts.extend(self.shards(study)?);
         LossGrid::merge(&parts)
     }
 
-    pub(super) fn run(&self, study: &Study, units: Range<usize>) -> Result<ShardReport> {
+    pub(super) fn run(
+        &self,
+        study: &Study,
+        units: Range<usize>,
+        progress: &mut dyn FnMut(usize) -> Result<()>,
+    ) -> Result<ShardReport> {
         let known = self.known(study)?;
-        let skipped = units.clone().filter(|&i| !known.loss[i].is_nan()).count();
+        let done_in = |g: &LossGrid| units.clone().filter(|&i| !g.loss[i].is_nan()).count();
+        let skipped = done_in(&known);
         if skipped == units.len() {
             return Ok(ShardReport {
                 units,
@@ -239,9 +245,21 @@ impl SurfaceSettings {
             batch: self.batch,
         };
         let file = Self::shard_file(study, &units);
-        // Points other shard files hold are not computed again.
-        let grid = scan.run(&mut model, known, units.clone(), Some(&file))?;
-        let done = units.clone().filter(|&i| !grid.loss[i].is_nan()).count();
+        // Points other shard files hold are not computed again; a row at a
+        // time, so that progress is reported as rows finish.
+        let mut grid = known;
+        let row = self.x.count;
+        let mut start = units.start;
+        while start < units.end {
+            let end = ((start / row + 1) * row).min(units.end);
+            grid = scan.run(&mut model, grid, start..end, Some(&file))?;
+            if grid.loss[start..end].iter().any(|v| v.is_nan()) {
+                break;
+            }
+            progress(done_in(&grid))?;
+            start = end;
+        }
+        let done = done_in(&grid);
         Ok(ShardReport {
             computed: done - skipped,
             skipped,

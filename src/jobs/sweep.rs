@@ -200,7 +200,12 @@ impl SweepSettings {
         })
     }
 
-    pub(super) fn run(&self, study: &Study, units: Range<usize>) -> Result<ShardReport> {
+    pub(super) fn run(
+        &self,
+        study: &Study,
+        units: Range<usize>,
+        progress: &mut dyn FnMut(usize) -> Result<()>,
+    ) -> Result<ShardReport> {
         let folder = Self::folder(study)?;
         let keys = self.keys();
         let (mut computed, mut skipped) = (0, 0);
@@ -217,7 +222,10 @@ impl SweepSettings {
                 break;
             }
             match Self::train(study, &folder, &keys[i], run) {
-                Ok(_) => computed += 1,
+                Ok(_) => {
+                    computed += 1;
+                    progress(computed + skipped)?;
+                }
                 Err(Error::Interrupted(_)) => break,
                 Err(e) => return Err(e),
             }

@@ -10,6 +10,17 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BINARY = os.path.join(ROOT, "target", "debug", "deepscope")
 
 
+EXAMPLE = os.path.join(ROOT, "target", "debug", "examples", "run_study")
+
+
+def run_study_example():
+    """The example program that computes a study through the library's
+    engines (built here if `cargo test` has not built it yet)."""
+    if not os.access(EXAMPLE, os.X_OK):
+        subprocess.run(["cargo", "build", "--quiet", "--example", "run_study"], cwd=ROOT, check=True)
+    return EXAMPLE
+
+
 def require_binary(test):
     if not os.access(BINARY, os.X_OK):
         test.fail(f"{BINARY} is not built: run make setup (it builds the deepscope command)")
