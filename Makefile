@@ -145,6 +145,7 @@ bench: setup $(ADAPT_SITE)/.stamp
 	cargo bench --bench dann --quiet -- --json > target/bench-dann.json
 	PYTHONPATH=$(ADAPT_SITE) $(PY) bench/dann.py --rust target/bench-dann.json
 	$(call alternate,summary,3)
+	$(PY) bench/cluster.py
 	@$(MAKE) --no-print-directory bench-kernel
 
 # Stock evcxr_jupyter for comparison, built once into .venv (about 15 min).
