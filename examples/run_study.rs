@@ -29,7 +29,11 @@ fn main() -> deepscope::Result<()> {
         Settings::Sweep(_) => {
             let s = SweepResult::load(&result)?;
             for r in &s.runs {
-                println!("{}: test accuracy {:.2}%", r.key, 100.0 * r.result.test_accuracy);
+                println!(
+                    "{}: test accuracy {:.2}%",
+                    r.key,
+                    100.0 * r.result.test_accuracy
+                );
             }
         }
     }

@@ -115,13 +115,23 @@ impl Study {
         if self.result_file().is_file() {
             return Ok(self.result_file());
         }
+        let live = DisplayHandle::show(&format!("{}: starting", self.name()))?;
+        self.compute_in(engine, &live)
+    }
+
+    /// [`compute`](Self::compute) showing its progress in `live` (a
+    /// notebook's one live output for several studies).
+    pub fn compute_in(&self, engine: &Engine, live: &DisplayHandle) -> Result<PathBuf> {
+        if self.result_file().is_file() {
+            return Ok(self.result_file());
+        }
         let started = Instant::now();
-        let live = DisplayHandle::show(&self.progress_line(engine, started, "")?)?;
+        self.show_progress(live, engine, started, "")?;
         match engine {
             Engine::InProcess => {
                 let units = self.units();
                 let mut report =
-                    |_: usize| -> Result<()> { self.show_progress(&live, engine, started, "") };
+                    |_: usize| -> Result<()> { self.show_progress(live, engine, started, "") };
                 let r = self.run_units(0..units, &mut report)?;
                 if !r.complete {
                     return Err(Error::Interrupted(format!(
@@ -131,14 +141,14 @@ impl Study {
                     )));
                 }
                 let path = self.merge()?;
-                self.show_progress(&live, engine, started, "")?;
+                self.show_progress(live, engine, started, "")?;
                 Ok(path)
             }
             Engine::Slurm(job) => {
                 let s = slurm::submit(self, job, &command_path()?, false)?;
                 let jobs = format!("{},{}", s.array, s.merge);
                 let note = format!(" (Slurm jobs {} and merge {})", s.array, s.merge);
-                self.wait(&live, engine, started, &note, || {
+                self.wait(live, engine, started, &note, || {
                     let out = Command::new("squeue")
                         .args(["-h", "-o", "%i", "-j", &jobs])
                         .output()
@@ -161,7 +171,7 @@ impl Study {
             } => {
                 let mut child = self.start_ray(*shards, *cpus, *gpus, address.as_deref())?;
                 let note = format!(" (Ray launcher, pid {})", child.id());
-                let result = self.wait(&live, engine, started, &note, || {
+                let result = self.wait(live, engine, started, &note, || {
                     match child
                         .try_wait()
                         .map_err(|e| Error::invalid(e.to_string()))?
@@ -284,11 +294,13 @@ impl Study {
         note: &str,
     ) -> Result<()> {
         let line = self.progress_line(engine, started, note)?;
-        match &self.settings {
-            Settings::Surface(s) if crate::display::updates_in_place() => {
-                live.update(&s.known(self)?.heatmap(&line))
+        if let Settings::Surface(s) = &self.settings {
+            let grid = s.known(self)?;
+            // A heatmap needs a finite point: before the first, the line alone.
+            if crate::display::updates_in_place() && grid.loss.iter().any(|v| v.is_finite()) {
+                return live.update(&grid.heatmap(&line));
             }
-            _ => live.update(&line),
         }
+        live.update(&line)
     }
 }

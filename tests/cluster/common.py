@@ -21,6 +21,23 @@ def run_study_example():
     return EXAMPLE
 
 
+def check_library_engine(test, folder, env, says):
+    """A program (examples/run_study.rs) computes a 3x3 grid through
+    `Study::compute(&Engine::from_env())` with `env` naming the engine; its
+    live lines include `says`, and its result is one process's, byte for
+    byte."""
+    settings = grid_settings(points=3)
+    expected = single_process(folder, settings)
+    path = write(folder, "lib", settings, "lib.out")
+    env = dict(env, DEEPSCOPE_SHARDS="2", DEEPSCOPE_BIN=BINARY)
+    r = subprocess.run([run_study_example(), path], capture_output=True, text=True, env=env, timeout=300)
+    test.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+    test.assertIn(says, r.stdout)
+    test.assertIn("9 of 9 units done", r.stdout)
+    test.assertIn("lenet5 plane: 9 points, loss", r.stdout)
+    test.assertEqual(read(os.path.join(folder, "lib.out", "result.json")), expected)
+
+
 def require_binary(test):
     if not os.access(BINARY, os.X_OK):
         test.fail(f"{BINARY} is not built: run make setup (it builds the deepscope command)")

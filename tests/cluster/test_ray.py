@@ -12,7 +12,7 @@ import tempfile
 import time
 import unittest
 
-from common import BINARY, ROOT, grid_settings, read, require_binary, run_study_example, single_process, sweep_settings, write
+from common import BINARY, ROOT, check_library_engine, grid_settings, read, require_binary, single_process, sweep_settings, write
 from local_slurm import free_port
 
 RAY = os.path.join(os.path.dirname(sys.executable), "ray")
@@ -89,17 +89,8 @@ class Ray(unittest.TestCase):
         self.assertEqual(read(os.path.join(self.dir, "sweep.out", "result.json")), expected)
 
     def test_a_program_hands_its_study_to_ray_through_the_library(self):
-        settings = grid_settings(points=3)
-        expected = single_process(self.dir, settings)
-        path = write(self.dir, "lib", settings, "lib.out")
-        env = dict(self.env, DEEPSCOPE_ENGINE="ray", DEEPSCOPE_SHARDS="2", DEEPSCOPE_BIN=BINARY,
-                   DEEPSCOPE_PYTHON=sys.executable, RAY_ADDRESS=self.address)
-        r = subprocess.run([run_study_example(), path], capture_output=True, text=True, env=env, timeout=300)
-        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-        self.assertIn("as 2 Ray tasks (Ray launcher, pid", r.stdout)
-        self.assertIn("9 of 9 units done", r.stdout)
-        self.assertIn("lenet5 plane: 9 points, loss", r.stdout)
-        self.assertEqual(read(os.path.join(self.dir, "lib.out", "result.json")), expected)
+        env = dict(self.env, DEEPSCOPE_ENGINE="ray", DEEPSCOPE_PYTHON=sys.executable, RAY_ADDRESS=self.address)
+        check_library_engine(self, self.dir, env, "as 2 Ray tasks (Ray launcher, pid")
 
 
 if __name__ == "__main__":

@@ -4,12 +4,11 @@ merge job and compared byte for byte with one process doing every unit."""
 
 import glob
 import os
-import subprocess
 import tempfile
 import time
 import unittest
 
-from common import BINARY, deepscope, grid_settings, read, require_binary, run_study_example, single_process, sweep_settings, write
+from common import check_library_engine, deepscope, grid_settings, read, require_binary, single_process, sweep_settings, write
 from local_slurm import LocalSlurm
 
 
@@ -81,16 +80,8 @@ class Slurm(unittest.TestCase):
         self.assertIn("epoch 6/6", log)
 
     def test_a_program_hands_its_study_to_slurm_through_the_library(self):
-        settings = grid_settings(points=3)
-        expected = single_process(self.dir, settings)
-        path = write(self.dir, "lib", settings, "lib.out")
-        env = dict(self.slurm.env(), DEEPSCOPE_ENGINE="slurm", DEEPSCOPE_SHARDS="2", DEEPSCOPE_BIN=BINARY)
-        r = subprocess.run([run_study_example(), path], capture_output=True, text=True, env=env, timeout=300)
-        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-        self.assertIn("as 2 Slurm array tasks (Slurm jobs", r.stdout)
-        self.assertIn("9 of 9 units done", r.stdout)
-        self.assertIn("lenet5 plane: 9 points, loss", r.stdout)
-        self.assertEqual(read(os.path.join(self.dir, "lib.out", "result.json")), expected)
+        env = dict(self.slurm.env(), DEEPSCOPE_ENGINE="slurm")
+        check_library_engine(self, self.dir, env, "as 2 Slurm array tasks (Slurm jobs")
 
 
 if __name__ == "__main__":
