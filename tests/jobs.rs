@@ -180,3 +180,63 @@ fn the_engine_comes_from_the_environment() {
     assert!(e.contains("expected a whole number >= 1"), "{e}");
     set("DEEPSCOPE_SHARDS", None);
 }
+
+#[test]
+fn a_transfer_sweep_starts_from_the_base_sweeps_nets() {
+    let dir = tempfile::tempdir().unwrap();
+    let train = json!({"epochs": 1, "batch": 50, "lr": 0.001, "optimizer": "adam"});
+    let data = |classes: [i64; 5]| json!({"dataset": "fashion-mnist", "train_per_class": 20, "test_per_class": 5, "classes": classes});
+    let bases = study(
+        dir.path(),
+        "bases",
+        json!({"kind": "sweep", "name": "bases", "defaults": {"model": {"name": "lenet5"}, "train": train},
+               "runs": [{"key": "baseA", "seed": 1, "data": data([0, 1, 2, 3, 4])}]}),
+    );
+    let transfer = |lower: &str| json!({"key": lower, "seed": 7, "transfer": {"study": "bases.json", "key": "baseA", "last": "relu2", "lower": lower}});
+    let transfers = study(
+        dir.path(),
+        "transfers",
+        json!({"kind": "sweep", "name": "AnB", "defaults": {"model": {"name": "lenet5"}, "train": train, "data": data([5, 6, 7, 8, 9])},
+               "runs": [transfer("frozen"), transfer("fine_tuned"), transfer("random_frozen")]}),
+    );
+    let e = transfers.run(0, 1).unwrap_err().to_string();
+    assert!(
+        e.contains("base run 'baseA' of bases.json has not finished"),
+        "{e}"
+    );
+    bases.run(0, 1).unwrap();
+    transfers.run(0, 1).unwrap();
+    let conv1 = |path: std::path::PathBuf| {
+        tch::Tensor::read_safetensors(path)
+            .unwrap()
+            .into_iter()
+            .find(|(n, _)| n == "features.0.weight")
+            .unwrap()
+            .1
+    };
+    let weights =
+        |s: &Study, key: &str| s.output.join("runs").join(key).join("weights.safetensors");
+    let base = conv1(weights(&bases, "baseA"));
+    assert!(
+        conv1(weights(&transfers, "frozen")).equal(&base),
+        "frozen layers are the base's"
+    );
+    assert!(
+        !conv1(weights(&transfers, "fine_tuned")).equal(&base),
+        "fine-tuned layers moved"
+    );
+    let random = conv1(weights(&transfers, "random_frozen"));
+    assert!(!random.equal(&base));
+    assert_eq!(transfers.progress().unwrap().done, 3);
+    let bad = json!({"kind": "sweep", "name": "x", "defaults": {"model": {"name": "lenet5"}, "train": train, "data": data([5, 6, 7, 8, 9])},
+                     "runs": [{"transfer": {"study": "bases.json", "key": "baseA", "last": "relu2", "lower": "thawed"}}]});
+    let mut bad_file = bad.clone();
+    bad_file["output"] = json!("bad.out");
+    let e = Study::from_json(bad_file, dir.path().join("bad.json"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("expected 'frozen', 'fine_tuned' or 'random_frozen'"),
+        "{e}"
+    );
+}

@@ -23,11 +23,14 @@ usage:
   deepscope status SETTINGS [--json]
       Units finished of all units, and whether the result is merged.
   deepscope slurm SETTINGS --shards N [--tasks LIST] [--cpus C] [--gpus G]
-                 [--time T] [--partition P] [--mem M] [--write-only] [--wait]
+                 [--time T] [--partition P] [--mem M] [--after JOB]
+                 [--write-only] [--wait]
       Writes <output>/slurm/array.sbatch and merge.sbatch and submits them
       (the merge after every task succeeded). --tasks submits only those
-      array tasks again (sbatch --array syntax, e.g. 2 or 0,3). --wait
-      returns when the merge job has ended.
+      array tasks again (sbatch --array syntax, e.g. 2 or 0,3). --after
+      starts the array when job JOB has succeeded (a transfer sweep after
+      its base sweep's merge job). --wait returns when the merge job has
+      ended.
   deepscope help
 
 The output folder is the settings' \"output\" (relative to the settings
@@ -109,6 +112,7 @@ fn command() -> std::result::Result<ExitCode, Failure> {
             Long("time") if verb == "slurm" => job.time = Some(args.value()?.string()?),
             Long("partition") if verb == "slurm" => job.partition = Some(args.value()?.string()?),
             Long("mem") if verb == "slurm" => job.mem = Some(args.value()?.string()?),
+            Long("after") if verb == "slurm" => job.after = Some(args.value()?.string()?),
             Long("write-only") if verb == "slurm" => write_only = true,
             Long("wait") if verb == "slurm" => wait = true,
             other => return Err(other.unexpected().into()),

@@ -29,7 +29,7 @@ pub mod slurm;
 pub use engine::{command_path, Engine};
 pub use spec::{DataSpec, ModelSpec, TrainSpec};
 pub use surface::{Axis, CenterSpec, DirectionSpec, SurfaceSettings};
-pub use sweep::{RunResult, RunSpec, SweepResult, SweepRun, SweepSettings};
+pub use sweep::{RunResult, RunSpec, SweepResult, SweepRun, SweepSettings, TransferSpec};
 
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};

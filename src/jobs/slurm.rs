@@ -31,6 +31,9 @@ pub struct SlurmJob {
     pub partition: Option<String>,
     /// Memory per task (`--mem`, e.g. `4G`).
     pub mem: Option<String>,
+    /// A job the array waits for (`--dependency=afterok:ID`): the merge
+    /// job of the sweep whose nets a transfer sweep starts from.
+    pub after: Option<String>,
 }
 
 impl SlurmJob {
@@ -44,6 +47,7 @@ impl SlurmJob {
             time: None,
             partition: None,
             mem: None,
+            after: None,
         }
     }
 }
@@ -199,6 +203,15 @@ pub fn submit(study: &Study, job: &SlurmJob, binary: &Path, wait: bool) -> Resul
     let mut args = Vec::new();
     if let Some(t) = &job.tasks {
         args.push(format!("--array={t}"));
+    }
+    if let Some(a) = &job.after {
+        if a.is_empty() || !a.chars().all(|c| c.is_ascii_digit()) {
+            return Err(Error::invalid(format!(
+                "Slurm --after {a:?}: expected a job id (digits)"
+            )));
+        }
+        args.push(format!("--dependency=afterok:{a}"));
+        args.push("--kill-on-invalid-dep=yes".into());
     }
     args.push(array_script.to_string_lossy().into_owned());
     let array = sbatch(&args)?;

@@ -23,7 +23,9 @@ pub struct DataSpec {
     /// Test examples per class (all if absent).
     #[serde(default)]
     pub test_per_class: Option<usize>,
-    /// Only these classes, relabelled 0.. in this order (all if absent).
+    /// Only these classes, relabelled 0.. in this order (all if absent),
+    /// kept after the balanced subset of all classes is drawn: the halves
+    /// of one subset, as Yosinski's splits are.
     #[serde(default)]
     pub classes: Option<Vec<i64>>,
     /// Average-pool the images by this factor (2: 28x28 becomes 14x14).
@@ -38,15 +40,15 @@ impl DataSpec {
     /// Loads the dataset from the catalog and cuts it as the spec says.
     pub fn load(&self) -> Result<Dataset> {
         let mut d = Catalog::open_default()?.load(&self.dataset)?;
-        if let Some(keep) = &self.classes {
-            d = d.with_classes(keep)?;
-        }
         if self.train_per_class.is_some() || self.test_per_class.is_some() {
             d = d.balanced_subset(
                 self.train_per_class.unwrap_or(usize::MAX),
                 self.test_per_class.unwrap_or(usize::MAX),
                 self.seed,
             )?;
+        }
+        if let Some(keep) = &self.classes {
+            d = d.with_classes(keep)?;
         }
         match self.pool {
             None | Some(1) => Ok(d),
@@ -92,6 +94,9 @@ pub enum ModelSpec {
         #[serde(default = "yes")]
         residual: bool,
     },
+    /// The eight-layer ZFNet-style net ([`zoo::zfnet`]) at the data's image
+    /// size, its other settings the defaults (Yosinski's transfer grid).
+    Zfnet,
     /// The small AlexNet of the architecture study ([`zoo::alexnet_small`]).
     AlexnetSmall,
     /// The small VGG ([`zoo::vgg_small`]).
@@ -118,6 +123,11 @@ impl ModelSpec {
             ModelSpec::CifarResnet { n, residual } => {
                 zoo::cifar_resnet(input, *n, classes, *residual)
             }
+            ModelSpec::Zfnet => zoo::zfnet(&zoo::ZfNetConfig {
+                input,
+                classes,
+                ..Default::default()
+            }),
             ModelSpec::AlexnetSmall => zoo::alexnet_small(classes),
             ModelSpec::VggSmall => zoo::vgg_small(classes),
             ModelSpec::ResnetSmall { residual } => zoo::resnet_small(classes, *residual),

@@ -3,9 +3,11 @@
 //! trains, its weights and `result.json` when it has finished).
 
 use super::surface::one;
-use super::{DataSpec, ModelSpec, ShardReport, Study, TrainSpec};
+use super::{DataSpec, ModelSpec, Settings, ShardReport, Study, TrainSpec};
 use crate::error::{Error, Result};
+use crate::model::Model;
 use crate::train::{evaluate, fit, FitConfig, ProgressMode, RunFolder};
+use crate::transfer::{Lower, Surgery};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::ops::Range;
@@ -24,10 +26,85 @@ pub struct RunSpec {
     pub model: ModelSpec,
     /// How it trains.
     pub train: TrainSpec,
-    /// Seeds the initial weights and the order of the examples.
+    /// Seeds the initial weights and the order of the examples (and, for
+    /// a transfer, the re-initialised layers).
     #[serde(default)]
     pub seed: u64,
+    /// Starts from a base net's lower layers (Yosinski's AnB, AnB+, the
+    /// random frozen baseline) instead of from scratch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer: Option<TransferSpec>,
 }
+
+/// Layers 1..n of a finished run of another sweep, copied into this run's
+/// net ([`Surgery`]): frozen, fine-tuned, or drawn at random and frozen.
+/// The base sweep is computed first (on Slurm: `--after` its merge job).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferSpec {
+    /// The base sweep's settings file (relative to this one).
+    pub study: String,
+    /// The base run's key in it.
+    pub key: String,
+    /// The last lower layer (`relu3`: n = 3 of the ZFNet).
+    pub last: String,
+    /// `frozen`, `fine_tuned` or `random_frozen`.
+    pub lower: String,
+}
+
+impl TransferSpec {
+    fn lower(&self) -> Result<Lower> {
+        match self.lower.as_str() {
+            "frozen" => Ok(Lower::Frozen),
+            "fine_tuned" => Ok(Lower::FineTuned),
+            "random_frozen" => Ok(Lower::RandomFrozen),
+            other => Err(Error::invalid(format!(
+                "transfer.lower '{other}': expected 'frozen', 'fine_tuned' or 'random_frozen'"
+            ))),
+        }
+    }
+
+    /// The base net with its trained weights, for images of `input`.
+    fn base(&self, study: &Study, input: [i64; 3], device: tch::Device) -> Result<Model> {
+        let base = Study::load(study.resolve(&self.study))?;
+        let Settings::Sweep(sweep) = &base.settings else {
+            return Err(Error::invalid(format!(
+                "transfer.study {}: a loss-surface study has no trained nets; expected a sweep",
+                self.study
+            )));
+        };
+        let keys = sweep.keys();
+        let Some(i) = keys.iter().position(|k| *k == self.key) else {
+            return Err(Error::invalid(format!(
+                "transfer.key '{}': no such run in {} (its runs: {})",
+                self.key,
+                self.study,
+                keys[..keys.len().min(8)].join(", ")
+            )));
+        };
+        let run = &sweep.runs[i];
+        let folder = SweepSettings::folder(&base)?;
+        if folder
+            .finished::<RunResult>(&self.key, &SweepSettings::words(run)?)?
+            .is_none()
+        {
+            return Err(Error::invalid(format!(
+                "base run '{}' of {} has not finished: compute that sweep first",
+                self.key, self.study
+            )));
+        }
+        let classes = match &run.data.classes {
+            Some(c) => c.len() as i64,
+            None => run.data.load()?.num_classes(),
+        };
+        let mut net = run.model.build(input, classes, run.seed, device)?;
+        crate::weights::load(&mut net, folder.dir().join(&self.key).join(WEIGHTS))?;
+        Ok(net)
+    }
+}
+
+/// The trained net's weights in its run folder.
+const WEIGHTS: &str = "weights.safetensors";
 
 /// Settings of a sweep. In the file, an optional `defaults` object is
 /// merged under every run (a run's own fields win, objects merged key by
@@ -148,6 +225,9 @@ impl SweepSettings {
         }
         for r in &self.runs {
             r.train.optimizer()?;
+            if let Some(t) = &r.transfer {
+                t.lower()?;
+            }
         }
         Ok(())
     }
@@ -175,12 +255,19 @@ impl SweepSettings {
         folder.run(key, &Self::words(run)?, |files| {
             let data = run.data.load()?;
             let device = crate::device::default_device();
-            let mut net = run.model.build(
-                data.train.image_shape(),
-                data.num_classes(),
-                run.seed,
-                device,
-            )?;
+            let input = data.train.image_shape();
+            let mut net = run
+                .model
+                .build(input, data.num_classes(), run.seed, device)?;
+            if let Some(t) = &run.transfer {
+                let base = t.base(study, input, device)?;
+                Surgery {
+                    last: t.last.clone(),
+                    lower: t.lower()?,
+                    seed: run.seed,
+                }
+                .apply(&mut net, &base)?;
+            }
             let (optimizer, schedule) = run.train.optimizer()?;
             let mut cfg = FitConfig::new(run.train.epochs, run.train.batch, optimizer);
             cfg.schedule = schedule;
@@ -190,7 +277,7 @@ impl SweepSettings {
             cfg.progress = ProgressMode::Lines;
             cfg.label = Some(format!("{} {key}", study.name()));
             let fitted = fit(&mut net, &data, &cfg)?.completed()?;
-            crate::weights::save(&net, files.dir.join("weights.safetensors"))?;
+            crate::weights::save(&net, files.dir.join(WEIGHTS))?;
             let e = evaluate(&mut net, &data.test, 1000)?;
             Ok(RunResult {
                 test_accuracy: e.accuracy,
