@@ -39,7 +39,14 @@ pub struct DataSpec {
 impl DataSpec {
     /// Loads the dataset from the catalog and cuts it as the spec says.
     pub fn load(&self) -> Result<Dataset> {
-        let mut d = Catalog::open_default()?.load(&self.dataset)?;
+        self.cut(Catalog::open_default()?.load(&self.dataset)?)
+    }
+
+    /// Cuts `full` (the catalog's dataset this spec names, as loaded) as
+    /// the spec says: what a sweep does for each run without reading the
+    /// files again.
+    pub fn cut(&self, full: Dataset) -> Result<Dataset> {
+        let mut d = full;
         if self.train_per_class.is_some() || self.test_per_class.is_some() {
             d = d.balanced_subset(
                 self.train_per_class.unwrap_or(usize::MAX),

@@ -4,12 +4,14 @@
 
 use super::surface::one;
 use super::{DataSpec, ModelSpec, Settings, ShardReport, Study, TrainSpec};
+use crate::data::{Catalog, Dataset};
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::train::{evaluate, fit, FitConfig, ProgressMode, RunFolder};
 use crate::transfer::{Lower, Surgery};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::HashMap;
 use std::ops::Range;
 
 /// One seeded training run.
@@ -251,9 +253,23 @@ impl SweepSettings {
         serde_json::to_string(run).map_err(|e| Error::invalid(format!("cannot encode a run: {e}")))
     }
 
-    fn train(study: &Study, folder: &RunFolder, key: &str, run: &RunSpec) -> Result<RunResult> {
+    fn train(
+        study: &Study,
+        folder: &RunFolder,
+        key: &str,
+        run: &RunSpec,
+        loaded: &mut HashMap<String, Dataset>,
+    ) -> Result<RunResult> {
         folder.run(key, &Self::words(run)?, |files| {
-            let data = run.data.load()?;
+            let full = match loaded.get(&run.data.dataset) {
+                Some(d) => d.clone(),
+                None => {
+                    let d = Catalog::open_default()?.load(&run.data.dataset)?;
+                    loaded.insert(run.data.dataset.clone(), d.clone());
+                    d
+                }
+            };
+            let data = run.data.cut(full)?;
             let device = crate::device::default_device();
             let input = data.train.image_shape();
             let mut net = run
@@ -274,7 +290,13 @@ impl SweepSettings {
             cfg.seed = run.seed;
             cfg.evaluate = false;
             cfg.checkpoint_dir = Some(files.checkpoint.clone());
-            cfg.progress = ProgressMode::Lines;
+            // A notebook sees the study's own live line; a job's log gets
+            // a line per epoch.
+            cfg.progress = if crate::display::in_notebook() {
+                ProgressMode::Silent
+            } else {
+                ProgressMode::Lines
+            };
             cfg.label = Some(format!("{} {key}", study.name()));
             let fitted = fit(&mut net, &data, &cfg)?.completed()?;
             crate::weights::save(&net, files.dir.join(WEIGHTS))?;
@@ -296,6 +318,8 @@ impl SweepSettings {
         let folder = Self::folder(study)?;
         let keys = self.keys();
         let (mut computed, mut skipped) = (0, 0);
+        // Each dataset is read from its files once per call, not per run.
+        let mut loaded = HashMap::new();
         for i in units.clone() {
             let run = &self.runs[i];
             if folder
@@ -308,7 +332,7 @@ impl SweepSettings {
             if crate::runtime::interrupt::should_stop(None) {
                 break;
             }
-            match Self::train(study, &folder, &keys[i], run) {
+            match Self::train(study, &folder, &keys[i], run, &mut loaded) {
                 Ok(_) => {
                     computed += 1;
                     progress(computed + skipped)?;
