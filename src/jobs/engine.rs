@@ -183,8 +183,10 @@ impl Study {
                         ))),
                     }
                 });
-                if result.is_err() {
-                    let _ = child.try_wait();
+                if result.is_ok() {
+                    // The launcher exits right after the merge: reaped, not
+                    // left a zombie. After an interrupt it goes on.
+                    let _ = child.wait();
                 }
                 result
             }

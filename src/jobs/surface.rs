@@ -105,6 +105,17 @@ impl SurfaceSettings {
                 )));
             }
         }
+        if self
+            .x
+            .count
+            .checked_mul(self.y.count)
+            .is_none_or(|n| n > 100_000_000)
+        {
+            return Err(Error::invalid(format!(
+                "a {} x {} grid: expected at most 100,000,000 points",
+                self.x.count, self.y.count
+            )));
+        }
         if self.batch == 0 || self.threads == 0 {
             return Err(Error::invalid("batch and threads must each be >= 1"));
         }
