@@ -157,6 +157,21 @@ PartitionName=test Nodes=ALL Default=YES MaxTime=INFINITE State=UP
             time.sleep(0.3)
         raise AssertionError(f"jobs still queued after {timeout} s:\n" + self.run("squeue").stdout)
 
+    def _kill_strays(self):
+        """Kills what outlived slurmd: a job step (slurmstepd) whose task was
+        killed can linger once slurmd is gone. Only this cluster's, known by
+        the SLURM_CONF in its environment."""
+        conf = f"SLURM_CONF={self.path('slurm.conf')}".encode()
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit() or int(pid) == os.getpid():
+                continue
+            try:
+                with open(f"/proc/{pid}/environ", "rb") as f:
+                    if conf in f.read().split(b"\0"):
+                        os.kill(int(pid), 9)
+            except OSError:
+                pass
+
     def __exit__(self, *exc):
         for p in reversed(self.procs):
             if p.poll() is None:
@@ -168,6 +183,7 @@ PartitionName=test Nodes=ALL Default=YES MaxTime=INFINITE State=UP
                     p.wait()
         for f in self.files:
             f.close()
+        self._kill_strays()
         pid_file = self.path("munge", "munged.pid")
         if os.path.exists(pid_file):
             with open(pid_file) as f:
