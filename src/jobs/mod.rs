@@ -32,6 +32,7 @@ pub use surface::{Axis, CenterSpec, DirectionSpec, SurfaceSettings};
 pub use sweep::{RunResult, RunSpec, SweepResult, SweepRun, SweepSettings, TransferSpec};
 
 use crate::error::{Error, Result};
+use crate::runtime::files::write_atomically;
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -257,13 +258,4 @@ pub fn shard_range(units: usize, shard: usize, of: usize) -> Result<Range<usize>
         )));
     }
     Ok(shard * units / of..(shard + 1) * units / of)
-}
-
-/// Writes `bytes` to a temporary file beside `path`, then renames it into
-/// place: a reader sees the old file or the whole new one, never a part.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }

@@ -10,6 +10,7 @@
 
 use super::Study;
 use crate::error::{Error, Result};
+use crate::runtime::files::write_atomically;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -159,8 +160,8 @@ pub fn write(study: &Study, job: &SlurmJob, binary: &Path) -> Result<(PathBuf, P
     let logs = dir.join("logs");
     std::fs::create_dir_all(&logs).map_err(|e| Error::io(&logs, e))?;
     let paths = (dir.join("array.sbatch"), dir.join("merge.sbatch"));
-    super::write_atomically(&paths.0, array.as_bytes())?;
-    super::write_atomically(&paths.1, merge.as_bytes())?;
+    write_atomically(&paths.0, array.as_bytes())?;
+    write_atomically(&paths.1, merge.as_bytes())?;
     Ok(paths)
 }
 

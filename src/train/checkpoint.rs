@@ -93,9 +93,7 @@ pub(super) fn save(
     weights::write_safetensors(&tensors, dir.join(&meta.tensors))?;
     let json = serde_json::to_string(meta)
         .map_err(|e| Error::invalid(format!("cannot encode checkpoint: {e}")))?;
-    let tmp = dir.join("checkpoint.json.tmp");
-    std::fs::write(&tmp, json).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, dir.join(META)).map_err(|e| Error::io(dir, e))?;
+    crate::runtime::files::write_atomically(&dir.join(META), json.as_bytes())?;
     if let Ok(entries) = std::fs::read_dir(dir) {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();

@@ -126,11 +126,7 @@ impl RunFolder {
         let text = serde_json::to_string_pretty(&stored)
             .map_err(|e| Error::invalid(format!("run '{key}': its result is not JSON ({e})")))?;
         let path = files.dir.join(RESULT);
-        let temp = files
-            .dir
-            .join(format!("{RESULT}.{}.tmp", std::process::id()));
-        std::fs::write(&temp, text).map_err(|e| Error::io(&temp, e))?;
-        std::fs::rename(&temp, &path).map_err(|e| Error::io(&path, e))?;
+        crate::runtime::files::write_atomically(&path, text.as_bytes())?;
         if files.checkpoint.exists() {
             std::fs::remove_dir_all(&files.checkpoint)
                 .map_err(|e| Error::io(&files.checkpoint, e))?;

@@ -425,9 +425,7 @@ fn read_info(path: &Path) -> Result<PretrainedInfo> {
 fn write_info(path: &Path, info: &PretrainedInfo) -> Result<()> {
     let json = serde_json::to_string_pretty(info)
         .map_err(|e| Error::invalid(format!("cannot encode: {e}")))?;
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, json).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    crate::runtime::files::write_atomically(path, json.as_bytes())
 }
 
 /// The dataset a recipe trains on, as `pretrained` prepares it (resized,

@@ -283,10 +283,7 @@ impl LossGrid {
     /// half-written file.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        let json = self.to_json()?;
-        let tmp = path.with_extension("json.partial");
-        std::fs::write(&tmp, json).map_err(|e| Error::io(&tmp, e))?;
-        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+        crate::runtime::files::write_atomically(path, self.to_json()?.as_bytes())
     }
 
     /// One grid from shards of the same scan (same tag and axes): each
