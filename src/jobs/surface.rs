@@ -161,9 +161,8 @@ impl SurfaceSettings {
                 let idx: Vec<i64> = (0..n).map(|i| (i * step) as i64).collect();
                 data.train.select(&idx)?
             }
-            _ => data
-                .train
-                .select(&(0..data.train.len() as i64).collect::<Vec<_>>())?,
+            // Evaluation only reads the images: the split itself, not a copy.
+            _ => data.train.clone(),
         };
         let mut model = self.model.build(
             data.train.image_shape(),
