@@ -34,6 +34,10 @@ pub struct TrustRegion {
     /// Stop when the largest gradient entry is at most this (the same
     /// test as [`Lbfgs::gradient_tolerance`](super::Lbfgs)).
     pub gradient_tolerance: f64,
+    /// Also stop when the gradient's Euclidean norm is at most this
+    /// fraction of its norm at the start (liblinear's rule, `|f'(w)|_2 <=
+    /// eps |f'(w0)|_2`); 0 (the default) leaves only the absolute test.
+    pub relative_tolerance: f64,
     /// CG ends a Newton step when its residual is this fraction of the
     /// gradient's norm (liblinear: 0.1): an inexact Newton step is enough
     /// far from the minimum and becomes exact near it.
@@ -45,13 +49,15 @@ pub struct TrustRegion {
 }
 
 impl Default for TrustRegion {
-    /// 1,000 Newton steps of at most 250 CG steps, gradient tolerance 1e-8,
-    /// CG tolerance 0.1, preconditioner mix 0.01 (Hsia et al.'s choice).
+    /// 1,000 Newton steps of at most 250 CG steps, gradient tolerance 1e-8
+    /// (no relative one), CG tolerance 0.1, preconditioner mix 0.01 (Hsia
+    /// et al.'s choice).
     fn default() -> Self {
         TrustRegion {
             max_iterations: 1000,
             max_cg_steps: 250,
             gradient_tolerance: 1e-8,
+            relative_tolerance: 0.0,
             cg_tolerance: 0.1,
             preconditioner_mix: 0.01,
         }
@@ -91,10 +97,14 @@ impl TrustRegion {
             ));
         }
         let bad = |v: f64| !(v.is_finite() && v >= 0.0);
-        if bad(self.gradient_tolerance) || bad(self.cg_tolerance) || self.cg_tolerance >= 1.0 {
+        if bad(self.gradient_tolerance)
+            || bad(self.relative_tolerance)
+            || bad(self.cg_tolerance)
+            || self.cg_tolerance >= 1.0
+        {
             return Err(Error::invalid(format!(
-                "tolerances must be finite and >= 0 (the CG one below 1), got gradient {} and CG {}",
-                self.gradient_tolerance, self.cg_tolerance
+                "tolerances must be finite and >= 0 (the CG one below 1), got gradient {}, relative {} and CG {}",
+                self.gradient_tolerance, self.relative_tolerance, self.cg_tolerance
             )));
         }
         if !(0.0..=1.0).contains(&self.preconditioner_mix) {
@@ -152,9 +162,13 @@ impl TrustRegion {
         let mut radius = f64::NAN;
         let mut iterations = 0;
         let mut stalled: Option<&str> = None;
+        let relative_stop = self.relative_tolerance * g.f_norm()?.f_double_value(&[])?;
         let (converged, reason) = loop {
             if largest(&g)? <= self.gradient_tolerance {
                 break (true, "gradient tolerance");
+            }
+            if relative_stop > 0.0 && g.f_norm()?.f_double_value(&[])? <= relative_stop {
+                break (true, "relative gradient tolerance");
             }
             // After the gradient test: the step that stalled may have
             // reached the tolerance.
@@ -370,6 +384,41 @@ mod tests {
         assert!(found.iterations <= 6, "{} iterations", found.iterations);
     }
 
+    /// liblinear's rule: stop once |g|_2 <= eps |g(x0)|_2, whatever the
+    /// absolute tolerance; a looser eps stops in fewer steps.
+    #[test]
+    fn the_relative_tolerance_stops_at_its_fraction_of_the_first_gradient() {
+        tch::manual_seed(2);
+        let opts = (Kind::Double, Device::Cpu);
+        let m = Tensor::randn([40, 40], opts);
+        let a = m.matmul(&m.tr()) + Tensor::eye(40, opts);
+        let b = Tensor::randn([40], opts);
+        let start = Tensor::zeros([40], opts);
+        // The gradient at 0 is -b.
+        let first = b.norm().double_value(&[]);
+        let mut iterations = Vec::new();
+        for eps in [1e-2, 1e-8] {
+            let settings = TrustRegion {
+                gradient_tolerance: 0.0,
+                relative_tolerance: eps,
+                cg_tolerance: 0.5,
+                ..TrustRegion::default()
+            };
+            let mut f = Quadratic::new(a.shallow_clone(), b.shallow_clone());
+            let found = settings.minimize(&start, &mut f).unwrap();
+            assert!(found.converged, "{}", found.reason);
+            assert_eq!(found.reason, "relative gradient tolerance");
+            let g = (a.mv(&found.x) - &b).norm().double_value(&[]);
+            assert!(
+                g <= eps * first,
+                "eps {eps}: |g| {g} against {}",
+                eps * first
+            );
+            iterations.push(found.iterations);
+        }
+        assert!(iterations[0] < iterations[1], "{iterations:?}");
+    }
+
     /// Variables on scales from 1 to 10^3 (a well-conditioned matrix
     /// scaled by D on both sides): CG alone needs many products, the
     /// diagonal preconditioner undoes most of the scaling.
@@ -441,6 +490,13 @@ mod tests {
             ..TrustRegion::default()
         };
         assert!(bad.minimize(&p, &mut Rosenbrock).is_err());
+        for relative in [-1e-4, f64::NAN, f64::INFINITY] {
+            let bad = TrustRegion {
+                relative_tolerance: relative,
+                ..TrustRegion::default()
+            };
+            assert!(bad.minimize(&p, &mut Rosenbrock).is_err(), "{relative}");
+        }
         for mix in [-0.1, 1.5, f64::NAN] {
             let bad = TrustRegion {
                 preconditioner_mix: mix,

@@ -37,6 +37,7 @@ mod features;
 mod probe;
 mod surgery;
 mod svm_dual;
+mod svm_primal;
 mod tsne;
 
 pub use features::{Extractor, Features, Hog, Pixels, Pooling};

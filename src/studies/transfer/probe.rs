@@ -2,6 +2,7 @@
 //! layer's features, how linearly separable the classes are there.
 
 use super::svm_dual::DualCoordinateDescent;
+use super::svm_primal;
 use crate::data::{Dataset, Split};
 use crate::display::{shows_at_cell_end, MimeBundle, Report, Show, Table};
 use crate::error::{Error, Result};
@@ -404,8 +405,9 @@ fn fit_linear(
             ));
         }
         let (weight, bias, _) = dual.fit(x, y, k, c, seed)?;
-        let theta = Tensor::f_cat(&[weight.f_flatten(0, -1)?, bias.shallow_clone()], 0)?;
-        let (objective, _, _) = LinearObjective::new(loss, x, y, k, c)?.evaluate(&theta)?;
+        let targets = svm_primal::targets(y, k)?;
+        let objective =
+            svm_primal::objective(x, &targets, &weight, &bias, c)?.f_double_value(&[])?;
         return Ok(Fitted {
             weight,
             bias,
@@ -415,10 +417,17 @@ fn fit_linear(
     let start = Tensor::zeros([k * d + k], (Kind::Double, Device::Cpu));
     let found = match solver {
         Solver::Lbfgs(lbfgs) => lbfgs_fit(loss, lbfgs, x, y, k, c, &start)?,
-        Solver::TrustRegion(tr) => {
-            let mut problem = LinearObjective::new(loss, x, y, k, c)?;
-            tr.minimize(&start, &mut problem)?
+        // The classes are independent problems: one at a time, each over
+        // its own margin violators (svm_primal's reasons).
+        Solver::TrustRegion(tr) if loss == ProbeLoss::SquaredHinge => {
+            let (weight, bias, objective) = svm_primal::fit(tr, x, y, k, c)?;
+            return Ok(Fitted {
+                weight,
+                bias,
+                objective,
+            });
         }
+        Solver::TrustRegion(tr) => tr.minimize(&start, &mut SoftmaxObjective::new(x, y, k, c)?)?,
         Solver::Epochs { .. } | Solver::DualCoordinateDescent(_) => {
             return Err(Error::invalid(
                 "the mini-batch solver has no minimum to fit (refused by the checks above)",
@@ -447,34 +456,25 @@ fn lbfgs_fit(
     let d = x.size()[1];
     let targets = match loss {
         ProbeLoss::Logistic => y.shallow_clone(),
-        // +1 for the example's class, -1 for the others.
-        ProbeLoss::SquaredHinge => y
-            .f_one_hot(k)?
-            .f_to_kind(Kind::Double)?
-            .f_mul_scalar(2.0)?
-            .f_sub_scalar(1.0)?,
+        ProbeLoss::SquaredHinge => svm_primal::targets(y, k)?,
     };
     let objective = |theta: &Tensor| -> Result<Tensor> {
         let w = theta.f_narrow(0, 0, k * d)?.f_view([k, d])?;
         let b = theta.f_narrow(0, k * d, k)?;
-        let z = x.f_matmul(&w.f_transpose(0, 1)?)?.f_add(&b)?;
-        // Below, operands of the shapes made above: the arithmetic cannot fail.
-        Ok(match loss {
+        match loss {
             ProbeLoss::Logistic => {
+                let z = x.f_matmul(&w.f_transpose(0, 1)?)?.f_add(&b)?;
                 let nll = z.f_log_softmax(1, Kind::Double)?.f_nll_loss::<Tensor>(
                     &targets,
                     None,
                     tch::Reduction::Sum,
                     -100,
                 )?;
-                nll * c + w.square().sum(Kind::Double) * 0.5
+                // Operands of the shapes made above: the arithmetic cannot fail.
+                Ok(nll * c + w.square().sum(Kind::Double) * 0.5)
             }
-            ProbeLoss::SquaredHinge => {
-                let slack = (-(&targets * &z) + 1.0).relu();
-                slack.square().sum(Kind::Double) * c
-                    + (w.square().sum(Kind::Double) + b.square().sum(Kind::Double)) * 0.5
-            }
-        })
+            ProbeLoss::SquaredHinge => svm_primal::objective(x, &targets, &w, &b, c),
+        }
     };
     lbfgs.minimize(start, |theta| {
         // With gradients even inside a caller's `tch::no_grad` (features
@@ -489,45 +489,36 @@ fn lbfgs_fit(
     })
 }
 
-/// The probe's objective over `theta = [W (K x D, row-major), b (K)]`,
-/// with its gradient and Hessian-vector products written out, for
-/// [`TrustRegion`]. With `z = x W^T + b` (`[N, K]`):
-/// - logistic: `f = C sum_i CE(z_i, y_i) + |W|^2 / 2`, gradient from
-///   `G = C (P - Y)`, and `H v` from `P * u - P * rowsum(P * u)` with
-///   `u = x V^T + v_b` (the softmax's Jacobian);
-/// - squared hinge: `f = C sum max(0, 1 - t z)^2 + (|W|^2 + |b|^2) / 2`,
-///   gradient from `G = -2 C t * max(0, 1 - t z)`, and the generalised
-///   Hessian `v + 2 C x^T (A * u)` with `A` the margin violators.
+/// Multinomial logistic regression's objective over `theta = [W (K x D,
+/// row-major), b (K)]`, with its gradient and Hessian-vector products
+/// written out, for [`TrustRegion`]. With `z = x W^T + b` (`[N, K]`):
+/// `f = C sum_i CE(z_i, y_i) + |W|^2 / 2`, gradient from `G = C (P - Y)`,
+/// and `H v` from `P * u - P * rowsum(P * u)` with `u = x V^T + v_b` (the
+/// softmax's Jacobian). The squared hinge's classes are independent
+/// problems and have their own objective (`svm_primal`).
 ///
 /// The Hessian's diagonal, for the preconditioner, is `1 + x^2` weighted
-/// by `C P (1 - P)` (logistic) or `2 C A` (squared hinge), summed over the
-/// examples: one product with the squared features, kept after the first.
+/// by `C P (1 - P)` and summed over the examples: one product with the
+/// squared features, kept after the first.
 ///
 /// All in float64; the data are never copied (their squares are, once).
-struct LinearObjective<'a> {
-    loss: ProbeLoss,
+struct SoftmaxObjective<'a> {
     x: &'a Tensor,
     /// `x * x`, `[N, D]`, made at the first call for the diagonal.
     x_squared: Option<Tensor>,
-    /// One-hot `[N, K]` (logistic) or +-1 `[N, K]` (squared hinge).
+    /// One-hot `[N, K]`.
     targets: Tensor,
     c: f64,
     k: i64,
     d: i64,
 }
 
-impl<'a> LinearObjective<'a> {
-    fn new(loss: ProbeLoss, x: &'a Tensor, y: &Tensor, k: i64, c: f64) -> Result<Self> {
-        let one_hot = y.f_one_hot(k)?.f_to_kind(Kind::Double)?;
-        let targets = match loss {
-            ProbeLoss::Logistic => one_hot,
-            ProbeLoss::SquaredHinge => one_hot.f_mul_scalar(2.0)?.f_sub_scalar(1.0)?,
-        };
-        Ok(LinearObjective {
-            loss,
+impl<'a> SoftmaxObjective<'a> {
+    fn new(x: &'a Tensor, y: &Tensor, k: i64, c: f64) -> Result<Self> {
+        Ok(SoftmaxObjective {
             x,
             x_squared: None,
-            targets,
+            targets: y.f_one_hot(k)?.f_to_kind(Kind::Double)?,
             c,
             k,
             d: x.size()[1],
@@ -550,72 +541,42 @@ impl<'a> LinearObjective<'a> {
 
     /// `[dW (flattened), db]` from the per-example, per-class factor `G
     /// [N, K]` and the penalty's part.
-    fn gather(&self, g: &Tensor, w_part: &Tensor, b_part: Option<&Tensor>) -> Result<Tensor> {
+    fn gather(&self, g: &Tensor, w_part: &Tensor) -> Result<Tensor> {
         let gw = w_part.f_add(&g.f_tr()?.f_matmul(self.x)?)?;
-        let mut gb = g.f_sum_dim_intlist(0, false, Kind::Double)?;
-        if let Some(b) = b_part {
-            gb = gb.f_add(b)?;
-        }
+        let gb = g.f_sum_dim_intlist(0, false, Kind::Double)?;
         Ok(Tensor::f_cat(&[gw.f_flatten(0, -1)?, gb], 0)?)
     }
 }
 
-impl Twice for LinearObjective<'_> {
-    /// The probabilities `P` (logistic) or the margin violators (squared
-    /// hinge), `[N, K]`.
+impl Twice for SoftmaxObjective<'_> {
+    /// The probabilities `P`, `[N, K]`.
     type State = Tensor;
 
     fn evaluate(&mut self, theta: &Tensor) -> Result<(f64, Tensor, Tensor)> {
         let (w, b) = self.split(theta)?;
         let z = self.scores(&w, &b)?;
         let penalty = w.f_square()?.f_sum(Kind::Double)?.f_double_value(&[])?;
-        match self.loss {
-            ProbeLoss::Logistic => {
-                let log_p = z.f_log_softmax(1, Kind::Double)?;
-                let nll = -log_p
-                    .f_mul(&self.targets)?
-                    .f_sum(Kind::Double)?
-                    .f_double_value(&[])?;
-                let p = log_p.f_exp()?;
-                let g = p.f_sub(&self.targets)?.f_mul_scalar(self.c)?;
-                let grad = self.gather(&g, &w, None)?;
-                Ok((self.c * nll + 0.5 * penalty, grad, p))
-            }
-            ProbeLoss::SquaredHinge => {
-                let slack = self
-                    .targets
-                    .f_mul(&z)?
-                    .f_neg()?
-                    .f_add_scalar(1.0)?
-                    .f_relu()?;
-                let loss = slack.f_square()?.f_sum(Kind::Double)?.f_double_value(&[])?;
-                let bias = b.f_square()?.f_sum(Kind::Double)?.f_double_value(&[])?;
-                let g = self.targets.f_mul(&slack)?.f_mul_scalar(-2.0 * self.c)?;
-                let grad = self.gather(&g, &w, Some(&b))?;
-                let active = slack.f_gt(0.0)?.f_to_kind(Kind::Double)?;
-                Ok((self.c * loss + 0.5 * (penalty + bias), grad, active))
-            }
-        }
+        let log_p = z.f_log_softmax(1, Kind::Double)?;
+        let nll = -log_p
+            .f_mul(&self.targets)?
+            .f_sum(Kind::Double)?
+            .f_double_value(&[])?;
+        let p = log_p.f_exp()?;
+        let g = p.f_sub(&self.targets)?.f_mul_scalar(self.c)?;
+        let grad = self.gather(&g, &w)?;
+        Ok((self.c * nll + 0.5 * penalty, grad, p))
     }
 
-    fn hessian_times(&mut self, state: &Tensor, v: &Tensor) -> Result<Tensor> {
+    fn hessian_times(&mut self, p: &Tensor, v: &Tensor) -> Result<Tensor> {
         let (vw, vb) = self.split(v)?;
         let u = self.scores(&vw, &vb)?;
-        match self.loss {
-            ProbeLoss::Logistic => {
-                let pu = state.f_mul(&u)?;
-                let row = pu.f_sum_dim_intlist(1, true, Kind::Double)?;
-                let hu = pu.f_sub(&state.f_mul(&row)?)?.f_mul_scalar(self.c)?;
-                self.gather(&hu, &vw, None)
-            }
-            ProbeLoss::SquaredHinge => {
-                let au = state.f_mul(&u)?.f_mul_scalar(2.0 * self.c)?;
-                self.gather(&au, &vw, Some(&vb))
-            }
-        }
+        let pu = p.f_mul(&u)?;
+        let row = pu.f_sum_dim_intlist(1, true, Kind::Double)?;
+        let hu = pu.f_sub(&p.f_mul(&row)?)?.f_mul_scalar(self.c)?;
+        self.gather(&hu, &vw)
     }
 
-    fn hessian_diagonal(&mut self, state: &Tensor) -> Result<Option<Tensor>> {
+    fn hessian_diagonal(&mut self, p: &Tensor) -> Result<Option<Tensor>> {
         let x_squared = match &self.x_squared {
             Some(x2) => x2.shallow_clone(),
             None => {
@@ -625,21 +586,15 @@ impl Twice for LinearObjective<'_> {
             }
         };
         // The per-example, per-class curvature of the loss in z, `[N, K]`.
-        let (weight, bias_penalty) = match self.loss {
-            ProbeLoss::Logistic => {
-                let spread = state.f_mul(&state.f_neg()?.f_add_scalar(1.0)?)?;
-                (spread.f_mul_scalar(self.c)?, 0.0)
-            }
-            ProbeLoss::SquaredHinge => (state.f_mul_scalar(2.0 * self.c)?, 1.0),
-        };
+        let weight = p
+            .f_mul(&p.f_neg()?.f_add_scalar(1.0)?)?
+            .f_mul_scalar(self.c)?;
         let w = weight
             .f_tr()?
             .f_matmul(&x_squared)?
             .f_add_scalar(1.0)?
             .f_flatten(0, -1)?;
-        let b = weight
-            .f_sum_dim_intlist(0, false, Kind::Double)?
-            .f_add_scalar(bias_penalty)?;
+        let b = weight.f_sum_dim_intlist(0, false, Kind::Double)?;
         Ok(Some(Tensor::f_cat(&[w, b], 0)?))
     }
 }
@@ -720,30 +675,13 @@ shows_at_cell_end!(ProbeResult);
 mod tests {
     use super::*;
 
-    /// The objective as plain tensor operations, for autograd.
-    fn by_autograd(
-        loss: ProbeLoss,
-        x: &Tensor,
-        y: &Tensor,
-        k: i64,
-        c: f64,
-        theta: &Tensor,
-    ) -> Tensor {
+    /// The softmax objective as plain tensor operations, for autograd.
+    fn by_autograd(x: &Tensor, y: &Tensor, k: i64, c: f64, theta: &Tensor) -> Tensor {
         let d = x.size()[1];
         let w = theta.narrow(0, 0, k * d).view([k, d]);
-        let b = theta.narrow(0, k * d, k);
-        let z = x.matmul(&w.tr()) + &b;
-        match loss {
-            ProbeLoss::Logistic => {
-                -(z.log_softmax(1, Kind::Double) * y.one_hot(k)).sum(Kind::Double) * c
-                    + w.square().sum(Kind::Double) * 0.5
-            }
-            ProbeLoss::SquaredHinge => {
-                let t = y.one_hot(k).to_kind(Kind::Double) * 2.0 - 1.0;
-                (-(t * z) + 1.0).relu().square().sum(Kind::Double) * c
-                    + (w.square().sum(Kind::Double) + b.square().sum(Kind::Double)) * 0.5
-            }
-        }
+        let z = x.matmul(&w.tr()) + theta.narrow(0, k * d, k);
+        -(z.log_softmax(1, Kind::Double) * y.one_hot(k)).sum(Kind::Double) * c
+            + w.square().sum(Kind::Double) * 0.5
     }
 
     #[test]
@@ -752,15 +690,17 @@ mod tests {
         let (n, d, k, c) = (40, 7, 4, 0.7);
         let x = Tensor::randn([n, d], (Kind::Double, Device::Cpu));
         let y = Tensor::randint(k, [n], (Kind::Int64, Device::Cpu));
-        for loss in [ProbeLoss::Logistic, ProbeLoss::SquaredHinge] {
-            let mut problem = LinearObjective::new(loss, &x, &y, k, c).unwrap();
+        // The squared hinge's written-out products are tested in svm_primal.
+        {
+            let loss = ProbeLoss::Logistic;
+            let mut problem = SoftmaxObjective::new(&x, &y, k, c).unwrap();
             let theta = Tensor::randn([k * d + k], (Kind::Double, Device::Cpu)) * 0.3;
             let v = Tensor::randn([k * d + k], (Kind::Double, Device::Cpu));
             let (value, grad, state) = problem.evaluate(&theta).unwrap();
             let hv = problem.hessian_times(&state, &v).unwrap();
 
             let t = theta.detach().set_requires_grad(true);
-            let f = by_autograd(loss, &x, &y, k, c, &t);
+            let f = by_autograd(&x, &y, k, c, &t);
             let g = Tensor::run_backward(&[&f], &[&t], true, true)
                 .pop()
                 .unwrap();
