@@ -62,7 +62,7 @@ struct ClassHinge<'a> {
     t: Tensor,
     c: f64,
     d: i64,
-    /// Room for the violators' rows, `[N * D]` each, kept between points.
+    /// Room for the violators' rows, `[M * D]` each, kept between points.
     buffers: Rc<RefCell<Vec<Tensor>>>,
 }
 
@@ -93,17 +93,23 @@ impl ClassHinge<'_> {
         Ok((theta.f_narrow(0, 0, self.d)?, theta.f_narrow(0, self.d, 1)?))
     }
 
-    /// The rows `rows` of `x`, `[M, D]`, copied into a kept buffer.
-    fn gather(&self, rows: &Tensor) -> Result<(Tensor, Tensor)> {
-        let buffer = match self.buffers.borrow_mut().pop() {
-            Some(buffer) => buffer,
-            None => Tensor::f_empty([self.x.numel() as i64], (Kind::Double, self.x.device()))?,
-        };
+    /// The rows `rows` of `x`, `[M, D]`: `x` itself when every row is in
+    /// (the first point, zero, has every example inside its margin), else
+    /// copied into a kept buffer, replaced by a larger one when too small.
+    fn gather(&self, rows: &Tensor) -> Result<(Tensor, Option<Tensor>)> {
         let m = rows.size()[0];
+        if m == self.x.size()[0] {
+            return Ok((self.x.shallow_clone(), None));
+        }
+        let needed = m * self.d;
+        let buffer = match self.buffers.borrow_mut().pop() {
+            Some(buffer) if buffer.numel() as i64 >= needed => buffer,
+            _ => Tensor::f_empty([needed], (Kind::Double, self.x.device()))?,
+        };
         // Exactly the output's shape: libtorch writes it in place.
-        let view = buffer.f_narrow(0, 0, m * self.d)?.f_view([m, self.d])?;
+        let view = buffer.f_narrow(0, 0, needed)?.f_view([m, self.d])?;
         let view = self.x.f_index_select_out(&view, 0, rows)?;
-        Ok((view, buffer))
+        Ok((view, Some(buffer)))
     }
 }
 
@@ -133,7 +139,7 @@ impl Twice for ClassHinge<'_> {
             Violators {
                 x: x_active,
                 mask: inside.f_to_kind(Kind::Double)?,
-                buffer: Some(buffer),
+                buffer,
                 pool: Rc::clone(&self.buffers),
             },
         ))
@@ -174,7 +180,8 @@ pub(super) fn fit(
 ) -> Result<(Tensor, Tensor, f64)> {
     let d = x.size()[1];
     let x_squared = x.f_square()?;
-    // Two buffers at most: the current point's and a trial's.
+    // Two buffers at most: the current point's and a trial's; shared by
+    // the classes, whose margins hold similar numbers of examples.
     let buffers = Rc::new(RefCell::new(Vec::new()));
     let mut weights = Vec::with_capacity(k as usize);
     let mut biases = Vec::with_capacity(k as usize);
@@ -294,6 +301,10 @@ mod tests {
         let after = f.hessian_times(&state, &v).unwrap();
         assert!(before.equal(&after));
         assert!(f.buffers.borrow().len() <= 1);
+        // At zero every example violates its margin: no copy at all.
+        let (_, _, at_zero) = f.evaluate(&Tensor::zeros([6], opts)).unwrap();
+        assert!(at_zero.buffer.is_none());
+        assert_eq!(at_zero.x.data_ptr(), x.data_ptr());
     }
 
     /// Class by class, the sum of the classes' minima is the joint
