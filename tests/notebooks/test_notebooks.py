@@ -11,6 +11,7 @@ waits for its notebook.
 
 import os
 import re
+import sys
 import traceback
 import unittest
 from concurrent.futures import ProcessPoolExecutor
@@ -46,20 +47,35 @@ _RUNS = {}
 
 def execute(path):
     """Runs one notebook in quick mode; returns (the executed notebook as
-    JSON, None) or (None, the error with the failing cell)."""
-    nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(
-        nb,
-        timeout=CELL_TIMEOUT,
-        kernel_name=nb.metadata.kernelspec.name,
-        resources={"metadata": {"path": str(path.parent)}},
-    )
-    try:
-        # The environment as it is now: DEEPSCOPE_QUICK is set below, after import.
-        client.execute(env=dict(os.environ, **KERNEL_READY, **THREADS))  # raises CellExecutionError, with the cell, on any error
-    except Exception:
-        return None, traceback.format_exc()
-    return nbformat.writes(nb), None
+    JSON, None) or (None, the error with the failing cell).
+
+    A kernel that dies before it answers its first request is started once
+    more: jupyter_client draws each kernel's ports by binding port 0 and
+    letting go, so two notebooks starting at once in two worker processes
+    can draw the same port, and the second kernel cannot bind it ("cannot
+    bind ... Address already in use" in its log; seen once in a clean-clone
+    run). No cell has run by then; a kernel that dies at start twice is a
+    failure."""
+    for attempt in (1, 2):
+        nb = nbformat.read(path, as_version=4)
+        client = NotebookClient(
+            nb,
+            timeout=CELL_TIMEOUT,
+            kernel_name=nb.metadata.kernelspec.name,
+            resources={"metadata": {"path": str(path.parent)}},
+        )
+        try:
+            # The environment as it is now: DEEPSCOPE_QUICK is set below, after import.
+            client.execute(env=dict(os.environ, **KERNEL_READY, **THREADS))  # raises CellExecutionError, with the cell, on any error
+        except RuntimeError as e:
+            if attempt == 1 and "died before replying to kernel_info" in str(e):
+                print(f"{path.name}: the kernel died at start ({e}); starting it once more", file=sys.stderr)
+                continue
+            return None, traceback.format_exc()
+        except Exception:
+            return None, traceback.format_exc()
+        return nbformat.writes(nb), None
+    return None, "unreachable: the second attempt returns"
 
 
 def setUpModule():
