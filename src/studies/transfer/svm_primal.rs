@@ -56,8 +56,9 @@ pub(super) fn objective(
 struct ClassHinge<'a> {
     /// Features `[N, D]`.
     x: &'a Tensor,
-    /// `x * x`, `[N, D]`, for the Hessian's diagonal.
-    x_squared: &'a Tensor,
+    /// `x * x`, `[N, D]`, for the Hessian's diagonal; `None` when the
+    /// solver runs without a preconditioner (no diagonal asked for).
+    x_squared: Option<&'a Tensor>,
     /// Targets `[N]`, +1 or -1.
     t: Tensor,
     c: f64,
@@ -154,9 +155,11 @@ impl Twice for ClassHinge<'_> {
     }
 
     fn hessian_diagonal(&mut self, state: &Violators) -> Result<Option<Tensor>> {
+        let Some(x_squared) = self.x_squared else {
+            return Ok(None);
+        };
         let m = state.x.size()[0] as f64;
-        let w = self
-            .x_squared
+        let w = x_squared
             .f_tr()?
             .f_mv(&state.mask)?
             .f_mul_scalar(2.0 * self.c)?
@@ -179,7 +182,13 @@ pub(super) fn fit(
     c: f64,
 ) -> Result<(Tensor, Tensor, f64)> {
     let d = x.size()[1];
-    let x_squared = x.f_square()?;
+    // A copy of the features as large as they are: made only for the
+    // preconditioner that reads it.
+    let x_squared = if solver.preconditioner_mix > 0.0 {
+        Some(x.f_square()?)
+    } else {
+        None
+    };
     // Two buffers at most: the current point's and a trial's; shared by
     // the classes, whose margins hold similar numbers of examples.
     let buffers = Rc::new(RefCell::new(Vec::new()));
@@ -190,7 +199,7 @@ pub(super) fn fit(
     for class in 0..k {
         let mut problem = ClassHinge {
             x,
-            x_squared: &x_squared,
+            x_squared: x_squared.as_ref(),
             t: all_targets.f_select(1, class)?.f_contiguous()?,
             c,
             d,
@@ -217,7 +226,7 @@ mod tests {
     fn problem<'a>(x: &'a Tensor, x_squared: &'a Tensor, y: &Tensor, class: i64) -> ClassHinge<'a> {
         ClassHinge {
             x,
-            x_squared,
+            x_squared: Some(x_squared),
             t: targets(y, 4).unwrap().select(1, class).contiguous(),
             c: 0.7,
             d: x.size()[1],
@@ -326,6 +335,16 @@ mod tests {
         let (w, b) = (w.set_requires_grad(true), b.set_requires_grad(true));
         let whole = objective(&x, &targets(&y, 3).unwrap(), &w, &b, 0.5).unwrap();
         assert!((whole.double_value(&[]) - value).abs() < 1e-9 * value);
+        // Without a preconditioner (no squared features made): the same minimum.
+        let plain = TrustRegion {
+            preconditioner_mix: 0.0,
+            ..solver
+        };
+        let (_, _, plain_value) = fit(&plain, &x, &y, 3, 0.5).unwrap();
+        assert!(
+            (plain_value - value).abs() < 1e-9 * value,
+            "{plain_value} against {value}"
+        );
         let grads = Tensor::run_backward(&[&whole], &[&w, &b], false, false);
         for g in grads {
             let largest = g.abs().max().double_value(&[]);
