@@ -145,7 +145,8 @@ pub(super) fn conditionals(d: &Tensor, perplexity: f64) -> Result<Tensor> {
 
 /// A sparse symmetric joint distribution over pairs of points: entry `e`
 /// is `P[rows[e], cols[e]] = values[e]`; both `(i, j)` and `(j, i)` are
-/// listed, no pair twice, and the values sum to 1.
+/// listed, no pair twice, sorted by row and then column, and the values
+/// sum to 1.
 pub(super) struct Affinities {
     /// `[E]` int64.
     pub rows: Tensor,
