@@ -14,7 +14,7 @@
 //!   them), or the softmax trained by Adam for a few epochs that the
 //!   Zeiler & Fergus notebook uses (Table 7).
 //! - [`Tsne`]: a 2-D embedding of features (exact or Barnes-Hut through
-//!   the `bhtsne` crate, or FFT-interpolated in libtorch) with its KL divergence and trustworthiness, drawn
+//!   the `bhtsne` crate, or FFT-interpolated) with its KL divergence and trustworthiness, drawn
 //!   coloured by class (DeCAF's Fig. 1).
 //! - [`Surgery`]: copy layers 1..n of a base net, freeze or fine-tune them,
 //!   re-initialise the rest (Yosinski's AnB, AnB+, random frozen layers;
@@ -33,6 +33,7 @@
 //! # Ok::<(), deepscope::Error>(())
 //! ```
 
+mod dense;
 mod features;
 mod probe;
 mod surgery;

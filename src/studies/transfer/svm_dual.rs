@@ -5,6 +5,7 @@
 //! while a dual step touches one example; most examples end with a zero
 //! dual variable and shrinking stops visiting them.
 
+use super::dense::{dot, elements};
 use crate::error::{Error, Result};
 use crate::runtime::rng::seeded_stream;
 use rand::seq::SliceRandom;
@@ -70,11 +71,8 @@ impl DualCoordinateDescent {
     ) -> Result<(Tensor, Tensor, usize)> {
         self.check()?;
         let (n, d) = (x.size()[0] as usize, x.size()[1] as usize);
-        let xs = Vec::<f64>::try_from(
-            x.f_to_kind(Kind::Double)?
-                .f_contiguous()?
-                .f_flatten(0, -1)?,
-        )?;
+        let x = x.f_to_kind(Kind::Double)?.f_contiguous()?;
+        let xs = elements(&x)?;
         let labels = Vec::<i64>::try_from(y.f_to_kind(Kind::Int64)?)?;
         let diag = 0.5 / c;
         // Q_ii + 1 / 2C, the intercept's feature included.
@@ -83,7 +81,7 @@ impl DualCoordinateDescent {
             .map(|row| dot(row, row) + 1.0 + diag)
             .collect();
         let data = Problem {
-            xs: &xs,
+            xs,
             labels: &labels,
             qd: &qd,
             n,
@@ -206,23 +204,4 @@ struct Problem<'a> {
     d: usize,
     /// `1 / 2C`.
     diag: f64,
-}
-
-/// `a . b`, in four running sums so that the compiler can use vector
-/// lanes (one sum in order cannot be reordered).
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    let mut lanes = [0.0; 4];
-    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
-    let tail: f64 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for j in 0..4 {
-            lanes[j] += x[j] * y[j];
-        }
-    }
-    lanes.iter().sum::<f64>() + tail
 }
