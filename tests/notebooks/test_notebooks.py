@@ -9,9 +9,10 @@ in its own kernel process, started when the module is set up; each test
 waits for its notebook.
 """
 
+import fcntl
 import os
 import re
-import sys
+import tempfile
 import traceback
 import unittest
 from concurrent.futures import ProcessPoolExecutor
@@ -43,46 +44,61 @@ THREADS = {} if "OMP_NUM_THREADS" in os.environ else {
     var: str(max(1, (os.cpu_count() or 1) // max(JOBS, 1))) for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 }
 _RUNS = {}
+_START_LOCK = None
 
 
-def execute(path):
+def execute(path, start_lock):
     """Runs one notebook in quick mode; returns (the executed notebook as
     JSON, None) or (None, the error with the failing cell).
 
-    A kernel that dies before it answers its first request is started once
-    more: jupyter_client draws each kernel's ports by binding port 0 and
-    letting go, so two notebooks starting at once in two worker processes
-    can draw the same port, and the second kernel cannot bind it ("cannot
-    bind ... Address already in use" in its log; seen once in a clean-clone
-    run). No cell has run by then; a kernel that dies at start twice is a
-    failure."""
-    for attempt in (1, 2):
-        nb = nbformat.read(path, as_version=4)
-        client = NotebookClient(
-            nb,
-            timeout=CELL_TIMEOUT,
-            kernel_name=nb.metadata.kernelspec.name,
-            resources={"metadata": {"path": str(path.parent)}},
-        )
-        try:
-            # The environment as it is now: DEEPSCOPE_QUICK is set below, after import.
-            client.execute(env=dict(os.environ, **KERNEL_READY, **THREADS))  # raises CellExecutionError, with the cell, on any error
-        except RuntimeError as e:
-            if attempt == 1 and "died before replying to kernel_info" in str(e):
-                print(f"{path.name}: the kernel died at start ({e}); starting it once more", file=sys.stderr)
-                continue
-            return None, traceback.format_exc()
-        except Exception:
-            return None, traceback.format_exc()
-        return nbformat.writes(nb), None
-    return None, "unreachable: the second attempt returns"
+    The kernel is started, and waited for until it answers, holding
+    `start_lock` (a file locked across the worker processes):
+    jupyter_client draws each kernel's ports by binding port 0 and letting
+    go, so two workers starting kernels at once could draw the same port,
+    and the second kernel could not bind it ("cannot bind ... Address
+    already in use" in its log; seen once in a clean-clone run). A kernel
+    that answers has bound its ports, and the next draw cannot return
+    them."""
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb,
+        timeout=CELL_TIMEOUT,
+        kernel_name=nb.metadata.kernelspec.name,
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    # The environment as it is now: DEEPSCOPE_QUICK is set below, after import.
+    env = dict(os.environ, **KERNEL_READY, **THREADS)
+    try:
+        with open(start_lock, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                client.km = client.create_kernel_manager()
+                client.start_new_kernel(env=env)
+                client.start_new_kernel_client()
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+        # Runs the cells on the kernel started above and shuts it down.
+        client.execute()  # raises CellExecutionError, with the cell, on any error
+    except Exception:
+        if client.km is not None and client.km.has_kernel:
+            client._cleanup_kernel()
+        return None, traceback.format_exc()
+    return nbformat.writes(nb), None
 
 
 def setUpModule():
     pool = ProcessPoolExecutor(max_workers=max(JOBS, 1))
+    global _START_LOCK
+    _START_LOCK = tempfile.NamedTemporaryFile(prefix="deepscope-kernel-start-", delete=False).name
     for path in NOTEBOOKS:
-        _RUNS[path] = pool.submit(execute, path)
+        _RUNS[path] = pool.submit(execute, path, _START_LOCK)
     pool.shutdown(wait=False)
+
+
+def tearDownModule():
+    # Every test has waited for its notebook: no worker holds the lock.
+    if _START_LOCK:
+        os.unlink(_START_LOCK)
 
 
 def text_of(output):
