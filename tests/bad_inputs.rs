@@ -643,6 +643,21 @@ fn cases(dir: &std::path::Path) -> Vec<Case> {
             }),
         ),
         (
+            "Tsne: an interpolated descent that diverges",
+            "the embedding diverged",
+            Box::new(|| {
+                let tsne = deepscope::transfer::Tsne {
+                    gradient: deepscope::transfer::TsneGradient::Interpolated,
+                    learning_rate: 1e300,
+                    epochs: 20,
+                    ..deepscope::transfer::Tsne::default()
+                };
+                tch::manual_seed(0);
+                let x = tch::Tensor::randn([200, 3], (tch::Kind::Double, Device::Cpu));
+                ok(tsne.run(&x))
+            }),
+        ),
+        (
             "Occlusion: a model whose output is a conv map",
             "class scores [N, classes]",
             Box::new(|| {

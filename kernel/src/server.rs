@@ -232,18 +232,21 @@ async fn reply<S: SocketSend>(
 /// their next check) and starts the grace timer that kills the process if
 /// the cell is still running when it ends.
 fn interrupt(shared: &Arc<Shared>) {
+    // The cell is marked before its input is cancelled: a cell waiting for
+    // input can finish as soon as its reader returns, and it must finish
+    // as interrupted (marked after, a clean-clone run saw such a cell
+    // reported "ok").
+    let seq = lock(&shared.running).as_mut().map(|cell| {
+        cell.interrupted = true;
+        cell.seq
+    });
     // A cell waiting for input gets no input: its reader returns and the
     // cell can stop.
     if let Some(cancel) = lock(&shared.input_cancel).take() {
         let _ = cancel.send(());
     }
-    let seq = {
-        let mut running = lock(&shared.running);
-        let Some(cell) = running.as_mut() else {
-            return;
-        };
-        cell.interrupted = true;
-        cell.seq
+    let Some(seq) = seq else {
+        return;
     };
     let process = lock(&shared.process).clone();
     let Some(process) = process else {

@@ -17,8 +17,13 @@
 //! `Z = sum_{i != j} 1 / (1 + |y_i - y_j|^2)`, since
 //! `1 / (1 + d^2) = (1 + d^2) K` and `d^2 = |y_i|^2 - 2 y_i.y_j + |y_j|^2`.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use tch::{Device, Kind, Tensor};
+
+/// Most boxes per side of the grid: at 2,000 (6,000 nodes) the transforms
+/// hold about 4.6 GB. t-SNE maps span tens to a few hundred units; one
+/// wider has diverged.
+const MAX_BOXES: usize = 2000;
 
 /// The interpolation grid's settings (openTSNE's defaults).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -62,15 +67,21 @@ struct Placement {
 
 impl Placement {
     /// Boxes of about `1 / boxes_per_unit` over one square covering the
-    /// points `y` (`[N * 2]`, interleaved), as FIt-SNE lays them out.
-    fn new(y: &[f64], grid: &Grid) -> Placement {
+    /// points `y` (`[N * 2]`, interleaved), as FIt-SNE lays them out; an
+    /// error for points that are not finite or spread wider than
+    /// [`MAX_BOXES`] boxes (a diverging descent).
+    fn new(y: &[f64], grid: &Grid) -> Result<Placement> {
         let p = grid.nodes_per_box as usize;
         let lo = y.iter().copied().fold(f64::INFINITY, f64::min);
         let hi = y.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let span = (hi - lo).max(1e-6);
-        let boxes = grid
-            .min_boxes
-            .max((span * grid.boxes_per_unit).ceil() as i64) as usize;
+        let wanted = (span * grid.boxes_per_unit).ceil();
+        if y.iter().any(|v| !v.is_finite()) || !(wanted <= MAX_BOXES as f64) {
+            return Err(Error::invalid(format!(
+                "the embedding diverged (its points span {span:.3e} units, at most {MAX_BOXES} expected): lower the learning rate"
+            )));
+        }
+        let boxes = (grid.min_boxes.max(1) as usize).max(wanted as usize);
         let width = span / boxes as f64;
         let m = boxes * p;
         // The nodes sit at (a + 1/2) / p of their box: equispaced over the
@@ -98,12 +109,12 @@ impl Placement {
             }
             corner.push(first[0] * m + first[1]);
         }
-        Placement {
+        Ok(Placement {
             m,
             spacing: width / p as f64,
             corner,
             weights,
-        }
+        })
     }
 }
 
@@ -122,7 +133,7 @@ pub(super) fn repulsion(
 ) -> Result<(Vec<f64>, f64)> {
     let n = y.len() / 2;
     let p = grid.nodes_per_box as usize;
-    let place = Placement::new(y, grid);
+    let place = Placement::new(y, grid)?;
     let m = place.m;
 
     // Charges 1, y_x, y_y, |y|^2 spread onto the grid, `[4, m, m]`.
