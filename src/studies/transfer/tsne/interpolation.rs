@@ -76,7 +76,7 @@ impl Placement {
         let hi = y.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let span = (hi - lo).max(1e-6);
         let wanted = (span * grid.boxes_per_unit).ceil();
-        if y.iter().any(|v| !v.is_finite()) || !(wanted <= MAX_BOXES as f64) {
+        if y.iter().any(|v| !v.is_finite()) || wanted > MAX_BOXES as f64 {
             return Err(Error::invalid(format!(
                 "the embedding diverged (its points span {span:.3e} units, at most {MAX_BOXES} expected): lower the learning rate"
             )));
