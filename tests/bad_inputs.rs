@@ -1820,36 +1820,36 @@ fn cases(dir: &std::path::Path) -> Vec<Case> {
             }),
         ),
         (
-            "TrustRegion::minimize: a CG tolerance of 1.5",
+            "Newton::minimize: a CG tolerance of 1.5",
             "the CG one below 1",
             Box::new(|| {
-                let tr = train::TrustRegion {
+                let tr = train::Newton {
                     cg_tolerance: 1.5,
-                    ..train::TrustRegion::default()
+                    ..train::Newton::default()
                 };
                 ok(tr.minimize(&zeros(&[3]).to_kind(Kind::Double), &mut Bowl { extra: 0 }))
             }),
         ),
         (
-            "TrustRegion::minimize: a preconditioner mix of 2",
+            "Newton::minimize: a preconditioner mix of 2",
             "the preconditioner mix is a weight in [0, 1], got 2",
             Box::new(|| {
-                let tr = train::TrustRegion {
+                let tr = train::Newton {
                     preconditioner_mix: 2.0,
-                    ..train::TrustRegion::default()
+                    ..train::Newton::default()
                 };
                 ok(tr.minimize(&zeros(&[3]).to_kind(Kind::Double), &mut Bowl { extra: 0 }))
             }),
         ),
         (
-            "TrustRegion::minimize: a matrix as the starting point",
+            "Newton::minimize: a matrix as the starting point",
             "a non-empty vector [P]",
-            Box::new(|| ok(train::TrustRegion::default().minimize(&zeros(&[2, 2]), &mut Bowl { extra: 0 }))),
+            Box::new(|| ok(train::Newton::default().minimize(&zeros(&[2, 2]), &mut Bowl { extra: 0 }))),
         ),
         (
-            "TrustRegion::minimize: a gradient of another shape",
+            "Newton::minimize: a gradient of another shape",
             "gradient: expected the point's shape [3]",
-            Box::new(|| ok(train::TrustRegion::default().minimize(&zeros(&[3]), &mut Bowl { extra: 1 }))),
+            Box::new(|| ok(train::Newton::default().minimize(&zeros(&[3]), &mut Bowl { extra: 1 }))),
         ),
         (
             "RunFolder::new: a file where the folder goes",

@@ -7,7 +7,7 @@
 //! `C` from the training split alone.
 
 use deepscope::data::{self, Dataset, Split};
-use deepscope::train::{Lbfgs, TrustRegion};
+use deepscope::train::{Lbfgs, Newton, NewtonSteps};
 use deepscope::transfer::{DualCoordinateDescent, LinearProbe, ProbeLoss, Solver};
 use deepscope::weights;
 use std::path::Path;
@@ -49,7 +49,11 @@ fn logistic_regression_and_the_linear_svm_match_scikit_learn() {
 
     let solvers = [
         Solver::Lbfgs(Lbfgs::default()),
-        Solver::TrustRegion(TrustRegion::default()),
+        Solver::Newton(Newton::default()),
+        Solver::Newton(Newton {
+            steps: NewtonSteps::LineSearch,
+            ..Newton::default()
+        }),
     ];
     let probes = solvers.iter().flat_map(|solver| {
         [

@@ -51,7 +51,7 @@ pub use fit::{
 };
 pub use history::{epoch_line, EpochRecord, History, StepRecord};
 pub use lbfgs::{Lbfgs, Minimum};
-pub use newton::{TrustRegion, Twice};
+pub use newton::{Newton, NewtonSteps, Run, Twice};
 pub use objective::{Batch, Metrics, Objective, OptimizerSpec, Step};
 pub use optim::{Optimizer, OptimizerState};
 pub use renorm::{renormalize_filters, FilterRenorm};

@@ -1,6 +1,8 @@
-//! Trust-region Newton with conjugate-gradient steps, the method of
-//! liblinear's TRON (Lin, Weng & Keerthi 2008; Nocedal & Wright,
-//! Algorithm 4.1 with Steihaug's CG, Algorithm 7.2). For a smooth convex
+//! Newton's method with conjugate-gradient steps, kept in a trust region
+//! as liblinear's TRON does (Lin, Weng & Keerthi 2008; Nocedal & Wright,
+//! Algorithm 4.1 with Steihaug's CG, Algorithm 7.2) or shortened by a
+//! backtracking line search ([`NewtonSteps`]; Galli & Lin 2021 compare the
+//! two on linear classifiers). For a smooth convex
 //! problem whose Hessian-vector product costs about two passes over the
 //! data (a linear probe: two matrix products), it reaches the minimum in
 //! tens of Newton steps where [`Lbfgs`](super::Lbfgs) needs hundreds of
@@ -17,6 +19,10 @@
 //! Features of very different scales (pixels that are always black
 //! beside ones that vary) make H badly conditioned; the diagonal takes
 //! most of that away at the cost of one pass over the data per Newton step.
+//!
+//! A run can hand its evaluations to its caller ([`Newton::start`],
+//! [`Run`]), so that runs on independent problems over the same data
+//! share one pass over it for their evaluations.
 
 use crate::error::{Error, Result};
 use tch::{Kind, Tensor};
@@ -24,10 +30,13 @@ use tch::{Kind, Tensor};
 use super::lbfgs::{check_gradient, check_start};
 use super::Minimum;
 
-/// The settings of a trust-region Newton run.
+/// The settings of a Newton-CG run.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct TrustRegion {
-    /// Most Newton steps (trial points).
+pub struct Newton {
+    /// How each Newton step is kept from going where the quadratic model
+    /// is poor.
+    pub steps: NewtonSteps,
+    /// Most Newton steps (each a CG run).
     pub max_iterations: usize,
     /// Most CG steps (Hessian-vector products) per Newton step.
     pub max_cg_steps: usize,
@@ -48,12 +57,13 @@ pub struct TrustRegion {
     pub preconditioner_mix: f64,
 }
 
-impl Default for TrustRegion {
-    /// 1,000 Newton steps of at most 250 CG steps, gradient tolerance 1e-8
-    /// (no relative one), CG tolerance 0.1, preconditioner mix 0.01 (Hsia
-    /// et al.'s choice).
+impl Default for Newton {
+    /// Trust-region steps, 1,000 Newton steps of at most 250 CG steps,
+    /// gradient tolerance 1e-8 (no relative one), CG tolerance 0.1,
+    /// preconditioner mix 0.01 (Hsia et al.'s choice).
     fn default() -> Self {
-        TrustRegion {
+        Newton {
+            steps: NewtonSteps::TrustRegion,
             max_iterations: 1000,
             max_cg_steps: 250,
             gradient_tolerance: 1e-8,
@@ -62,6 +72,28 @@ impl Default for TrustRegion {
             preconditioner_mix: 0.01,
         }
     }
+}
+
+/// How a Newton run keeps its steps where the quadratic model holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NewtonSteps {
+    /// CG stops at a radius that grows and shrinks with how well the model
+    /// predicted the last step (TRON): a step the model got wrong is
+    /// thrown away with its CG work, and the next one is shorter.
+    #[default]
+    TrustRegion,
+    /// CG runs to its tolerance, and the step is shortened along its line
+    /// until the value falls by at least 0.01 of what its slope promises
+    /// (Armijo's test; each shorter length from the parabola through the
+    /// last try, kept within 0.1 to 0.5 of it). A shortened step costs an
+    /// evaluation and no CG: the better choice where the model often
+    /// overshoots, as for the squared hinge, whose curvature changes as
+    /// examples cross their margins. The linear SVM probe on Fashion-MNIST
+    /// pixels, against the trust region (by hand, 2 threads): as fast on
+    /// 20,000 x 1,024, 1.3 times faster on 5,000 x 4,096, 2 times on
+    /// 1,000 x 4,096. The logistic probe is faster with the trust region
+    /// on the two larger sets (1.3 and 1.15 times).
+    LineSearch,
 }
 
 /// A twice-differentiable function of a vector `[P]` (f64).
@@ -80,6 +112,269 @@ pub trait Twice {
     }
 }
 
+/// A Newton run in progress (from [`Newton::start`]), which
+/// asks its caller for one evaluation at a time; `S` is the problem's
+/// [`Twice::State`].
+pub struct Run<S> {
+    settings: Newton,
+    /// The point whose evaluation [`Run::next`] takes: the start, then
+    /// each trial. Never changed in place: each step makes a new tensor.
+    asked: Tensor,
+    /// The accepted point; `None` until the start is evaluated.
+    here: Option<Accepted<S>>,
+    /// The step being tried from the accepted point.
+    trial: Option<Trial>,
+    /// The trust region's radius (unused by a line search). Set at the
+    /// first step to the (scaled) gradient's length: the first step goes
+    /// no further than a gradient step of rate 1.
+    radius: f64,
+    iterations: usize,
+    evaluations: usize,
+    stalled: Option<&'static str>,
+    relative_stop: f64,
+    done: bool,
+}
+
+/// A step tried from the accepted point: `fraction` of `step`.
+struct Trial {
+    /// The whole Newton step `[P]`.
+    step: Tensor,
+    /// The part of it tried: 1, then shorter in a line search.
+    fraction: f64,
+    /// The model's decrease over the whole step.
+    predicted: f64,
+    /// The whole step's length in M's norm, the trust region's measure.
+    length: f64,
+    /// The slope along the whole step, `g.s` (below 0).
+    slope: f64,
+}
+
+/// What a line search does after a try.
+enum Searched<S> {
+    /// Move to this point (the try, or the accepted point kept when no
+    /// length helps, with the run marked stalled).
+    Move(Accepted<S>),
+    /// Try this shorter step.
+    Shorter(Accepted<S>, Trial),
+}
+
+/// A point the run moved to, with what was evaluated there.
+struct Accepted<S> {
+    x: Tensor,
+    value: f64,
+    g: Tensor,
+    state: S,
+}
+
+impl<S> Run<S> {
+    /// The point `[P]` (f64) to evaluate next.
+    pub fn point(&self) -> &Tensor {
+        &self.asked
+    }
+
+    /// Takes the value, gradient `[P]` and state at [`Run::point`] and
+    /// either asks for the next point (`None`; CG's Hessian products at
+    /// the accepted point are asked of `f` meanwhile) or ends the run
+    /// with its minimum. An error once the run has ended.
+    pub fn next<F: Twice<State = S>>(
+        &mut self,
+        f: &mut F,
+        value: f64,
+        gradient: Tensor,
+        state: S,
+    ) -> Result<Option<Minimum>> {
+        if self.done {
+            return Err(Error::invalid("this Newton run has ended: start another"));
+        }
+        self.evaluations += 1;
+        check_gradient(&gradient, &self.asked)?;
+        let g = gradient
+            .f_to_kind(Kind::Double)?
+            .f_to_device(self.asked.device())?;
+        let evaluated = Accepted {
+            x: self.asked.shallow_clone(),
+            value,
+            g,
+            state,
+        };
+        let here = match (self.here.take(), self.trial.take()) {
+            (Some(here), Some(trial)) => match self.settings.steps {
+                NewtonSteps::TrustRegion => self.judge(here, evaluated, &trial)?,
+                NewtonSteps::LineSearch => match self.search(here, evaluated, trial)? {
+                    Searched::Move(here) => here,
+                    Searched::Shorter(here, trial) => {
+                        self.asked = here.x.f_add(&trial.step.f_mul_scalar(trial.fraction)?)?;
+                        self.here = Some(here);
+                        self.trial = Some(trial);
+                        return Ok(None);
+                    }
+                },
+            },
+            _ => {
+                if !value.is_finite() {
+                    self.done = true;
+                    return Err(Error::invalid(format!(
+                        "the function is {value} at the starting point"
+                    )));
+                }
+                self.relative_stop =
+                    self.settings.relative_tolerance * evaluated.g.f_norm()?.f_double_value(&[])?;
+                evaluated
+            }
+        };
+        let settings = self.settings;
+        let stop = if largest(&here.g)? <= settings.gradient_tolerance {
+            Some((true, "gradient tolerance"))
+        } else if self.relative_stop > 0.0
+            && here.g.f_norm()?.f_double_value(&[])? <= self.relative_stop
+        {
+            Some((true, "relative gradient tolerance"))
+        } else if let Some(reason) = self.stalled {
+            // After the gradient tests: the step that stalled may have
+            // reached the tolerance.
+            Some((false, reason))
+        } else if self.iterations == settings.max_iterations {
+            Some((false, "iteration limit"))
+        } else {
+            None
+        };
+        if let Some((converged, reason)) = stop {
+            self.done = true;
+            return Ok(Some(Minimum {
+                gradient_norm: largest(&here.g)?,
+                x: here.x,
+                value: here.value,
+                iterations: self.iterations,
+                evaluations: self.evaluations,
+                converged,
+                reason: reason.to_string(),
+            }));
+        }
+        self.iterations += 1;
+        // CG works on y = sqrt(M) s, where the model's gradient is
+        // g / sqrt(M) and its Hessian H scaled by 1 / sqrt(M) both sides.
+        let scale = settings.preconditioner(f, &here.state)?;
+        let g_scaled = match &scale {
+            Some(m) => here.g.f_div(m)?,
+            None => here.g.shallow_clone(),
+        };
+        let radius = match settings.steps {
+            NewtonSteps::TrustRegion => {
+                if self.radius.is_nan() {
+                    self.radius = g_scaled.f_norm()?.f_double_value(&[])?;
+                }
+                self.radius
+            }
+            NewtonSteps::LineSearch => f64::INFINITY,
+        };
+        let (scaled_step, residual) =
+            settings.steihaug(f, &here.state, scale.as_ref(), &g_scaled, radius)?;
+        // The model's decrease, -(g.s + s.Hs/2), from the residual
+        // r = -g - Hs that CG keeps: no extra Hessian product. It is
+        // the same in the scaled variables.
+        let slope = dot(&g_scaled, &scaled_step)?;
+        let predicted = -0.5 * (slope - dot(&residual, &scaled_step)?);
+        // The step's length in M's norm, the trust region's measure.
+        let length = scaled_step.f_norm()?.f_double_value(&[])?;
+        let step = match &scale {
+            Some(m) => scaled_step.f_div(m)?,
+            None => scaled_step,
+        };
+        self.asked = here.x.f_add(&step)?;
+        self.trial = Some(Trial {
+            step,
+            fraction: 1.0,
+            predicted,
+            length,
+            slope,
+        });
+        self.here = Some(here);
+        Ok(None)
+    }
+
+    /// The accepted point after a trial: the trial if it decreased the
+    /// value enough against the model's prediction, else `here`; the
+    /// radius grows or shrinks with the agreement, and a run whose changes
+    /// fall below f64's rounding is marked stalled.
+    fn judge(
+        &mut self,
+        here: Accepted<S>,
+        trial: Accepted<S>,
+        &Trial {
+            predicted,
+            length: step_norm,
+            ..
+        }: &Trial,
+    ) -> Result<Accepted<S>> {
+        let actual = here.value - trial.value;
+        let ratio = if predicted > 0.0 {
+            actual / predicted
+        } else {
+            -1.0
+        };
+        if !trial.value.is_finite() || ratio < 0.25 {
+            self.radius = 0.25 * step_norm.min(self.radius);
+        } else if ratio > 0.75 && step_norm >= 0.99 * self.radius {
+            self.radius *= 2.0;
+        }
+        let here = if trial.value.is_finite() && ratio > 1e-4 {
+            trial
+        } else {
+            here
+        };
+        // Changes below the rounding of the value: nothing more to gain.
+        let scale = 1e-15 * here.value.abs();
+        self.stalled = if predicted.abs() <= scale && actual.abs() <= scale {
+            Some("no further decrease in f64")
+        } else if self.radius <= 1e-14 * here.x.f_norm()?.f_double_value(&[])?.max(1.0) {
+            Some("trust region collapsed")
+        } else {
+            None
+        };
+        Ok(here)
+    }
+
+    /// The line search's decision after trying `tried` (Armijo's test
+    /// with c = 0.01): move there, or try a shorter step, its length from
+    /// the parabola through the value and slope at `here` and the value
+    /// tried, within 0.1 to 0.5 of the last (half when the value tried is
+    /// not finite). A step shortened below f64's resolution of the point
+    /// stalls the run where it is.
+    fn search(
+        &mut self,
+        here: Accepted<S>,
+        tried: Accepted<S>,
+        trial: Trial,
+    ) -> Result<Searched<S>> {
+        let a = trial.fraction;
+        let decrease = here.value - tried.value;
+        if tried.value.is_finite() && decrease >= -0.01 * a * trial.slope {
+            // Changes below the rounding of the value: nothing more to gain.
+            let scale = 1e-15 * tried.value.abs();
+            self.stalled = (a * trial.predicted.abs() <= scale && decrease.abs() <= scale)
+                .then_some("no further decrease in f64");
+            return Ok(Searched::Move(tried));
+        }
+        let curve = tried.value - here.value - a * trial.slope;
+        let shorter = if tried.value.is_finite() && curve > 0.0 {
+            (-0.5 * trial.slope * a * a / curve).clamp(0.1 * a, 0.5 * a)
+        } else {
+            0.5 * a
+        };
+        if shorter * trial.length <= 1e-14 * here.x.f_norm()?.f_double_value(&[])?.max(1.0) {
+            self.stalled = Some("the line search found no decrease");
+            return Ok(Searched::Move(here));
+        }
+        Ok(Searched::Shorter(
+            here,
+            Trial {
+                fraction: shorter,
+                ..trial
+            },
+        ))
+    }
+}
+
 fn dot(a: &Tensor, b: &Tensor) -> Result<f64> {
     Ok(a.f_dot(b)?.f_double_value(&[])?)
 }
@@ -88,7 +383,7 @@ fn largest(g: &Tensor) -> Result<f64> {
     Ok(g.f_abs()?.f_max()?.f_double_value(&[])?)
 }
 
-impl TrustRegion {
+impl Newton {
     fn check(&self, x0: &Tensor) -> Result<()> {
         check_start(x0)?;
         if self.max_iterations == 0 || self.max_cg_steps == 0 {
@@ -141,109 +436,41 @@ impl TrustRegion {
 
     /// Minimises `f` from `x0` (`[P]`, worked in f64 on its device).
     pub fn minimize<F: Twice>(&self, x0: &Tensor, f: &mut F) -> Result<Minimum> {
-        self.check(x0)?;
-        let mut evaluations = 0usize;
-        let mut eval = |f: &mut F, x: &Tensor| -> Result<(f64, Tensor, F::State)> {
-            evaluations += 1;
-            let (v, g, s) = f.evaluate(x)?;
-            check_gradient(&g, x)?;
-            Ok((v, g.f_to_kind(Kind::Double)?.f_to_device(x.device())?, s))
-        };
-        // Never changed in place: each step makes a new tensor.
-        let mut x = x0.f_to_kind(Kind::Double)?.detach();
-        let (mut value, mut g, mut state) = eval(f, &x)?;
-        if !value.is_finite() {
-            return Err(Error::invalid(format!(
-                "the function is {value} at the starting point"
-            )));
+        let mut run = self.start(x0)?;
+        loop {
+            let (value, gradient, state) = f.evaluate(run.point())?;
+            if let Some(found) = run.next(f, value, gradient, state)? {
+                return Ok(found);
+            }
         }
-        // Set at the first step to the (scaled) gradient's length: the first
-        // step goes no further than a gradient step of rate 1.
-        let mut radius = f64::NAN;
-        let mut iterations = 0;
-        let mut stalled: Option<&str> = None;
-        let relative_stop = self.relative_tolerance * g.f_norm()?.f_double_value(&[])?;
-        let (converged, reason) = loop {
-            if largest(&g)? <= self.gradient_tolerance {
-                break (true, "gradient tolerance");
-            }
-            if relative_stop > 0.0 && g.f_norm()?.f_double_value(&[])? <= relative_stop {
-                break (true, "relative gradient tolerance");
-            }
-            // After the gradient test: the step that stalled may have
-            // reached the tolerance.
-            if let Some(reason) = stalled {
-                break (false, reason);
-            }
-            if iterations == self.max_iterations {
-                break (false, "iteration limit");
-            }
-            iterations += 1;
-            // CG works on y = sqrt(M) s, where the model's gradient is
-            // g / sqrt(M) and its Hessian H scaled by 1 / sqrt(M) both sides.
-            let scale = self.preconditioner(f, &state)?;
-            let g_scaled = match &scale {
-                Some(m) => g.f_div(m)?,
-                None => g.shallow_clone(),
-            };
-            if radius.is_nan() {
-                radius = g_scaled.f_norm()?.f_double_value(&[])?;
-            }
-            let (scaled_step, residual) =
-                self.steihaug(f, &state, scale.as_ref(), &g_scaled, radius)?;
-            // The model's decrease, -(g.s + s.Hs/2), from the residual
-            // r = -g - Hs that CG keeps: no extra Hessian product. It is
-            // the same in the scaled variables.
-            let predicted = -0.5 * (dot(&g_scaled, &scaled_step)? - dot(&residual, &scaled_step)?);
-            // The step's length in M's norm, the trust region's measure.
-            let step_norm = scaled_step.f_norm()?.f_double_value(&[])?;
-            let step = match &scale {
-                Some(m) => scaled_step.f_div(m)?,
-                None => scaled_step,
-            };
-            let trial = x.f_add(&step)?;
-            let (t_value, t_g, t_state) = eval(f, &trial)?;
-            let actual = value - t_value;
-            let ratio = if predicted > 0.0 {
-                actual / predicted
-            } else {
-                -1.0
-            };
-            if !t_value.is_finite() || ratio < 0.25 {
-                radius = 0.25 * step_norm.min(radius);
-            } else if ratio > 0.75 && step_norm >= 0.99 * radius {
-                radius *= 2.0;
-            }
-            if t_value.is_finite() && ratio > 1e-4 {
-                x = trial;
-                value = t_value;
-                g = t_g;
-                state = t_state;
-            }
-            // Changes below the rounding of the value: nothing more to gain.
-            let scale = 1e-15 * value.abs();
-            stalled = if predicted.abs() <= scale && actual.abs() <= scale {
-                Some("no further decrease in f64")
-            } else if radius <= 1e-14 * x.f_norm()?.f_double_value(&[])?.max(1.0) {
-                Some("trust region collapsed")
-            } else {
-                None
-            };
-        };
-        Ok(Minimum {
-            gradient_norm: largest(&g)?,
-            x,
-            value,
-            iterations,
-            evaluations,
-            converged,
-            reason: reason.to_string(),
+    }
+
+    /// A run from `x0` (`[P]`, worked in f64 on its device) that hands
+    /// each evaluation to its caller: evaluate [`Run::point`], give the
+    /// result to [`Run::next`], until it returns the minimum. Several runs
+    /// can so share one pass over the data for their evaluations (a
+    /// one-vs-rest probe's classes: one matrix product for all of them
+    /// instead of one matrix-vector product each). [`Newton::minimize`]
+    /// is this loop with `f`'s own [`Twice::evaluate`].
+    pub fn start<S>(&self, x0: &Tensor) -> Result<Run<S>> {
+        self.check(x0)?;
+        Ok(Run {
+            settings: *self,
+            asked: x0.f_to_kind(Kind::Double)?.detach(),
+            here: None,
+            trial: None,
+            radius: f64::NAN,
+            iterations: 0,
+            evaluations: 0,
+            stalled: None,
+            relative_stop: 0.0,
+            done: false,
         })
     }
 
-    /// An approximate minimiser of `g.s + s.Hs/2` with `|s| <= radius`, by
-    /// conjugate gradients stopped at the boundary, at negative curvature
-    /// or at a small residual; returns the step and the residual `-g - Hs`.
+    /// An approximate minimiser of `g.s + s.Hs/2` with `|s| <= radius`
+    /// (infinite for a line search), by conjugate gradients stopped at the
+    /// boundary, at negative curvature or at a small residual; returns the step and the residual `-g - Hs`.
     /// With `scale` (`sqrt(M)`), H stands for `H` divided by `scale` on
     /// both sides, and `g` and the step are in the scaled variables.
     fn steihaug<F: Twice>(
@@ -279,7 +506,16 @@ impl TrustRegion {
             let alpha = rr / curvature;
             let next = s.f_add(&d.f_mul_scalar(alpha)?)?;
             if curvature <= 0.0 || next.f_norm()?.f_double_value(&[])? >= radius {
-                let tau = to_boundary(&s, &d)?;
+                // Without a boundary (a line search follows), negative
+                // curvature ends CG where it is, or, at its first step,
+                // along the steepest descent it started with.
+                let tau = if radius.is_finite() {
+                    to_boundary(&s, &d)?
+                } else if dot(&s, &s)? == 0.0 {
+                    1.0
+                } else {
+                    0.0
+                };
                 s = s.f_add(&d.f_mul_scalar(tau)?)?;
                 r = r.f_sub(&hd.f_mul_scalar(tau)?)?;
                 return Ok((s, r));
@@ -368,20 +604,71 @@ mod tests {
         let a = m.matmul(&m.tr()) + Tensor::eye(20, (Kind::Double, Device::Cpu));
         let b = Tensor::randn([20], (Kind::Double, Device::Cpu));
         let exact = a.inverse().mv(&b);
-        let settings = TrustRegion {
+        let settings = Newton {
             cg_tolerance: 1e-12,
             gradient_tolerance: 1e-9,
-            ..TrustRegion::default()
+            ..Newton::default()
         };
         let start = Tensor::zeros([20], (Kind::Double, Device::Cpu));
         let found = settings
-            .minimize(&start, &mut Quadratic::new(a, b))
+            .minimize(
+                &start,
+                &mut Quadratic::new(a.shallow_clone(), b.shallow_clone()),
+            )
             .unwrap();
         assert!(found.converged, "{}", found.reason);
         let err = (&found.x - &exact).abs().max().double_value(&[]);
         assert!(err < 1e-8, "{err}");
         // The first step is cut at the first radius (|g|); a few more finish.
         assert!(found.iterations <= 6, "{} iterations", found.iterations);
+        // With a line search the first step is the exact Newton step, taken
+        // whole.
+        let searched = Newton {
+            steps: NewtonSteps::LineSearch,
+            ..settings
+        }
+        .minimize(&start, &mut Quadratic::new(a, b))
+        .unwrap();
+        assert!(searched.converged, "{}", searched.reason);
+        let err = (&searched.x - &exact).abs().max().double_value(&[]);
+        assert!(err < 1e-8, "{err}");
+        assert_eq!(searched.iterations, 1);
+        assert_eq!(searched.evaluations, 2);
+    }
+
+    /// A line search shortens a step whose end is not finite (a barrier
+    /// the model does not see) until the value there falls.
+    #[test]
+    fn the_line_search_backs_off_a_step_into_infinity() {
+        /// `x^2 / 2 - 3x` for x < 2 (minimum at the wall's foot, 2), infinite
+        /// beyond: Newton's whole step from 0 lands at 3, past the wall.
+        struct Walled;
+        impl Twice for Walled {
+            type State = ();
+            fn evaluate(&mut self, x: &Tensor) -> Result<(f64, Tensor, ())> {
+                let a = x.double_value(&[0]);
+                let v = if a < 2.0 {
+                    0.5 * a * a - 3.0 * a
+                } else {
+                    f64::INFINITY
+                };
+                Ok((v, Tensor::from_slice(&[a - 3.0]), ()))
+            }
+            fn hessian_times(&mut self, _: &(), v: &Tensor) -> Result<Tensor> {
+                Ok(v.shallow_clone())
+            }
+        }
+        let settings = Newton {
+            steps: NewtonSteps::LineSearch,
+            max_iterations: 3,
+            ..Newton::default()
+        };
+        let found = settings
+            .minimize(&Tensor::from_slice(&[0.0f64]), &mut Walled)
+            .unwrap();
+        let x = found.x.double_value(&[0]);
+        assert!(found.value.is_finite() && x > 0.0 && x < 2.0, "{x}");
+        assert!(found.evaluations > found.iterations + 1);
     }
 
     /// liblinear's rule: stop once |g|_2 <= eps |g(x0)|_2, whatever the
@@ -396,27 +683,30 @@ mod tests {
         let start = Tensor::zeros([40], opts);
         // The gradient at 0 is -b.
         let first = b.norm().double_value(&[]);
-        let mut iterations = Vec::new();
-        for eps in [1e-2, 1e-8] {
-            let settings = TrustRegion {
-                gradient_tolerance: 0.0,
-                relative_tolerance: eps,
-                cg_tolerance: 0.5,
-                ..TrustRegion::default()
-            };
-            let mut f = Quadratic::new(a.shallow_clone(), b.shallow_clone());
-            let found = settings.minimize(&start, &mut f).unwrap();
-            assert!(found.converged, "{}", found.reason);
-            assert_eq!(found.reason, "relative gradient tolerance");
-            let g = (a.mv(&found.x) - &b).norm().double_value(&[]);
-            assert!(
-                g <= eps * first,
-                "eps {eps}: |g| {g} against {}",
-                eps * first
-            );
-            iterations.push(found.iterations);
+        for steps in [NewtonSteps::TrustRegion, NewtonSteps::LineSearch] {
+            let mut iterations = Vec::new();
+            for eps in [1e-2, 1e-8] {
+                let settings = Newton {
+                    steps,
+                    gradient_tolerance: 0.0,
+                    relative_tolerance: eps,
+                    cg_tolerance: 0.5,
+                    ..Newton::default()
+                };
+                let mut f = Quadratic::new(a.shallow_clone(), b.shallow_clone());
+                let found = settings.minimize(&start, &mut f).unwrap();
+                assert!(found.converged, "{}", found.reason);
+                assert_eq!(found.reason, "relative gradient tolerance");
+                let g = (a.mv(&found.x) - &b).norm().double_value(&[]);
+                assert!(
+                    g <= eps * first,
+                    "eps {eps}: |g| {g} against {}",
+                    eps * first
+                );
+                iterations.push(found.iterations);
+            }
+            assert!(iterations[0] < iterations[1], "{steps:?}: {iterations:?}");
         }
-        assert!(iterations[0] < iterations[1], "{iterations:?}");
     }
 
     /// Variables on scales from 1 to 10^3 (a well-conditioned matrix
@@ -436,10 +726,10 @@ mod tests {
         let start = Tensor::zeros([n], opts);
         let mut products = Vec::new();
         for (mix, gives_diagonal) in [(0.0, true), (1.0, false), (1.0, true), (0.01, true)] {
-            let settings = TrustRegion {
+            let settings = Newton {
                 gradient_tolerance: 1e-6,
                 preconditioner_mix: mix,
-                ..TrustRegion::default()
+                ..Newton::default()
             };
             let mut f = Quadratic::new(a.shallow_clone(), b.shallow_clone());
             f.gives_diagonal = gives_diagonal;
@@ -464,49 +754,69 @@ mod tests {
         assert!(products[3] < products[0], "{products:?}");
     }
 
+    /// Both kinds of step reach the minimum; a run driven by hand,
+    /// evaluation by evaluation, takes the steps `minimize` takes, and
+    /// refuses to go on once it has ended.
     #[test]
     fn rosenbrock_reaches_its_minimum_through_negative_curvature() {
-        let settings = TrustRegion {
-            gradient_tolerance: 1e-10,
-            ..TrustRegion::default()
-        };
-        let start = Tensor::from_slice(&[-1.2f64, 1.0]);
-        let found = settings.minimize(&start, &mut Rosenbrock).unwrap();
-        assert!(found.converged, "{}", found.reason);
-        let x: Vec<f64> = Vec::try_from(&found.x).unwrap();
-        assert!(
-            (x[0] - 1.0).abs() < 1e-8 && (x[1] - 1.0).abs() < 1e-8,
-            "{x:?}"
-        );
-        assert!(found.value < 1e-16, "{}", found.value);
-        assert!(found.iterations < 100, "{}", found.iterations);
+        for steps in [NewtonSteps::TrustRegion, NewtonSteps::LineSearch] {
+            let settings = Newton {
+                steps,
+                gradient_tolerance: 1e-10,
+                ..Newton::default()
+            };
+            let start = Tensor::from_slice(&[-1.2f64, 1.0]);
+            let found = settings.minimize(&start, &mut Rosenbrock).unwrap();
+            assert!(found.converged, "{}", found.reason);
+            let x: Vec<f64> = Vec::try_from(&found.x).unwrap();
+            assert!(
+                (x[0] - 1.0).abs() < 1e-8 && (x[1] - 1.0).abs() < 1e-8,
+                "{x:?}"
+            );
+            assert!(found.value < 1e-16, "{steps:?}: {}", found.value);
+            assert!(found.iterations < 100, "{steps:?}: {}", found.iterations);
+
+            let mut run = settings.start(&start).unwrap();
+            let mut f = Rosenbrock;
+            let mut asked = 0;
+            let by_hand = loop {
+                asked += 1;
+                let (v, g, state) = f.evaluate(run.point()).unwrap();
+                if let Some(by_hand) = run.next(&mut f, v, g, state).unwrap() {
+                    break by_hand;
+                }
+            };
+            assert_eq!(asked, found.evaluations, "{steps:?}");
+            assert_eq!(by_hand.iterations, found.iterations, "{steps:?}");
+            assert!(by_hand.x.equal(&found.x), "{steps:?}");
+            let (v, g, state) = f.evaluate(&by_hand.x).unwrap();
+            assert!(run.next(&mut f, v, g, state).is_err());
+        }
     }
 
     #[test]
     fn bad_settings_and_points_are_errors() {
         let p = Tensor::zeros([2], (Kind::Double, Device::Cpu));
-        let bad = TrustRegion {
+        let bad = Newton {
             cg_tolerance: 1.5,
-            ..TrustRegion::default()
+            ..Newton::default()
         };
         assert!(bad.minimize(&p, &mut Rosenbrock).is_err());
         for relative in [-1e-4, f64::NAN, f64::INFINITY] {
-            let bad = TrustRegion {
+            let bad = Newton {
                 relative_tolerance: relative,
-                ..TrustRegion::default()
+                ..Newton::default()
             };
             assert!(bad.minimize(&p, &mut Rosenbrock).is_err(), "{relative}");
         }
         for mix in [-0.1, 1.5, f64::NAN] {
-            let bad = TrustRegion {
+            let bad = Newton {
                 preconditioner_mix: mix,
-                ..TrustRegion::default()
+                ..Newton::default()
             };
             assert!(bad.minimize(&p, &mut Rosenbrock).is_err(), "{mix}");
         }
         let empty = Tensor::zeros([0], (Kind::Double, Device::Cpu));
-        assert!(TrustRegion::default()
-            .minimize(&empty, &mut Rosenbrock)
-            .is_err());
+        assert!(Newton::default().minimize(&empty, &mut Rosenbrock).is_err());
     }
 }

@@ -9,7 +9,8 @@ use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::runtime::rng::seeded;
 use crate::train::{
-    evaluate, fit, Evaluation, FitConfig, Lbfgs, Optimizer, ProgressMode, TrustRegion, Twice,
+    evaluate, fit, Evaluation, FitConfig, Lbfgs, Newton, NewtonSteps, Optimizer, ProgressMode,
+    Twice,
 };
 use crate::zoo;
 use rand::seq::SliceRandom;
@@ -35,11 +36,11 @@ pub enum ProbeLoss {
 pub enum Solver {
     /// Full batch, to the minimum, by [`Lbfgs`] (float64).
     Lbfgs(Lbfgs),
-    /// Full batch, to the minimum, by trust-region Newton with CG steps
-    /// (float64, liblinear's method), with the gradient and the
-    /// Hessian-vector products written out: tens of Newton steps where
-    /// L-BFGS takes hundreds of iterations.
-    TrustRegion(TrustRegion),
+    /// Full batch, to the minimum, by Newton's method with CG steps
+    /// (float64, liblinear's method), in a trust region or with a line
+    /// search, with the gradient and the Hessian-vector products written
+    /// out: tens of Newton steps where L-BFGS takes hundreds of iterations.
+    Newton(Newton),
     /// The squared hinge only, by dual coordinate descent, class by class
     /// (liblinear's choice when there are fewer examples than features,
     /// where it is many times faster than the primal Newton method).
@@ -109,7 +110,7 @@ impl LinearProbe {
     pub fn logistic() -> Self {
         LinearProbe {
             loss: ProbeLoss::Logistic,
-            solver: Solver::TrustRegion(TrustRegion::default()),
+            solver: Solver::Newton(Newton::default()),
             strength: Strength::CrossValidated {
                 grid: (-4..=2).map(|e| 10f64.powi(e)).collect(),
                 folds: 5,
@@ -118,11 +119,17 @@ impl LinearProbe {
         }
     }
 
-    /// A one-vs-rest linear SVM (squared hinge) by trust-region Newton,
-    /// `C` chosen as for [`logistic`](Self::logistic).
+    /// A one-vs-rest linear SVM (squared hinge) by Newton's method with a
+    /// line search (faster than the trust region there: see
+    /// [`NewtonSteps::LineSearch`]), `C` chosen as for
+    /// [`logistic`](Self::logistic).
     pub fn svm() -> Self {
         LinearProbe {
             loss: ProbeLoss::SquaredHinge,
+            solver: Solver::Newton(Newton {
+                steps: NewtonSteps::LineSearch,
+                ..Newton::default()
+            }),
             ..LinearProbe::logistic()
         }
     }
@@ -178,14 +185,14 @@ impl LinearProbe {
         if let Solver::DualCoordinateDescent(dual) = &self.solver {
             if self.loss != ProbeLoss::SquaredHinge {
                 return Err(Error::invalid(
-                    "dual coordinate descent fits the squared-hinge probe only: use Solver::TrustRegion for logistic regression",
+                    "dual coordinate descent fits the squared-hinge probe only: use Solver::Newton for logistic regression",
                 ));
             }
             dual.check()?;
         }
         if self.loss == ProbeLoss::SquaredHinge && matches!(self.solver, Solver::Epochs { .. }) {
             return Err(Error::invalid(
-                "the squared-hinge probe is fitted to its minimum (Solver::TrustRegion, Solver::DualCoordinateDescent or Solver::Lbfgs)",
+                "the squared-hinge probe is fitted to its minimum (Solver::Newton, Solver::DualCoordinateDescent or Solver::Lbfgs)",
             ));
         }
         features.validate()?;
@@ -226,7 +233,7 @@ impl LinearProbe {
                 fit(&mut model, &data, &cfg)?;
                 (model, None, Vec::new(), None)
             }
-            Solver::Lbfgs(_) | Solver::TrustRegion(_) | Solver::DualCoordinateDescent(_) => {
+            Solver::Lbfgs(_) | Solver::Newton(_) | Solver::DualCoordinateDescent(_) => {
                 let (x, y) = design(&data.train)?;
                 let (c, scores) = match &self.strength {
                     Strength::Fixed(c) => (*c, Vec::new()),
@@ -417,9 +424,9 @@ fn fit_linear(
     let start = Tensor::zeros([k * d + k], (Kind::Double, Device::Cpu));
     let found = match solver {
         Solver::Lbfgs(lbfgs) => lbfgs_fit(loss, lbfgs, x, y, k, c, &start)?,
-        // The classes are independent problems: one at a time, each over
-        // its own margin violators (svm_primal's reasons).
-        Solver::TrustRegion(tr) if loss == ProbeLoss::SquaredHinge => {
+        // The classes are independent problems: stepping together, each
+        // CG over its own margin violators (svm_primal's reasons).
+        Solver::Newton(tr) if loss == ProbeLoss::SquaredHinge => {
             let (weight, bias, objective) = svm_primal::fit(tr, x, y, k, c)?;
             return Ok(Fitted {
                 weight,
@@ -427,7 +434,7 @@ fn fit_linear(
                 objective,
             });
         }
-        Solver::TrustRegion(tr) => tr.minimize(&start, &mut SoftmaxObjective::new(x, y, k, c)?)?,
+        Solver::Newton(tr) => tr.minimize(&start, &mut SoftmaxObjective::new(x, y, k, c)?)?,
         Solver::Epochs { .. } | Solver::DualCoordinateDescent(_) => {
             return Err(Error::invalid(
                 "the mini-batch solver has no minimum to fit (refused by the checks above)",
@@ -491,7 +498,7 @@ fn lbfgs_fit(
 
 /// Multinomial logistic regression's objective over `theta = [W (K x D,
 /// row-major), b (K)]`, with its gradient and Hessian-vector products
-/// written out, for [`TrustRegion`]. With `z = x W^T + b` (`[N, K]`):
+/// written out, for [`Newton`]. With `z = x W^T + b` (`[N, K]`):
 /// `f = C sum_i CE(z_i, y_i) + |W|^2 / 2`, gradient from `G = C (P - Y)`,
 /// and `H v` from `P * u - P * rowsum(P * u)` with `u = x V^T + v_b` (the
 /// softmax's Jacobian). The squared hinge's classes are independent
@@ -743,6 +750,7 @@ mod tests {
         assert!(rel < bound, "{what}: {ours} against {reference}");
     }
 
+    /// L-BFGS and Newton's method with either kind of step: one minimum.
     #[test]
     fn both_solvers_reach_the_same_minimum() {
         tch::manual_seed(5);
@@ -750,24 +758,21 @@ mod tests {
         let x = Tensor::randn([n, d], (Kind::Double, Device::Cpu));
         let y = x.narrow(1, 0, k).argmax(1, false);
         for loss in [ProbeLoss::Logistic, ProbeLoss::SquaredHinge] {
-            let newton = fit_linear(
-                loss,
-                &Solver::TrustRegion(TrustRegion::default()),
-                &x,
-                &y,
-                k,
-                2.0,
-                0,
-            )
-            .unwrap();
             let lbfgs =
                 fit_linear(loss, &Solver::Lbfgs(Lbfgs::default()), &x, &y, k, 2.0, 0).unwrap();
-            assert_same_minimum(
-                newton.objective,
-                lbfgs.objective,
-                1e-10,
-                &format!("{loss:?}"),
-            );
+            for steps in [NewtonSteps::TrustRegion, NewtonSteps::LineSearch] {
+                let newton = Newton {
+                    steps,
+                    ..Newton::default()
+                };
+                let newton = fit_linear(loss, &Solver::Newton(newton), &x, &y, k, 2.0, 0).unwrap();
+                assert_same_minimum(
+                    newton.objective,
+                    lbfgs.objective,
+                    1e-10,
+                    &format!("{loss:?}, {steps:?}"),
+                );
+            }
         }
     }
 
@@ -783,7 +788,7 @@ mod tests {
             let y = x.narrow(1, 0, k).argmax(1, false);
             let newton = fit_linear(
                 ProbeLoss::SquaredHinge,
-                &Solver::TrustRegion(TrustRegion::default()),
+                &Solver::Newton(Newton::default()),
                 &x,
                 &y,
                 k,
