@@ -115,12 +115,8 @@ struct ClassHinge<'a> {
     t: Tensor,
     c: f64,
     d: i64,
-    /// This class's number among the problems sharing `gathered`.
-    class: i64,
-    /// Points evaluated so far: each state's name.
-    points: u64,
     /// The violators' rows of the state whose CG ran last, shared by all
-    /// classes of a fit.
+    /// classes of a fit, and the count that names their states.
     gathered: Rc<RefCell<Gathered>>,
 }
 
@@ -130,8 +126,8 @@ struct ClassHinge<'a> {
 /// share, since CG runs for one class at a time: a rejected trial gathers
 /// nothing, and the classes' violators are never all held at once.
 struct Violators {
-    /// The class and point (`ClassHinge::points` then) they belong to.
-    name: (i64, u64),
+    /// Which of the states sharing the buffers they are.
+    name: u64,
     rows: Tensor,
 }
 
@@ -141,8 +137,10 @@ struct Violators {
 /// one.
 #[derive(Default)]
 struct Gathered {
+    /// States named so far: the next state's name.
+    named: u64,
     /// Whose rows the buffers hold.
-    name: Option<(i64, u64)>,
+    name: Option<u64>,
     /// The rows, `[M, D]` f64 (for the preconditioner's diagonal), a view
     /// of `buffer`, and the same in f32 (for the Hessian products), a view
     /// of `buffer32`.
@@ -167,9 +165,10 @@ impl ClassHinge<'_> {
 
     /// The state at the next point, whose violators are `rows`.
     fn violators(&mut self, rows: Tensor) -> Violators {
-        self.points += 1;
+        let mut gathered = self.gathered.borrow_mut();
+        gathered.named += 1;
         Violators {
-            name: (self.class, self.points),
+            name: gathered.named,
             rows,
         }
     }
@@ -281,8 +280,6 @@ pub(super) fn fit(
                 t: all_targets.f_select(1, class)?.f_contiguous()?,
                 c,
                 d,
-                class,
-                points: 0,
                 gathered: Rc::clone(&gathered),
             })
         })
@@ -335,8 +332,6 @@ mod tests {
             t: targets(y, 4).unwrap().select(1, class).contiguous(),
             c: 0.7,
             d: x.size()[1],
-            class,
-            points: 0,
             gathered: Rc::new(RefCell::new(Gathered::default())),
         }
     }
@@ -499,8 +494,6 @@ mod tests {
                     t: targets(&y, 3).unwrap().select(1, class).contiguous(),
                     c: 0.5,
                     d: 6,
-                    class,
-                    points: 0,
                     gathered: Rc::new(RefCell::new(Gathered::default())),
                 };
                 let found = solver
