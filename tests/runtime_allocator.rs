@@ -54,7 +54,16 @@ fn kept_buffers_are_not_faulted_in_again() {
     }
     // A pass's activations are a few MiB each (500 x 16 x 14 x 14 floats
     // are 6.3 MiB): with glibc's defaults they go back to the kernel and
-    // are faulted in again at every pass.
+    // are faulted in again at every pass. glibc raises its thresholds by
+    // itself as mmapped blocks are freed, so a baseline left to it depends
+    // on the process's history (CI once saw [0, 5827, 0, 0, 0]); its
+    // starting values are set instead (128 KiB each, which also stops
+    // their adjustment): the allocator as every fresh process starts.
+    for option in [libc::M_MMAP_THRESHOLD, libc::M_TRIM_THRESHOLD] {
+        // SAFETY: mallopt only changes allocator parameters, to values
+        // within glibc's limits.
+        assert_eq!(unsafe { libc::mallopt(option, 128 * 1024) }, 1);
+    }
     let default = faults_per_pass(5);
     assert!(
         steady(&default) > 2_000,
