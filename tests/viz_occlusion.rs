@@ -29,6 +29,7 @@ struct Brute {
     feature: Vec<Vec<f64>>,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn brute(
     model: &Model,
     image: &Tensor,
@@ -36,6 +37,7 @@ fn brute(
     stride: i64,
     fill: &[f64],
     target: i64,
+    feature: &str,
     map: i64,
 ) -> Brute {
     let (h, w) = (image.size()[1], image.size()[2]);
@@ -60,7 +62,7 @@ fn brute(
             let p = model.forward(&batch).unwrap().softmax(1, Kind::Float);
             pr.push(p.double_value(&[0, target]));
             tp.push(p.argmax(1, false).int64_value(&[0]));
-            let f = model.forward_to(&batch, "relu2").unwrap();
+            let f = model.forward_to(&batch, feature).unwrap();
             ft.push(f.get(0).get(map).sum(Kind::Float).double_value(&[]));
             x += stride;
         }
@@ -117,7 +119,7 @@ fn one_sweep_gives_the_maps_of_one_window_at_a_time() {
         .get(0);
     let totals = f.reshape([6, -1]).sum_dim_intlist(1, false, Kind::Float);
     assert_eq!(map, totals.argmax(0, false).int64_value(&[]));
-    let reference = brute(&model, &image, 5, 3, &[0.0; 3], 2, map);
+    let reference = brute(&model, &image, 5, 3, &[0.0; 3], 2, "relu2", map);
     // Rows start at 0, 3, ..., 15 (20 px) and columns at 0, ..., 12 (18 px).
     assert_eq!(maps.class_prob.size(), vec![6, 5]);
     assert_close(
@@ -153,7 +155,7 @@ fn batches_of_any_size_agree_and_mean_fill_uses_each_channels_mean() {
     );
     let means =
         Vec::<f64>::try_from(image.reshape([3, -1]).mean_dim(1, false, Kind::Float)).unwrap();
-    let reference = brute(&model, &image, 4, 2, &means, 1, 0);
+    let reference = brute(&model, &image, 4, 2, &means, 1, "relu2", 0);
     assert_close(&rows_f64(&a.class_prob), &reference.prob, "mean fill");
 }
 
@@ -229,7 +231,10 @@ fn relative_gap(a: &Tensor, full: &Tensor) -> f64 {
 
 /// Incremental and full sweeps of `model` (evaluation mode) over a random
 /// image: every map agrees to 1e-4 relative, and the most probable class
-/// differs only where two classes tie to 1e-4.
+/// differs only where two classes tie to 1e-4. Both sweeps fold batch norms
+/// into the convolutions before them and run channels last, so the full
+/// sweep is checked too, against the model's own forward pass on each
+/// occluded copy.
 fn incremental_agrees(model: &Model, window: i64, stride: i64, feature: &str, what: &str) {
     let shape = model.input_shape().to_vec();
     let image = with_torch_seed(9, || {
@@ -247,6 +252,24 @@ fn incremental_agrees(model: &Model, window: i64, stride: i64, feature: &str, wh
     };
     let (fast, full) = (sweep(true, 64 << 20), sweep(false, 64 << 20));
     assert!(fast.incremental && !full.incremental, "{what}: modes");
+    let map = full.feature_map.unwrap();
+    let fill = vec![0.0; shape[0] as usize];
+    let reference = brute(model, &image, window, stride, &fill, 1, feature, map);
+    let as_tensor = |rows: &[Vec<f64>]| Tensor::from_slice2(rows).to_kind(Kind::Float);
+    for (name, ours, theirs) in [
+        ("class probability", &full.class_prob, &reference.prob),
+        (
+            "feature map total",
+            full.feature.as_ref().unwrap(),
+            &reference.feature,
+        ),
+    ] {
+        let gap = relative_gap(ours, &as_tensor(theirs));
+        assert!(
+            gap <= 1e-4,
+            "{what}: full sweep's {name} differs from the model's own pass by {gap:e}"
+        );
+    }
     // One position at a time: the base activations shared by every batch
     // must come out of a batch unchanged.
     let single = sweep(true, 1);
@@ -325,6 +348,15 @@ fn incremental_occlusion_equals_full_recomputation_on_odd_geometry() {
     });
     model.set_train(false);
     incremental_agrees(&model, 7, 4, "conv2", "odd net, window 7 stride 4");
+    // A convolution whose own output is asked for is not folded with the
+    // batch norm after it.
+    incremental_agrees(
+        &model,
+        5,
+        6,
+        "conv1",
+        "odd net, feature before a batch norm",
+    );
     incremental_agrees(&model, 1, 9, "block1", "odd net, window 1 stride 9");
     incremental_agrees(&model, 30, 11, "relu2", "odd net, window 30 stride 11");
 }

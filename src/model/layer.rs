@@ -470,7 +470,7 @@ impl Layer {
         Ok((y, None))
     }
 
-    fn need(&self, short: &str) -> Result<&Tensor> {
+    pub(super) fn need(&self, short: &str) -> Result<&Tensor> {
         self.tensor(short).ok_or_else(|| {
             Error::invalid(format!(
                 "layer {} ({}) has no '{short}' tensor",

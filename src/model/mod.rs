@@ -21,6 +21,7 @@
 //! ```
 
 mod builder;
+mod fold;
 mod init;
 mod layer;
 mod network;

@@ -17,6 +17,7 @@
 use crate::error::{Error, Result};
 use crate::model::{Layer, Op, PaddingMode, Shortcut};
 use std::collections::HashMap;
+use std::rc::Rc;
 use tch::{Kind, Tensor};
 
 /// A batch of activations `[B, C, H, W]` that equal `base` (`[1, C, H, W]`,
@@ -35,6 +36,21 @@ pub(crate) struct Patched {
 pub(crate) enum State {
     Patched(Patched),
     Full(Tensor),
+}
+
+impl State {
+    /// The same state, sharing its tensors.
+    fn share(&self) -> State {
+        match self {
+            State::Full(t) => State::Full(t.shallow_clone()),
+            State::Patched(p) => State::Patched(Patched {
+                base: p.base.shallow_clone(),
+                patch: p.patch.shallow_clone(),
+                origin: p.origin.clone(),
+                size: p.size,
+            }),
+        }
+    }
 }
 
 impl Patched {
@@ -76,8 +92,13 @@ impl Patched {
     /// For each activation, the region of `source` (`[1, C, H', W']`: the
     /// base padded by `offset` on the top and left) whose corner is at
     /// `corner[b]` (in unpadded coordinates) and of `size`, with this
-    /// batch's window pasted where it overlaps: `[B, C, size]`. Three
-    /// gathers for the whole batch, whatever its size.
+    /// batch's window pasted where it overlaps: `[B, C, size]`, channels
+    /// last in memory. Three gathers for the whole batch, whatever its size.
+    ///
+    /// Channels last because the convolutions that read the crops run
+    /// faster on it (measured: the exact ResNet-18 sweep 6.6 -> 5.3 s, the
+    /// ZFNet-style net's 0.28 -> 0.18 s, VGG-16's 20.7 -> 18.5 s), and the
+    /// gathers below produce that order directly.
     fn crops(
         &self,
         source: &Tensor,
@@ -104,13 +125,15 @@ impl Patched {
         let (pi, inside_rows) = into(0, l, true)?;
         let (pj, inside_cols) = into(1, lw, false)?;
         let which = Tensor::f_arange(b, (tch::Kind::Int64, device))?.f_view([b, 1, 1])?;
-        // `[B, L, Lw, C]`: the index tensors are split by the channel slice.
-        let pasted = self
-            .patch
-            .f_index(&[Some(which), None, Some(pi), Some(pj)])?
-            .f_permute([0, 3, 1, 2])?;
-        let inside = inside_rows.f_logical_and(&inside_cols)?.f_unsqueeze(1)?;
-        Ok(pasted.f_where_self(&inside, &base)?.f_contiguous()?)
+        let pasted =
+            self.patch
+                .f_permute([0, 2, 3, 1])?
+                .f_index(&[Some(which), Some(pi), Some(pj)])?;
+        let inside = inside_rows.f_logical_and(&inside_cols)?.f_unsqueeze(-1)?;
+        Ok(pasted
+            .f_where_self(&inside, &base)?
+            .f_contiguous()?
+            .f_permute([0, 3, 1, 2])?)
     }
 
     /// The same activations described by windows of `size` at `origin`,
@@ -143,7 +166,7 @@ fn grid(starts: &[i64], n: i64, row: bool, device: tch::Device) -> Result<Tensor
 
 /// The regions of `source` (`[1, C, H', W']`, padded by `offset` on the top
 /// and left) whose corners are at `corner` (unpadded coordinates), all of
-/// `size`: `[B, C, size]`, in one gather.
+/// `size`: `[B, size, C]` (channels last), in one gather.
 fn windows(
     source: &Tensor,
     offset: [i64; 2],
@@ -155,11 +178,10 @@ fn windows(
     let cols: Vec<i64> = corner.iter().map(|c| c.1 + offset[1]).collect();
     let rows = grid(&rows, size[0], true, device)?;
     let cols = grid(&cols, size[1], false, device)?;
-    // `[C, B, L, Lw]`: the two index tensors sit side by side.
     Ok(source
         .f_squeeze_dim(0)?
-        .f_index(&[None, Some(rows), Some(cols)])?
-        .f_permute([1, 0, 2, 3])?)
+        .f_permute([1, 2, 0])?
+        .f_index(&[Some(rows), Some(cols)])?)
 }
 
 /// Base activations of the unoccluded image, per layer (by address: the
@@ -169,6 +191,10 @@ fn windows(
 pub(crate) struct Bases {
     outputs: HashMap<usize, Tensor>,
     padded: HashMap<usize, Tensor>,
+    /// Each convolution with the batch norm after it folded in, by the
+    /// convolution's address (shared, so that its own address, which keys
+    /// its base output, stays put).
+    folded: HashMap<usize, Rc<Layer>>,
     /// The largest window a spatial layer computes, as a fraction of its
     /// output's side; `None` for the exact sweep.
     cap: Option<f64>,
@@ -213,6 +239,58 @@ impl Bases {
         self.padded.insert(key(layer), y.shallow_clone());
         Ok(y)
     }
+}
+
+/// Whether `bn` is a batch norm that can be folded into `conv` for
+/// evaluation: a convolution with zero padding directly before it (a
+/// reflection-padded convolution folds just as well, but the windows do
+/// not take it).
+fn foldable(conv: &Layer, bn: &Layer) -> bool {
+    matches!(
+        conv.op,
+        Op::Conv2d {
+            padding_mode: PaddingMode::Zeros,
+            ..
+        }
+    ) && matches!(bn.op, Op::BatchNorm { .. })
+}
+
+/// Runs `layers` in order (evaluation mode) from `state`, handing each
+/// layer's index and output to `seen`. A convolution directly followed by a
+/// batch norm runs as one convolution with the norm folded in (1.2x on a
+/// ResNet-18 forward, see `Layer::fold_batch_norm`), unless the
+/// convolution's own output is wanted (`keep`): then `seen` hears of the
+/// norm only.
+pub(crate) fn run(
+    layers: &[Layer],
+    mut state: State,
+    bases: &mut Bases,
+    keep: Option<usize>,
+    mut seen: impl FnMut(usize, &State) -> Result<()>,
+) -> Result<State> {
+    let mut i = 0;
+    while let Some(layer) = layers.get(i) {
+        let next = layers
+            .get(i + 1)
+            .filter(|bn| keep != Some(i) && foldable(layer, bn));
+        if let Some(bn) = next {
+            let folded = match bases.folded.get(&key(layer)) {
+                Some(f) => Rc::clone(f),
+                None => {
+                    let f = Rc::new(layer.fold_batch_norm(bn)?);
+                    bases.folded.insert(key(layer), Rc::clone(&f));
+                    f
+                }
+            };
+            state = step(&folded, state, bases).map_err(|e| e.in_layer(&bn.name))?;
+            i += 1;
+        } else {
+            state = step(layer, state, bases).map_err(|e| e.in_layer(&layer.name))?;
+        }
+        seen(i, &state)?;
+        i += 1;
+    }
+    Ok(state)
 }
 
 /// A convolution or pooling layer's geometry on one axis.
@@ -366,7 +444,15 @@ fn pointwise(op: &Op) -> bool {
 }
 
 /// Runs `layer` (evaluation mode) on `state`.
-pub(crate) fn step(layer: &Layer, state: State, bases: &mut Bases) -> Result<State> {
+fn step(layer: &Layer, state: State, bases: &mut Bases) -> Result<State> {
+    if let Op::Block {
+        main,
+        shortcut,
+        relu,
+    } = &layer.op
+    {
+        return block(layer, (main, shortcut, *relu), state, bases);
+    }
     let p = match state {
         State::Full(x) => return Ok(State::Full(layer.forward(&x, None)?.0)),
         State::Patched(p) => p,
@@ -382,14 +468,6 @@ pub(crate) fn step(layer: &Layer, state: State, bases: &mut Bases) -> Result<Sta
     }
     if let Some((kernel, axes, pad_value)) = spatial(layer)? {
         return local(layer, &p, base_out, kernel, axes, pad_value, bases);
-    }
-    if let Op::Block {
-        main,
-        shortcut,
-        relu,
-    } = &layer.op
-    {
-        return block(main, shortcut, *relu, p, base_out, bases);
     }
     Ok(State::Full(layer.forward(&p.materialize()?, None)?.0))
 }
@@ -469,55 +547,56 @@ fn local(
     }))
 }
 
-/// A residual block: both branches on the windows, then their sum on a
-/// window that holds both branches' changes.
+/// A residual block (`layer`, with its main branch, shortcut and final
+/// ReLU): both branches on the state (on whole activations, or on the
+/// windows), then their sum, on a window that holds both branches' changes
+/// where both are windows.
 fn block(
-    main: &[Layer],
-    shortcut: &Shortcut,
-    relu: bool,
-    p: Patched,
-    base_out: Tensor,
+    layer: &Layer,
+    (main, shortcut, relu): (&[Layer], &Shortcut, bool),
+    input: State,
     bases: &mut Bases,
 ) -> Result<State> {
-    let input = State::Patched(Patched {
-        base: p.base.shallow_clone(),
-        patch: p.patch.shallow_clone(),
-        origin: p.origin.clone(),
-        size: p.size,
-    });
-    let mut m = input;
-    for l in main {
-        m = step(l, m, bases)?;
-    }
+    let base = match &input {
+        State::Patched(p) => Some(p.base.shallow_clone()),
+        State::Full(_) => None,
+    };
+    let m = run(main, input.share(), bases, None, |_, _| Ok(()))?;
     let skip = match shortcut {
         Shortcut::None => None,
-        Shortcut::Identity => Some(State::Patched(p)),
-        Shortcut::Layers(layers) => {
-            let mut s = State::Patched(p);
-            for l in layers {
-                s = step(l, s, bases)?;
-            }
-            Some(s)
-        }
+        Shortcut::Identity => Some(input),
+        Shortcut::Layers(layers) => Some(run(layers, input, bases, None, |_, _| Ok(()))?),
     };
     let finish = |t: Tensor| -> Result<Tensor> { Ok(if relu { t.f_relu()? } else { t }) };
-    let (m, s) = match (m, skip) {
-        (State::Patched(m), None) => {
+    let (m, s, base_out) = match (m, skip, base) {
+        (State::Patched(m), None, Some(base)) => {
             return Ok(State::Patched(Patched {
-                base: base_out,
+                base: bases.output(layer, &base)?,
                 patch: finish(m.patch)?,
                 origin: m.origin,
                 size: m.size,
             }))
         }
-        (State::Full(m), None) => return Ok(State::Full(finish(m)?)),
-        (State::Patched(m), Some(State::Patched(s))) => (m, s),
-        (m, Some(s)) => {
-            let whole = |x: State| match x {
-                State::Full(t) => Ok(t),
-                State::Patched(p) => p.materialize(),
+        (State::Patched(m), Some(State::Patched(s)), Some(base)) => {
+            (m, s, bases.output(layer, &base)?)
+        }
+        (m, s, _) => {
+            let m = whole(m)?;
+            let sum = match s {
+                None => m,
+                Some(s) => {
+                    let s = whole(s)?;
+                    if m.size() != s.size() {
+                        return Err(Error::shape(
+                            format!("block {}: shortcut output", layer.name),
+                            format!("the main branch's shape {:?}", m.size()),
+                            format!("{:?}", s.size()),
+                        ));
+                    }
+                    m.f_add(&s)?
+                }
             };
-            return Ok(State::Full(finish(whole(m)?.f_add(&whole(s)?)?)?));
+            return Ok(State::Full(finish(sum)?));
         }
     };
     // The smallest window size that holds both windows at every position,
@@ -593,7 +672,7 @@ pub(crate) fn map_sums(state: &State) -> Result<Tensor> {
                 .base
                 .f_sum_dim_intlist([2i64, 3].as_slice(), false, Kind::Float)?;
             let under = windows(&p.base, [0, 0], &p.origin, p.size)?.f_sum_dim_intlist(
-                [2i64, 3].as_slice(),
+                [1i64, 2].as_slice(),
                 false,
                 Kind::Float,
             )?;

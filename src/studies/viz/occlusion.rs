@@ -286,36 +286,15 @@ impl<'a> Occlusion<'a> {
                 cells.iter().map(|&(r, c)| (rows[r], cols[c])).collect();
             let mut values = Vec::with_capacity(positions.len());
             for chunk in positions.chunks(batch) {
-                let (feature, logits) = if incremental {
-                    let occluded = Patched::occluded(
-                        &image.unsqueeze(0),
-                        chunk.to_vec(),
-                        self.window,
-                        &fill_values,
-                    )?;
-                    let mut state = State::Patched(occluded);
-                    let mut feature = None;
-                    for (i, layer) in self.model.layers().iter().enumerate() {
-                        state = incremental::step(layer, state, &mut bases)
-                            .map_err(|e| e.in_layer(&layer.name))?;
-                        if let (true, Some(m)) = (feature_index == Some(i), feature_map) {
-                            feature = Some(incremental::map_sums(&state)?.select(1, m));
-                        }
-                    }
-                    (feature, incremental::whole(state)?)
-                } else {
-                    let copies = image.unsqueeze(0).repeat([chunk.len() as i64, 1, 1, 1]);
-                    for (k, &(y, x)) in chunk.iter().enumerate() {
-                        let one = copies.get(k as i64);
-                        for (ch, &v) in fill_values.iter().enumerate() {
-                            let _ = one
-                                .get(ch as i64)
-                                .narrow(0, y, self.window[0])
-                                .narrow(1, x, self.window[1])
-                                .fill_(v);
-                        }
-                    }
-                    let (feature, logits) = probe(&copies)?;
+                let occluded = Patched::occluded(
+                    &image.unsqueeze(0),
+                    chunk.to_vec(),
+                    self.window,
+                    &fill_values,
+                )?;
+                let (feature, logits) = if self.model.is_training() {
+                    // Dropout and batch statistics: the model's own pass.
+                    let (feature, logits) = probe(&occluded.materialize()?)?;
                     let sums = match (feature, feature_map) {
                         (Some(f), Some(m)) => Some(
                             f.select(1, m)
@@ -325,6 +304,26 @@ impl<'a> Occlusion<'a> {
                         _ => None,
                     };
                     (sums, logits)
+                } else {
+                    let state = if incremental {
+                        State::Patched(occluded)
+                    } else {
+                        State::Full(occluded.materialize()?)
+                    };
+                    let mut feature = None;
+                    let logits = incremental::run(
+                        self.model.layers(),
+                        state,
+                        &mut bases,
+                        feature_index,
+                        |i, state| {
+                            if let (true, Some(m)) = (feature_index == Some(i), feature_map) {
+                                feature = Some(incremental::map_sums(state)?.select(1, m));
+                            }
+                            Ok(())
+                        },
+                    )?;
+                    (feature, incremental::whole(logits)?)
                 };
                 let p = logits.softmax(1, Kind::Float);
                 let host = |t: Tensor| t.to_kind(Kind::Double).to_device(tch::Device::Cpu);
