@@ -300,6 +300,12 @@ fn a_short_fit_records_improves_keeps_snapshots_and_repeats_with_its_seed() {
         "same seed, same run"
     );
     assert!(max_diff(&again.averaged, &run.averaged) == 0.0);
+    // A caller's no_grad scope changes nothing.
+    let inside = tch::no_grad(|| prior.run(&task)).unwrap();
+    assert!(
+        max_diff(&inside.output, &run.output) == 0.0,
+        "inside no_grad"
+    );
     let other = prior.clone().seed(4).run(&task).unwrap();
     assert!(max_diff(&other.output, &run.output) > 1e-4);
 }

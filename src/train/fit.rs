@@ -237,8 +237,18 @@ pub fn fit_with(
 /// Trains whatever `objective` says (see [`Objective`]) with the settings
 /// of `config`: the same loop as [`fit`], with its seeds, checkpoints and
 /// resume, history, schedule, snapshots, callbacks, live monitor and
-/// interrupts.
+/// interrupts. Gradients are recorded whatever the caller's scope: called
+/// inside `tch::no_grad` (an evaluation loop, a benchmark), training would
+/// otherwise find a loss without a graph.
 pub fn fit_objective(
+    objective: &mut dyn Objective,
+    config: &FitConfig,
+    callbacks: &mut [&mut dyn Callback],
+) -> Result<FitResult> {
+    tch::with_grad(|| train(objective, config, callbacks))
+}
+
+fn train(
     objective: &mut dyn Objective,
     config: &FitConfig,
     callbacks: &mut [&mut dyn Callback],

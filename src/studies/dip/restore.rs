@@ -267,8 +267,13 @@ impl Prior {
     }
 
     /// Runs the optimisation on `task`. Interrupting the kernel (or Ctrl-C
-    /// where installed) ends it early with what it has so far.
+    /// where installed) ends it early with what it has so far. Gradients
+    /// are recorded even inside a caller's `tch::no_grad` scope.
     pub fn run(&self, task: &Task) -> Result<Restoration> {
+        tch::with_grad(|| self.fit(task))
+    }
+
+    fn fit(&self, task: &Task) -> Result<Restoration> {
         self.check(task)?;
         let [c, h, w] = task.output_shape;
         let mut model = self.net.build(c, h, w, self.seed, self.device)?;
