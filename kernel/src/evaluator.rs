@@ -4,6 +4,7 @@
 //! happen: stdout and stderr through evcxr's channels, displays through the
 //! side channel; the cell's last value comes back as `execute_result`.
 
+use crate::dep_lines;
 use crate::preload;
 use crate::shared::{lock, Preload, RunningCell, Shared};
 use crate::streams;
@@ -240,17 +241,30 @@ impl Evaluator {
         let allow_stdin = cell.allow_stdin;
         // evcxr does not export the request type, so the closure is typed by
         // the field it is written into.
-        let result = self.ctx.execute_with_callbacks(
-            &crate::cell_end::borrow_place_at_end(&cell.code),
-            &mut EvalCallbacks {
-                input_reader: &move |r| match &asker {
-                    Some(ask) if allow_stdin => {
-                        ask(&request, &r.prompt, r.is_password).unwrap_or_default()
-                    }
-                    _ => String::new(),
+        let mut code = cell.code.clone();
+        let mut added = Ok(EvalOutputs::new());
+        if let Some((deps, rest)) = dep_lines::split(&cell.code) {
+            let lock = dep_lines::save(&self.shared.build_dir);
+            added = self.ctx.execute(&deps);
+            dep_lines::restore(&self.shared.build_dir, lock);
+            code = rest;
+        }
+        let result = added.and_then(|_| {
+            if code.trim().is_empty() {
+                return Ok(EvalOutputs::new());
+            }
+            self.ctx.execute_with_callbacks(
+                &crate::cell_end::borrow_place_at_end(&code),
+                &mut EvalCallbacks {
+                    input_reader: &move |r| match &asker {
+                        Some(ask) if allow_stdin => {
+                            ask(&request, &r.prompt, r.is_password).unwrap_or_default()
+                        }
+                        _ => String::new(),
+                    },
                 },
-            },
-        );
+            )
+        });
         let run = lock(&self.shared.running).take();
         streams::drain_settled(&self.shared, &self.stdout, &self.stderr);
         let panic = lock(&self.shared.panic).take();

@@ -19,6 +19,7 @@
 mod backlog;
 mod cell_end;
 mod completeness;
+mod dep_lines;
 mod display_channel;
 mod doctor;
 mod evaluator;

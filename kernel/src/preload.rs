@@ -34,14 +34,30 @@ pub fn code() -> String {
     if !enabled() {
         return String::new();
     }
-    // Debug-escaped, so a path with quotes or backslashes stays one string.
-    let source = format!("{:?}", source_dir().display().to_string());
     format!(
-        ":dep deepscope = {{ path = {source} }}\n\
+        ":dep deepscope = {}\n\
          :dep tch = {{ version = \"=0.26.0\", default-features = false }}\n\
          use deepscope::prelude::*;\n\
-         {WARM_UP}\n"
+         {WARM_UP}\n",
+        library_dep(&source_dir())
     )
+}
+
+/// The cells' dependency on the library, as a Cargo.toml value: the
+/// library as one shared object (`kernel/cells`, named `deepscope` in the
+/// cells) where the sources have it, else the library's own crate, which
+/// each cell then links statically (slower, same behaviour).
+fn library_dep(source: &Path) -> String {
+    let cells = source.join("kernel").join("cells");
+    // Debug-escaped, so a path with quotes or backslashes stays one string.
+    if cells.join("Cargo.toml").is_file() {
+        format!(
+            "{{ package = \"deepscope-cells\", path = {:?} }}",
+            cells.display().to_string()
+        )
+    } else {
+        format!("{{ path = {:?} }}", source.display().to_string())
+    }
 }
 
 /// Puts the workspace's lock file into the build folder just before the
@@ -138,5 +154,34 @@ pub async fn show_progress(shared: Arc<Shared>, request: crate::wire::Message) {
         }
         let pause = if shown { 1000 } else { 200 };
         tokio::time::sleep(Duration::from_millis(pause)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_link_the_shared_library_where_the_sources_have_it() {
+        let source = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let dep = library_dep(source);
+        assert!(
+            dep.starts_with("{ package = \"deepscope-cells\", path = "),
+            "{dep}"
+        );
+        assert!(dep.contains("cells\""), "{dep}");
+        // The folder named is a crate whose name is the one asked for.
+        let manifest = std::fs::read_to_string(source.join("kernel/cells/Cargo.toml")).unwrap();
+        assert!(manifest.contains("name = \"deepscope-cells\""));
+        assert!(manifest.contains("crate-type = [\"dylib\"]"));
+    }
+
+    #[test]
+    fn other_sources_are_linked_as_the_library_crate() {
+        let dir = std::env::temp_dir().join(format!("deepscope-preload-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let dep = library_dep(&dir);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(dep, format!("{{ path = {:?} }}", dir.display().to_string()));
     }
 }

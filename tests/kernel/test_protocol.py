@@ -560,21 +560,47 @@ class BoundedBacklog(KernelFixture):
         self.assertIn("after", "".join(m["content"]["text"] for m in of_type(outputs, "stream")))
 
 
-class OtherDependencies(KernelFixture):
+class Dependencies(KernelFixture):
+    def test_cells_share_one_loaded_copy_of_the_library(self):
+        # Each cell links the library's shared object (kernel/cells) rather
+        # than its own static copy: every cell's map of the process shows
+        # that one file, and only it.
+        count = ('std::fs::read_to_string("/proc/self/maps").unwrap().lines()'
+                 '.filter(|l| l.ends_with("/libdeepscope_cells.so"))'
+                 '.map(|l| l.split_whitespace().last().unwrap().to_string())'
+                 '.collect::<std::collections::BTreeSet<_>>().len()')
+        for _ in range(2):
+            reply, outputs = run(self.kc, count)
+            self.assertEqual(reply["status"], "ok", reply)
+            self.assertEqual(of_type(outputs, "execute_result")[0]["content"]["data"]["text/plain"], "1")
+
+    def test_libtorch_errors_reach_the_cell_that_caused_them(self):
+        # tch's code compiled into the cell calls libtorch's C functions in
+        # the shared object and reads the error back from the same copy.
+        reply, outputs = run(
+            self.kc,
+            "let a = Tensor::zeros([2, 3], (Kind::Float, Device::Cpu));\n"
+            "a.f_matmul(&Tensor::zeros([4, 5], (Kind::Float, Device::Cpu))).unwrap_err().to_string()")
+        self.assertEqual(reply["status"], "ok", reply)
+        text = of_type(outputs, "execute_result")[0]["content"]["data"]["text/plain"]
+        self.assertIn("cannot be multiplied (2x3 and 4x5)", text)
+        reply, outputs = run(self.kc, "a.f_matmul(&a.tr()).map(|m| m.size())")
+        self.assertEqual(reply["status"], "ok", reply)
+        self.assertEqual(of_type(outputs, "execute_result")[0]["content"]["data"]["text/plain"], "Ok([2, 2])")
+
     def test_dep_adds_another_crate_beside_the_preloaded_library(self):
         crate = Path(tempfile.mkdtemp(prefix="tinydep-"))
-        try:
-            (crate / "src").mkdir()
-            (crate / "Cargo.toml").write_text(
-                '[package]\nname = "tinydep"\nversion = "0.1.0"\nedition = "2021"\n')
-            (crate / "src" / "lib.rs").write_text("pub fn answer() -> i32 { 42 }\n")
-            reply, _ = run(self.kc, f':dep tinydep = {{ path = "{crate}" }}')
-            self.assertEqual(reply["status"], "ok", reply)
-            reply, outputs = run(self.kc, "(tinydep::answer(), LinePlot::new().series().len())")
-            self.assertEqual(reply["status"], "ok", reply)
-            self.assertEqual(of_type(outputs, "execute_result")[0]["content"]["data"]["text/plain"], "(42, 0)")
-        finally:
-            shutil.rmtree(crate, ignore_errors=True)
+        # Every later cell of this kernel builds against it: removed with the kernel.
+        type(self).addClassCleanup(shutil.rmtree, crate, ignore_errors=True)
+        (crate / "src").mkdir()
+        (crate / "Cargo.toml").write_text(
+            '[package]\nname = "tinydep"\nversion = "0.1.0"\nedition = "2021"\n')
+        (crate / "src" / "lib.rs").write_text("pub fn answer() -> i32 { 42 }\n")
+        reply, _ = run(self.kc, f':dep tinydep = {{ path = "{crate}" }}')
+        self.assertEqual(reply["status"], "ok", reply)
+        reply, outputs = run(self.kc, "(tinydep::answer(), LinePlot::new().series().len())")
+        self.assertEqual(reply["status"], "ok", reply)
+        self.assertEqual(of_type(outputs, "execute_result")[0]["content"]["data"]["text/plain"], "(42, 0)")
 
 
 class FreedBuffers(KernelFixture):
