@@ -60,10 +60,11 @@ fn library_dep(source: &Path) -> String {
     }
 }
 
-/// Puts the workspace's lock file into the build folder just before the
-/// preload, so that it builds the dependency versions the library was
-/// tested with and needs no registry lookup. (evcxr's start rewrites the
-/// folder's lock file for a crate without dependencies.)
+/// Puts the workspace's lock file into the build folder, so that the
+/// preload builds the dependency versions the library was tested with and
+/// needs no registry lookup. (evcxr's start rewrites the folder's lock file
+/// for a crate without dependencies, and its check of each `:dep` for that
+/// dependency alone.)
 fn seed_lockfile(build_dir: &Path) {
     let _ = std::fs::copy(
         source_dir().join("Cargo.lock"),
@@ -78,10 +79,17 @@ pub fn run(ctx: &mut evcxr::CommandContext, build_dir: &Path) -> Result<(), Stri
     if code.is_empty() {
         return Ok(());
     }
+    let failed = |e: evcxr::Error| format!("the preloaded library did not compile: {e}");
+    let (deps, rest) = crate::dep_lines::split(&code).unwrap_or_default();
     seed_lockfile(build_dir);
-    ctx.execute(&code)
-        .map(|_| ())
-        .map_err(|e| format!("the preloaded library did not compile: {e}"))
+    let added = ctx.execute(&deps);
+    // evcxr checks each `:dep` against a throwaway manifest, which leaves
+    // the lock file holding the last one's dependencies alone (see
+    // dep_lines): seeded again, the build keeps the tested versions
+    // instead of resolving the rest afresh from the registry.
+    seed_lockfile(build_dir);
+    added.map_err(failed)?;
+    ctx.execute(&rest).map(|_| ()).map_err(failed)
 }
 
 /// Crates cargo has (re)built in the build folder since `since`: the
