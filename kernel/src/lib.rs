@@ -5,6 +5,7 @@
 //! ready evaluator does not load libtorch first (about 0.3 s); the kernel
 //! binary (`deepscope-kernel`) uses it too.
 
+pub mod cell_build;
 pub mod ready;
 
 use std::path::{Path, PathBuf};

@@ -261,6 +261,7 @@ pub fn prepare_environment(build_dir: &Path, socket: Option<&Path>, handover: Op
         std::env::set_var("LD_LIBRARY_PATH", joined);
     }
     std::env::set_var("EVCXR_TMPDIR", build_dir);
+    use_cargo_shim(build_dir);
     match socket {
         Some(s) => std::env::set_var(deepscope::display::SOCKET_ENV, s),
         None => std::env::remove_var(deepscope::display::SOCKET_ENV),
@@ -280,6 +281,30 @@ fn rust_target_libdir() -> Option<PathBuf> {
     let text = String::from_utf8(out.stdout).ok()?;
     let path = PathBuf::from(text.trim());
     path.is_dir().then_some(path)
+}
+
+/// Points evcxr at the launcher's cargo shim (`deepscope_kernel::cell_build`),
+/// which compiles a cell with rustc alone when nothing else changed;
+/// `DEEPSCOPE_KERNEL_CARGO_SHIM=0` keeps evcxr on the real cargo. Part of
+/// [`prepare_environment`], under its contract.
+fn use_cargo_shim(build_dir: &Path) {
+    if std::env::var("DEEPSCOPE_KERNEL_CARGO_SHIM").is_ok_and(|v| v == "0") {
+        return;
+    }
+    let Some(launcher) = deepscope_kernel::launcher() else {
+        eprintln!(
+            "deepscope-kernel: no launcher beside the kernel binary: cells build through cargo"
+        );
+        return;
+    };
+    match deepscope_kernel::cell_build::install(build_dir, &launcher) {
+        Ok(vars) => {
+            for (name, value) in vars {
+                std::env::set_var(name, value);
+            }
+        }
+        Err(why) => eprintln!("deepscope-kernel: cells build through cargo: {why}"),
+    }
 }
 
 /// `$DEEPSCOPE_INTERRUPT_GRACE` seconds, default 5.

@@ -574,6 +574,29 @@ class Dependencies(KernelFixture):
             self.assertEqual(reply["status"], "ok", reply)
             self.assertEqual(of_type(outputs, "execute_result")[0]["content"]["data"]["text/plain"], "1")
 
+    def test_cells_after_the_first_are_compiled_by_rustc_alone(self):
+        reply, outputs = run(self.kc, 'std::env::var("EVCXR_TMPDIR").unwrap()')
+        self.assertEqual(reply["status"], "ok", reply)
+        build = Path(json.loads(of_type(outputs, "execute_result")[0]["content"]["data"]["text/plain"]))
+        state = json.loads((build / "target" / "deepscope-cell-build.json").read_text())
+        self.assertIn("--crate-name", state["rustc"]["args"])
+        self.assertTrue(any(path.endswith("/src/lib.rs") and "/kernel/cells/" not in path
+                            for path, _ in state["watched"]), "the library's sources are watched")
+
+        def stamps():
+            # cargo's record of the cell crate (it writes it on every build
+            # it runs) and the cell's shared object (rustc writes it).
+            fingerprints = sorted(build.glob("target/*/debug/.fingerprint/ctx-*/*"))
+            built = next(build.glob("target/*/debug/deps/libctx.so"))
+            return [f.stat().st_mtime_ns for f in fingerprints], built.stat().st_mtime_ns
+
+        before = stamps()
+        reply, outputs = run(self.kc, "6 * 7")
+        self.assertEqual(of_type(outputs, "execute_result")[0]["content"]["data"]["text/plain"], "42")
+        after = stamps()
+        self.assertEqual(after[0], before[0], "cargo did not run")
+        self.assertGreater(after[1], before[1], "rustc did")
+
     def test_libtorch_errors_reach_the_cell_that_caused_them(self):
         # tch's code compiled into the cell calls libtorch's C functions in
         # the shared object and reads the error back from the same copy.
@@ -601,6 +624,18 @@ class Dependencies(KernelFixture):
         reply, outputs = run(self.kc, "(tinydep::answer(), LinePlot::new().series().len())")
         self.assertEqual(reply["status"], "ok", reply)
         self.assertEqual(of_type(outputs, "execute_result")[0]["content"]["data"]["text/plain"], "(42, 0)")
+        # Cells after the first skip cargo while nothing but the cell
+        # changed (kernel/src/cell_build.rs); a dependency's source that
+        # changes is rebuilt all the same.
+        reply, outputs = run(self.kc, "tinydep::answer() + 1")
+        self.assertEqual(of_type(outputs, "execute_result")[0]["content"]["data"]["text/plain"], "43")
+        source = crate / "src" / "lib.rs"
+        source.write_text("pub fn answer() -> i32 { 50 }\n")
+        later = time.time() + 2
+        os.utime(source, (later, later))
+        reply, outputs = run(self.kc, "tinydep::answer() + 1")
+        self.assertEqual(reply["status"], "ok", reply)
+        self.assertEqual(of_type(outputs, "execute_result")[0]["content"]["data"]["text/plain"], "51")
 
 
 class FreedBuffers(KernelFixture):

@@ -7,12 +7,24 @@
 //! the kernel by itself and is told why; any other command goes to the
 //! kernel binary unchanged.
 
-use deepscope_kernel::ready;
+use deepscope_kernel::{cell_build, ready};
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, ExitCode};
 
 fn main() -> ExitCode {
+    // Also evcxr's `cargo` and, while that records, rustc's wrapper: by the
+    // name it was started under (links in the build folder's toolchain).
+    let name = std::env::args_os()
+        .next()
+        .map(std::path::PathBuf::from)
+        .and_then(|p| p.file_name().map(|n| n.to_os_string()));
+    if name.as_deref() == Some(cell_build::CARGO.as_ref()) {
+        return ExitCode::from(cell_build::cargo_main().clamp(0, 255) as u8);
+    }
+    if name.as_deref() == Some(cell_build::RECORDER.as_ref()) {
+        return ExitCode::from(cell_build::recorder_main().clamp(0, 255) as u8);
+    }
     ready::env::capture();
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
     let mut onward = args.clone();
