@@ -1,5 +1,5 @@
 //! What every kernel compiles before the first cell: the deepscope library
-//! and tch as dependencies and the prelude imported. While it compiles,
+//! as a dependency (tch comes with it) and the prelude imported. While it compiles,
 //! a cell that is waiting shows the build's progress.
 
 use crate::shared::{lock, Preload, Shared};
@@ -36,7 +36,6 @@ pub fn code() -> String {
     }
     format!(
         ":dep deepscope = {}\n\
-         :dep tch = {{ version = \"=0.26.0\", default-features = false }}\n\
          use deepscope::prelude::*;\n\
          {WARM_UP}\n",
         library_dep(&source_dir())
@@ -64,7 +63,8 @@ fn library_dep(source: &Path) -> String {
 /// preload builds the dependency versions the library was tested with and
 /// needs no registry lookup. (evcxr's start rewrites the folder's lock file
 /// for a crate without dependencies, and its check of each `:dep` for that
-/// dependency alone.)
+/// dependency alone: hence one `:dep`, the library, whose graph holds every
+/// pinned version; `tch` comes with the prelude, which re-exports it.)
 fn seed_lockfile(build_dir: &Path) {
     let _ = std::fs::copy(
         source_dir().join("Cargo.lock"),
@@ -79,17 +79,10 @@ pub fn run(ctx: &mut evcxr::CommandContext, build_dir: &Path) -> Result<(), Stri
     if code.is_empty() {
         return Ok(());
     }
-    let failed = |e: evcxr::Error| format!("the preloaded library did not compile: {e}");
-    let (deps, rest) = crate::dep_lines::split(&code).unwrap_or_default();
     seed_lockfile(build_dir);
-    let added = ctx.execute(&deps);
-    // evcxr checks each `:dep` against a throwaway manifest, which leaves
-    // the lock file holding the last one's dependencies alone (see
-    // dep_lines): seeded again, the build keeps the tested versions
-    // instead of resolving the rest afresh from the registry.
-    seed_lockfile(build_dir);
-    added.map_err(failed)?;
-    ctx.execute(&rest).map(|_| ()).map_err(failed)
+    ctx.execute(&code)
+        .map(|_| ())
+        .map_err(|e| format!("the preloaded library did not compile: {e}"))
 }
 
 /// Crates cargo has (re)built in the build folder since `since`: the
