@@ -13,7 +13,7 @@
 //!   environment (as a digest), and the modification times of every
 //!   source file of the path dependencies (the library, `kernel/cells`,
 //!   any `:dep` by path), every build script and the crates linked;
-//! - at the next cell, if all of that is unchanged, runs that rustc
+//! - at the next cell, if none of that changed, runs that rustc
 //!   command alone, links the result where cargo would and reports it as
 //!   cargo would (`compiler-artifact`); rustc's JSON diagnostics go out as
 //!   they are, which evcxr reads as it reads cargo's;
@@ -42,6 +42,8 @@ const CELL_CRATE: &str = "ctx";
 /// Under the cell crate's `target/` folder.
 const STATE: &str = "deepscope-cell-build.json";
 const RECORD: &str = "deepscope-cell-build.record.json";
+/// The last cell build's way, under `target/`.
+pub const LOG: &str = "deepscope-cell-build.log";
 /// The toolchain folder's name, in the build folder.
 const TOOLCHAIN: &str = ".deepscope-toolchain";
 /// Variables that hold a cargo run's jobserver file descriptors: they mean
@@ -91,13 +93,23 @@ pub fn cargo_main() -> i32 {
     };
     let target = dir.join("target");
     let key = key(dir, &args);
-    if let Some(state) = load(&target.join(STATE)) {
-        if key.as_deref() == Some(state.key.as_str()) && unchanged(&state.watched) {
-            if let Some(code) = rustc_alone(&state.rustc) {
-                return code;
-            }
+    let why = match load(&target.join(STATE)) {
+        None => "no state kept".to_owned(),
+        Some(state) if key.as_deref() != Some(state.key.as_str()) => {
+            "the arguments, manifest, lock file or environment changed".to_owned()
         }
-    }
+        Some(state) => match changed(&state.watched) {
+            Some(path) => format!("{path} changed"),
+            None => match rustc_alone(&state.rustc) {
+                Some(code) => {
+                    note(&target, "rustc alone");
+                    return code;
+                }
+                None => "rustc could not be started".to_owned(),
+            },
+        },
+    };
+    note(&target, &format!("cargo: {why}"));
     let _ = std::fs::remove_file(target.join(STATE));
     let record = target.join(RECORD);
     let _ = std::fs::remove_file(&record);
@@ -125,8 +137,9 @@ pub fn cargo_main() -> i32 {
         }
     };
     // Kept even when the cell failed to compile: its dependencies built,
-    // and the next cell needs only rustc.
-    if let (Some(key), Some(rustc)) = (key, read_record(&record)) {
+    // and the next cell needs only rustc. The key as cargo left the folder
+    // (it writes the lock file as it builds).
+    if let (Some(key), Some(rustc)) = (self::key(dir, &args), read_record(&record)) {
         let state = State {
             key,
             watched: watched(dir, &rustc),
@@ -225,7 +238,9 @@ fn key(dir: &Path, args: &[OsString]) -> Option<String> {
         }
         hash.update([0]);
     }
-    let mut vars: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+    let mut vars: Vec<(OsString, OsString)> = std::env::vars_os()
+        .filter(|(k, _)| k.to_str().is_none_or(|k| !varies_harmlessly(k)))
+        .collect();
     vars.sort();
     for (k, v) in vars {
         hash.update(k.as_encoded_bytes());
@@ -236,6 +251,18 @@ fn key(dir: &Path, args: &[OsString]) -> Option<String> {
     Some(format!("{:x}", hash.finalize()))
 }
 
+/// Variables that differ between a ready evaluator's preparation and the
+/// kernel it serves (the kernel's own, Jupyter's, the shell's) and that no
+/// build reads: left out of the key, so that the first cell after a
+/// handover needs no cargo either. Any other change means the real cargo.
+fn varies_harmlessly(key: &str) -> bool {
+    const EXACT: &[&str] = &["PWD", "OLDPWD", "SHLVL", "_"];
+    const PREFIX: &[&str] = &["JPY_", "JUPYTER_", "PYDEVD_"];
+    crate::ready::env::is_own(key)
+        || EXACT.contains(&key)
+        || PREFIX.iter().any(|p| key.starts_with(p))
+}
+
 /// The files whose change would make cargo do more than recompile the
 /// cell: every source that a dependency's dep-info lists outside cargo's
 /// registry (the path dependencies and the build scripts), their
@@ -244,6 +271,7 @@ fn watched(dir: &Path, rustc: &Invocation) -> Vec<(String, u128)> {
     let registry = cargo_home().map(|h| h.join("registry"));
     let own = dir.join("src");
     let mut paths = std::collections::BTreeSet::new();
+    let mut cell_dirs = std::collections::HashMap::new();
     let target = dir.join("target");
     // Dep-info files: the crates' in `deps`, the build scripts' in
     // `build/<package>-<hash>`, for the host (`target/debug`) and for the
@@ -268,6 +296,12 @@ fn watched(dir: &Path, rustc: &Invocation) -> Vec<(String, u128)> {
             if path.extension().is_none_or(|x| x != "d") {
                 continue;
             }
+            // The cell crate's own (rebuilt at every cell, and in a folder
+            // seeded from another, naming that folder's sources).
+            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+            if stem == CELL_CRATE || stem.starts_with(&format!("{CELL_CRATE}-")) {
+                continue;
+            }
             let Ok(text) = std::fs::read_to_string(&path) else {
                 continue;
             };
@@ -275,7 +309,11 @@ fn watched(dir: &Path, rustc: &Invocation) -> Vec<(String, u128)> {
                 // Relative for the cell crate's own files (rustc ran there).
                 let source = dir.join(source);
                 let outside = registry.as_ref().is_none_or(|r| !source.starts_with(r));
-                if outside && !source.starts_with(&own) && !source.starts_with(&target) {
+                if outside
+                    && !source.starts_with(&own)
+                    && !source.starts_with(&target)
+                    && !in_a_build_folder(&source, &mut cell_dirs)
+                {
                     if let Some(manifest) = manifest_of(&source) {
                         paths.insert(manifest);
                     }
@@ -326,6 +364,19 @@ fn dep_info_sources(text: &str) -> Vec<String> {
     out
 }
 
+/// Whether `source` lies in a cells' build folder (this one's or, in a
+/// folder the pool seeded from another, the other's: generated files of its
+/// `target/`, its cell): those change with every cell there and are not
+/// dependencies' sources. `known` caches the answer per folder.
+fn in_a_build_folder(source: &Path, known: &mut std::collections::HashMap<PathBuf, bool>) -> bool {
+    source.ancestors().skip(1).any(|dir| {
+        *known.entry(dir.to_path_buf()).or_insert_with(|| {
+            std::fs::read_to_string(dir.join("Cargo.toml"))
+                .is_ok_and(|m| m.contains(&format!("name = \"{CELL_CRATE}\"")))
+        })
+    })
+}
+
 /// The Cargo.toml of the package a source file belongs to.
 fn manifest_of(source: &Path) -> Option<PathBuf> {
     source
@@ -347,11 +398,21 @@ fn modified(path: &Path) -> Option<u128> {
     Some(time.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos())
 }
 
-fn unchanged(watched: &[(String, u128)]) -> bool {
-    !watched.is_empty()
-        && watched
-            .iter()
-            .all(|(path, when)| modified(Path::new(path)) == Some(*when))
+/// The first watched file that changed (or the lack of any watched).
+fn changed(watched: &[(String, u128)]) -> Option<String> {
+    if watched.is_empty() {
+        return Some("nothing watched".into());
+    }
+    watched
+        .iter()
+        .find(|(path, when)| modified(Path::new(path)) != Some(*when))
+        .map(|(path, _)| path.clone())
+}
+
+/// The last cell build's way and why, in `target/` (for whoever wonders
+/// why a cell was slow).
+fn note(target: &Path, line: &str) {
+    let _ = std::fs::write(target.join(LOG), format!("{line}\n"));
 }
 
 fn load(path: &Path) -> Option<State> {
@@ -509,6 +570,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn only_variables_no_build_reads_are_left_out_of_the_key() {
+        for k in [
+            "JPY_PARENT_PID",
+            "JUPYTER_PATH",
+            "DEEPSCOPE_DISPLAY_SOCKET",
+            "PWD",
+        ] {
+            assert!(varies_harmlessly(k), "{k}");
+        }
+        for k in [
+            "PATH",
+            "LIBTORCH",
+            "RUSTFLAGS",
+            "CC",
+            "CARGO_HOME",
+            "DEEPSCOPE_SOURCE",
+        ] {
+            assert!(!varies_harmlessly(k), "{k}");
+        }
+    }
+
+    #[test]
     fn dep_info_lists_sources_with_escaped_spaces() {
         let text = "/t/deps/libx.rlib: /src/a.rs /src/my\\ dir/b.rs\n\n/src/a.rs:\n";
         assert_eq!(dep_info_sources(text), ["/src/a.rs", "/src/my dir/b.rs"]);
@@ -574,12 +657,13 @@ mod tests {
         std::fs::write(&file, "1").unwrap();
         let when = modified(&file).unwrap();
         let entry = vec![(file.to_str().unwrap().to_owned(), when)];
-        assert!(unchanged(&entry));
-        assert!(!unchanged(&[(file.to_str().unwrap().to_owned(), when + 1)]));
+        assert_eq!(changed(&entry), None);
+        let later = vec![(file.to_str().unwrap().to_owned(), when + 1)];
+        assert_eq!(changed(&later).as_deref(), file.to_str());
         std::fs::remove_file(&file).unwrap();
-        assert!(!unchanged(&entry));
+        assert_eq!(changed(&entry).as_deref(), file.to_str());
         assert!(
-            !unchanged(&[]),
+            changed(&[]).is_some(),
             "nothing recorded is not a licence to skip cargo"
         );
         std::fs::remove_dir_all(&dir).unwrap();

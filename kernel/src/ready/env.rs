@@ -52,7 +52,7 @@ const OWN: &[&str] = &[
     super::WORKER_FD_ENV,
 ];
 
-fn is_own(key: &str) -> bool {
+pub(crate) fn is_own(key: &str) -> bool {
     OWN.contains(&key)
 }
 
