@@ -191,9 +191,13 @@ fn is_cell_build(args: &[OsString], dir: &Path) -> bool {
         rest => rest,
     };
     let shape = matches!(args, ["build", "--target", _, "--message-format=json"]);
-    shape
-        && std::fs::read_to_string(dir.join("Cargo.toml"))
-            .is_ok_and(|m| m.contains(&format!("name = \"{CELL_CRATE}\"")))
+    shape && is_cell_folder(dir)
+}
+
+/// Whether `dir` holds evcxr's cell crate (its Cargo.toml names `ctx`).
+fn is_cell_folder(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join("Cargo.toml"))
+        .is_ok_and(|m| m.contains(&format!("name = \"{CELL_CRATE}\"")))
 }
 
 fn is_cell_crate(args: &[OsString]) -> bool {
@@ -370,10 +374,9 @@ fn dep_info_sources(text: &str) -> Vec<String> {
 /// dependencies' sources. `known` caches the answer per folder.
 fn in_a_build_folder(source: &Path, known: &mut std::collections::HashMap<PathBuf, bool>) -> bool {
     source.ancestors().skip(1).any(|dir| {
-        *known.entry(dir.to_path_buf()).or_insert_with(|| {
-            std::fs::read_to_string(dir.join("Cargo.toml"))
-                .is_ok_and(|m| m.contains(&format!("name = \"{CELL_CRATE}\"")))
-        })
+        *known
+            .entry(dir.to_path_buf())
+            .or_insert_with(|| is_cell_folder(dir))
     })
 }
 
