@@ -512,9 +512,9 @@ fn local(
         // A window of half the map or more saves less than its crops cost:
         // whole copies from here on. Measured with one gather and a slice
         // copy per window (alternating processes, 2 threads): the exact
-        // ResNet-18 sweep 4.6 s at a third, 4.4-4.5 s at a half, two
-        // thirds or only whole maps; the ZFNet-style net's 0.177 s at a
-        // third, 0.150 at a half, 0.167 at two thirds, 0.152 whole only.
+        // ResNet-18 sweep 4.6 s at a third, 4.4-4.5 s at a half, at two
+        // thirds, or with windows kept until they cover the whole map; the
+        // ZFNet-style net's 0.177, 0.150, 0.167 and 0.152 s.
         // (With the element-wise paste before, a half was no faster than
         // a third.)
         return Ok(State::Full(layer.forward(&p.materialize()?, None)?.0));
